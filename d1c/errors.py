@@ -1,0 +1,23 @@
+"""The d1c error hierarchy (defined in :mod:`d1c.isa.errors`, the bottom layer)."""
+
+from d1c.isa.errors import (
+    CompileError,
+    D1cError,
+    DecodeError,
+    Loc,
+    ParseError,
+    SimulationError,
+    UnsupportedError,
+    VerifyError,
+)
+
+__all__ = [
+    "CompileError",
+    "D1cError",
+    "DecodeError",
+    "Loc",
+    "ParseError",
+    "SimulationError",
+    "UnsupportedError",
+    "VerifyError",
+]

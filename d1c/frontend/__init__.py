@@ -1,0 +1,1 @@
+"""d1c.frontend."""
