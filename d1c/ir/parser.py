@@ -55,14 +55,20 @@ def _expected(names: set[str]) -> str:
 
 def _syntax_error(err: lark.exceptions.UnexpectedInput, file: str, text: str) -> ParseError:
     loc = Loc(file, err.line if err.line > 0 else text.count("\n") + 1, max(err.column, 1))
-    if isinstance(err, lark.exceptions.UnexpectedToken):
-        got = "end of input" if err.token.type == "$END" else repr(str(err.token))
-        msg = f"unexpected {got}; expected {_expected(err.expected)}"
-    elif isinstance(err, lark.exceptions.UnexpectedCharacters):
-        msg = f"unexpected character {text[err.pos_in_stream]!r}"
+    if isinstance(err, lark.exceptions.UnexpectedToken | lark.exceptions.UnexpectedEOF):
+        at_end = isinstance(err, lark.exceptions.UnexpectedEOF) or err.token.type == "$END"
+        got = "end of input" if at_end else repr(str(err.token))
+        loc = _end_loc(file, text) if at_end else loc
+        msg = f"unexpected {got}; expected {_expected(set(err.expected))}"
     else:
-        msg = "unexpected end of input"
+        msg = f"unexpected character {text[err.pos_in_stream]!r}"
     return ParseError(msg, loc, source=text)
+
+
+def _end_loc(file: str, text: str) -> Loc:
+    """Just after the last non-blank character: where the missing text should go."""
+    body = text.rstrip()
+    return Loc(file, body.count("\n") + 1, len(body) - (body.rfind("\n") + 1) + 1)
 
 
 def parse_module(text: str, file: str = "<string>", *, verify: bool = True) -> Module:
