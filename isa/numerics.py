@@ -137,12 +137,13 @@ def sr_stream(core: int, instruction: int) -> int:
 def _as_f32(x: object) -> np.ndarray:
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+            a = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise NumericsError(f"cannot convert input to float32: {exc}") from None
+    return a if a.flags.c_contiguous else a.copy()
 
 
-def _as_codes(codes: object, f: Format) -> np.ndarray:
+def _as_codes(codes: object, f: Format) -> tuple[tuple[int, ...], np.ndarray]:
     try:
         arr = np.asarray(codes)
     except (TypeError, ValueError) as exc:
@@ -151,7 +152,7 @@ def _as_codes(codes: object, f: Format) -> np.ndarray:
         raise NumericsError(f"{f.name} codes must be unsigned integers, got dtype {arr.dtype}")
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= 1 << f.bits):
         raise NumericsError(f"{f.name} codes must be in 0..{(1 << f.bits) - 1}")
-    return arr.astype(np.uint32)
+    return arr.shape, arr.astype(np.uint32).reshape(-1)
 
 
 def _raise(flags: Flags | None, flag: Flag, mask: np.ndarray) -> None:
@@ -177,7 +178,7 @@ def decode(
     shift = check_denorm(f, denorm)
     if f.name == "fp32":
         return _decode_fp32(codes, flags)
-    c = _as_codes(codes, f)
+    shape, c = _as_codes(codes, f)
     m = f.man_bits
     sign = (c >> (f.bits - 1)) & 1
     e = (c >> m) & ((1 << f.exp_bits) - 1)
@@ -189,7 +190,7 @@ def decode(
         special = ((sign << 31) | 0x7F800000 | (man << (23 - m))).view(np.float32)
         out = np.where(e == (1 << f.exp_bits) - 1, special, out)
     _raise(flags, Flag.DENORMAL, (e == 0) & (man != 0))
-    return out.astype(np.float32, copy=False)
+    return out.astype(np.float32, copy=False).reshape(shape)
 
 
 def _decode_fp32(codes: object, flags: Flags | None) -> np.ndarray:
