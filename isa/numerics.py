@@ -294,6 +294,8 @@ def encode(
     shift = check_denorm(f, denorm)
     if rounding not in ROUNDING_MODES:
         raise NumericsError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
+    _check_u64("seed", seed)
+    _check_u64("stream", stream)
     a = _as_f32(x)
     u = a.reshape(-1).view(np.uint32)
     rand = random_bits(u.size, seed, stream) if rounding == "sr" else None

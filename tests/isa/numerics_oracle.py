@@ -7,6 +7,7 @@ sorted table of every representable magnitude.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import ml_dtypes
@@ -35,16 +36,17 @@ def cfloat_values(fmt: str, bias: int, wp: bool = False) -> np.ndarray:
 
 def ieee_values(fmt: str) -> np.ndarray:
     """float64 value of every 16-bit code, from ml_dtypes / numpy (NaN codes give NaN)."""
-    return (
-        np.arange(1 << 16, dtype=np.uint32)
-        .astype(np.uint16)
-        .view(IEEE_DTYPE[fmt])
-        .astype(np.float64)
-    )
+    codes = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    with np.errstate(invalid="ignore"):
+        return codes.view(IEEE_DTYPE[fmt]).astype(np.float64)
 
 
+@functools.lru_cache(maxsize=512)
 def positive_table(fmt: str, bias: int = 0, wp: bool = False) -> np.ndarray:
-    """Sorted float64 magnitudes of the non-negative finite codes 0..max_code (index = code)."""
+    """Sorted float64 magnitudes of the non-negative finite codes 0..max_code (index = code).
+
+    Cached: callers must not modify the returned array.
+    """
     if fmt in CFLOAT_LAYOUT:
         return cfloat_values(fmt, bias, wp)[: 1 << (CFLOAT_LAYOUT[fmt][2] - 1)]
     vals = ieee_values(fmt)[: 1 << 15]
