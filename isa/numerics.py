@@ -12,7 +12,7 @@ Rounding (``rounding=``)
     truncated, so a value rounds up with probability (dropped bits) / 2^drop, which makes the
     rounding unbiased. ``R`` is the top ``drop`` bits of the element's 64-bit hash ``h``
     (``R = h >> (64 - drop)``). ``drop`` is at most 63: a value that would drop more bits is below
-    2^-39 of the smallest denormal and rounds to zero.
+    2^-40 of the smallest denormal and rounds to zero (exact SR would round it up with p < 2^-40).
 
 Random stream (no global state)
     ``h`` for element ``i`` (flat C-order index, from 0) is output ``i + 1`` of SplitMix64 started
@@ -221,7 +221,7 @@ def _round_shift(sig: np.ndarray, drop: np.ndarray, rand: np.ndarray | None) -> 
 
 
 def _wp_gap(
-    code: np.ndarray, sig: np.ndarray, ex: np.ndarray, m: int, emin: int, rand
+    code: np.ndarray, sig: np.ndarray, ex: np.ndarray, m: int, emin: int, rand: np.ndarray | None
 ) -> np.ndarray:
     """Round the inputs between D and N of ``denorm="wp"`` onto {D, N} (see module docstring).
 
@@ -239,7 +239,9 @@ def _wp_gap(
     return np.where(gap, np.where(up, 1 << m, (1 << m) - 1), code)
 
 
-def _round_finite(u: np.ndarray, f: Format, bias: int, shift: int, rand) -> np.ndarray:
+def _round_finite(
+    u: np.ndarray, f: Format, bias: int, shift: int, rand: np.ndarray | None
+) -> np.ndarray:
     """Magnitude codes (int64, before overflow handling) of the float32 bit patterns ``u``.
 
     The float32 is ``sig * 2^(ex-23)``. Below the target's normal range the quantum stays at the
@@ -298,12 +300,12 @@ def encode(
     _check_u64("stream", stream)
     a = _as_f32(x)
     u = a.reshape(-1).view(np.uint32)
-    rand = random_bits(u.size, seed, stream) if rounding == "sr" else None
     if f.name == "fp32":
         mag_in = u & 0x7FFFFFFF
         _raise(flags, Flag.INVALID, mag_in > 0x7F800000)
         _raise(flags, Flag.DENORMAL, (mag_in != 0) & (mag_in < 0x00800000))
         return a.copy()
+    rand = random_bits(u.size, seed, stream) if rounding == "sr" else None
     code = _round_finite(u, f, b, shift, rand)
     return _finish(u, code, f, flags).reshape(a.shape)
 
