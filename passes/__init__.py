@@ -1,1 +1,29 @@
-"""d1c.passes."""
+"""d1c.passes: the pass registry, the pass manager, the rewrite driver and the passes.
+
+Importing this package registers every pass in :data:`PASSES`.
+"""
+
+from d1c.passes import canonicalize, fold_batchnorm  # noqa: F401  (registers the passes)
+from d1c.passes.pass_manager import (
+    PASSES,
+    Context,
+    Pass,
+    PassManager,
+    parse_pipeline,
+    pass_spec,
+    register_pass,
+    run_pipeline,
+)
+from d1c.passes.pipelines import GRAPH_PIPELINE
+
+__all__ = [
+    "GRAPH_PIPELINE",
+    "PASSES",
+    "Context",
+    "Pass",
+    "PassManager",
+    "parse_pipeline",
+    "pass_spec",
+    "register_pass",
+    "run_pipeline",
+]
