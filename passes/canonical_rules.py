@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import math
 
-from d1c.passes.rewrite import Rewriter, Rule
-
 from d1c.ir import Op, Value
+from d1c.passes.rewrite import Rewriter, Rule
 
 
 def splat(value: Value) -> float | None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from d1c.ir import Function, Module, Op, Value
 from d1c.passes.canonical_rules import RULES
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.passes.rewrite import apply_rules, drop_unused_consts, has_side_effects
-
-from d1c.ir import Function, Module, Op, Value
 
 
 @register_pass

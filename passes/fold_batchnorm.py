@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from d1c.passes.pass_manager import Context, register_pass
-from d1c.passes.rewrite import Rewriter, apply_rules, drop_unused_consts
 
 from d1c.ir import FP32, Module, Op, TensorType, Value
+from d1c.passes.pass_manager import Context, register_pass
+from d1c.passes.rewrite import Rewriter, apply_rules, drop_unused_consts
 
 
 @register_pass
