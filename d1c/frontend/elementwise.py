@@ -1,0 +1,171 @@
+"""Lowerings of elementwise ATen ops: unary math, binary arithmetic with broadcasting and torch's
+type promotion, comparisons, ``where``, clamps and activations.
+
+Operands may be IR values or Python scalars (``add.Tensor(x, 1)``, ``sub.Tensor(1, x)``): scalars
+become rank-0 ``full`` ops, which broadcast. Every tensor operand is converted to the promoted
+element type first, because IR binary ops require equal element types.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from d1c.frontend.common import (
+    Ctx,
+    Unsupported,
+    aten,
+    default_float,
+    elem_of_dtype,
+    promote,
+    register_lowering,
+)
+from d1c.ir import I1, Value
+
+# IR ops defined on float tensors only: torch computes them in the default float type for ints.
+_FLOAT_UNARY = {
+    aten.exp.default: "exp",
+    aten.log.default: "log",
+    aten.sqrt.default: "sqrt",
+    aten.rsqrt.default: "rsqrt",
+    aten.reciprocal.default: "reciprocal",
+    aten.tanh.default: "tanh",
+    aten.sigmoid.default: "sigmoid",
+    aten.erf.default: "erf",
+    aten.silu.default: "silu",
+    aten.sin.default: "sin",
+    aten.cos.default: "cos",
+}
+_ANY_UNARY = {aten.neg.default: "neg", aten.abs.default: "abs", aten.relu.default: "relu"}
+_ROUNDING = {aten.floor.default: "floor", aten.ceil.default: "ceil"}
+
+_ARITH = {
+    "add": (aten.add.Tensor, aten.add.Scalar),
+    "sub": (aten.sub.Tensor, aten.sub.Scalar),
+    "mul": (aten.mul.Tensor, aten.mul.Scalar),
+    "div": (aten.div.Tensor, aten.div.Scalar),
+    "pow": (aten.pow.Tensor_Tensor, aten.pow.Tensor_Scalar, aten.pow.Scalar),
+    "maximum": (aten.maximum.default,),
+    "minimum": (aten.minimum.default,),
+}
+_LOGICAL = {"logical_and": aten.logical_and.default, "logical_or": aten.logical_or.default}
+_COMPARE = {
+    name: (getattr(aten, name).Tensor, getattr(aten, name).Scalar)
+    for name in ("eq", "ne", "lt", "le", "gt", "ge")
+}
+
+
+def _unary(op: str, float_only: bool, ctx: Ctx, x: Value, **_: object) -> Value:
+    elem = default_float(x.type.elem) if float_only else x.type.elem
+    return ctx.emit(op, [ctx.cast(x, elem)])
+
+
+def _rounding(op: str, ctx: Ctx, x: Value) -> Value:
+    return ctx.emit(op, [x]) if x.type.elem.is_float else x  # integers are already whole
+
+
+def binary(ctx: Ctx, op: str, a: Value | float, b: Value | float) -> Value:
+    """``op(a, b)`` computed in the promoted element type (true division promotes ints to float)."""
+    elem = promote(a, b)
+    if op == "div":
+        elem = default_float(elem)
+    return ctx.emit(op, [ctx.operand(a, elem), ctx.operand(b, elem)])
+
+
+def _arith(op: str, ctx: Ctx, a: Value | float, b: Value | float, alpha: float = 1) -> Value:
+    if alpha != 1:  # add/sub: a + alpha * b
+        b = binary(ctx, "mul", b, alpha) if isinstance(b, Value) else b * alpha
+    return binary(ctx, op, a, b)
+
+
+def _rsub(ctx: Ctx, a: Value, b: Value | float, alpha: float = 1) -> Value:
+    """rsub(a, b) = b - alpha * a."""
+    return _arith("sub", ctx, b, a, alpha)
+
+
+def _logical(op: str, ctx: Ctx, a: Value, b: Value) -> Value:
+    return ctx.emit(op, [truth(ctx, a), truth(ctx, b)])
+
+
+def _compare(op: str, ctx: Ctx, a: Value | float, b: Value | float) -> Value:
+    elem = promote(a, b)
+    return ctx.emit(op, [ctx.operand(a, elem), ctx.operand(b, elem)])
+
+
+def truth(ctx: Ctx, x: Value) -> Value:
+    """``x != 0`` as i1 (identity for i1 values)."""
+    if x.type.elem == I1:
+        return x
+    return ctx.emit("ne", [x, ctx.full(0, x.type.elem)])
+
+
+for _t, _op in _FLOAT_UNARY.items():
+    register_lowering(_t)(partial(_unary, _op, True))
+for _t, _op in _ANY_UNARY.items():
+    register_lowering(_t)(partial(_unary, _op, False))
+for _t, _op in _ROUNDING.items():
+    register_lowering(_t)(partial(_rounding, _op))
+for _op, _ts in _ARITH.items():
+    register_lowering(*_ts)(partial(_arith, _op))
+for _op, _t in _LOGICAL.items():
+    register_lowering(_t)(partial(_logical, _op))
+for _op, _ts in _COMPARE.items():
+    register_lowering(*_ts)(partial(_compare, _op))
+register_lowering(aten.rsub.Tensor, aten.rsub.Scalar)(_rsub)
+
+
+@register_lowering(aten.logical_not.default)
+def _logical_not(ctx: Ctx, x: Value) -> Value:
+    return ctx.emit("logical_not", [truth(ctx, x)])
+
+
+@register_lowering(aten.where.self)
+def _where(ctx: Ctx, cond: Value, a: Value | float, b: Value | float) -> Value:
+    elem = promote(a, b)
+    return ctx.emit("where", [truth(ctx, cond), ctx.operand(a, elem), ctx.operand(b, elem)])
+
+
+@register_lowering(aten.clamp.default, aten.clamp.Tensor)
+def _clamp(
+    ctx: Ctx, x: Value, lo: Value | float | None = None, hi: Value | float | None = None
+) -> Value:
+    """clamp = min(max(x, lo), hi), in the type promoted over x and the given bounds."""
+    bounds = [v for v in (lo, hi) if v is not None]
+    elem = promote(x, *bounds)
+    y = ctx.cast(x, elem)
+    if lo is not None:
+        y = ctx.emit("maximum", [y, ctx.operand(lo, elem)])
+    if hi is not None:
+        y = ctx.emit("minimum", [y, ctx.operand(hi, elem)])
+    return y
+
+
+@register_lowering(aten.hardtanh.default)
+def _hardtanh(ctx: Ctx, x: Value, lo: float = -1.0, hi: float = 1.0) -> Value:
+    return _clamp(ctx, x, lo, hi)
+
+
+@register_lowering(aten.leaky_relu.default)
+def _leaky_relu(ctx: Ctx, x: Value, slope: float = 0.01) -> Value:
+    """where(x > 0, x, slope * x)."""
+    positive = ctx.emit("gt", [x, ctx.full(0, x.type.elem)])
+    scaled = ctx.emit("mul", [x, ctx.full(slope, x.type.elem)])
+    return ctx.emit("where", [positive, x, scaled])
+
+
+@register_lowering(aten.gelu.default)
+def _gelu(ctx: Ctx, x: Value, *, approximate: str = "none") -> Value:
+    if approximate not in ("none", "tanh"):
+        raise Unsupported(f"gelu approximate='{approximate}' is not supported")
+    return ctx.emit("gelu", [x], {"approximate": approximate})
+
+
+@register_lowering(aten._to_copy.default)
+def _to_copy(ctx: Ctx, x: Value, *, dtype: object = None, **_: object) -> Value:
+    """A dtype cast (layout, device and memory-format arguments do not change values)."""
+    return x if dtype is None else ctx.cast(x, elem_of_dtype(dtype))
+
+
+@register_lowering(aten.clone.default, aten.alias.default, aten.lift_fresh_copy.default)
+def _identity(ctx: Ctx, x: Value, **_: object) -> Value:
+    """Copies and aliases are the same value in SSA form."""
+    return x

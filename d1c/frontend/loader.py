@@ -1,0 +1,179 @@
+"""Load a user's model file, export it with torch.export and import it into graph IR.
+
+A MODEL spec is ``path.py`` (the file defines ``model() -> nn.Module`` and
+``example_inputs() -> tuple[Tensor, ...]``) or ``path.py:factory`` (``factory()`` returns
+``(model, inputs)``). Everything that can go wrong in the user's code — a missing file, a syntax
+error, an exception in ``model()``, a model torch.export cannot trace — becomes a
+:class:`D1cError` that points at the user's file and line, never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch.export import ExportedProgram
+
+from d1c.errors import D1cError, Loc
+from d1c.frontend.coverage import coverage_table
+from d1c.frontend.importer import import_program
+from d1c.ir import Module
+
+SPEC_HINT = (
+    "a MODEL is path.py defining model() and example_inputs(), "
+    "or path.py:factory where factory() returns (model, inputs)"
+)
+_MAX_MESSAGE_LINES = 4
+
+
+def split_spec(spec: str) -> tuple[Path, str | None]:
+    """``path.py[:factory]`` -> (path, factory or None)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail.isidentifier() and head:
+        return Path(head), tail
+    return Path(spec), None
+
+
+def _short(err: BaseException) -> str:
+    lines = [ln for ln in str(err).splitlines() if ln.strip()][:_MAX_MESSAGE_LINES]
+    return f"{type(err).__name__}: {' / '.join(lines)}" if lines else type(err).__name__
+
+
+def user_frame(err: BaseException, path: Path | str | None) -> Loc | None:
+    """The innermost traceback frame of ``err`` that lies in the user's file."""
+    if path is None:
+        return None
+    want = os.path.realpath(path)
+    frames = [
+        f for f in traceback.extract_tb(err.__traceback__) if os.path.realpath(f.filename) == want
+    ]
+    if not frames:
+        return None
+    f = frames[-1]
+    return Loc(f.filename, f.lineno or 1, (f.colno or 0) + 1)
+
+
+def _user_error(err: BaseException, path: Path | None, what: str, hint: str) -> D1cError:
+    return D1cError(f"{what} failed: {_short(err)}", user_frame(err, path), hint=hint)
+
+
+def _exec_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise D1cError(f"model file '{path}' does not exist", hint=SPEC_HINT)
+    name = "d1c_model_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(mod)
+    except SyntaxError as err:
+        loc = Loc(err.filename or str(path), err.lineno or 1, err.offset or 1)
+        raise D1cError(f"syntax error in model file: {err.msg}", loc) from None
+    except (Exception, SystemExit) as err:
+        raise _user_error(
+            err, path, "running the model file", "fix the error in the model file"
+        ) from None
+    finally:
+        sys.path.remove(str(path.parent))
+    return mod
+
+
+def _callable(mod: ModuleType, name: str, path: Path) -> Callable[[], Any]:
+    fn = getattr(mod, name, None)
+    if not callable(fn):
+        raise D1cError(f"model file '{path}' defines no function {name}()", hint=SPEC_HINT)
+    return fn
+
+
+def _call(fn: Callable[[], Any], path: Path) -> Any:
+    try:
+        return fn()
+    except (Exception, SystemExit) as err:
+        raise _user_error(
+            err, path, f"{fn.__name__}()", "fix the error in the model file"
+        ) from None
+
+
+def _as_inputs(inputs: Any, path: Path) -> tuple[torch.Tensor, ...]:
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    if not isinstance(inputs, list | tuple) or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise D1cError(
+            f"example inputs from '{path}' must be a tuple of tensors, got {type(inputs).__name__}",
+            hint=SPEC_HINT,
+        )
+    return tuple(inputs)
+
+
+def load_model(spec: str) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    """The model and example inputs named by a MODEL spec."""
+    path, factory = split_spec(spec)
+    mod = _exec_file(path)
+    if factory is not None:
+        pair = _call(_callable(mod, factory, path), path)
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise D1cError(f"{factory}() must return (model, inputs)", hint=SPEC_HINT)
+        model, inputs = pair
+    else:
+        model = _call(_callable(mod, "model", path), path)
+        inputs = _call(_callable(mod, "example_inputs", path), path)
+    if not isinstance(model, torch.nn.Module):
+        raise D1cError(
+            f"the model from '{path}' is a {type(model).__name__}, not an nn.Module", hint=SPEC_HINT
+        )
+    return model, _as_inputs(inputs, path)
+
+
+def export_program(
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, user_file: str | None = None
+) -> ExportedProgram:
+    """``torch.export`` (non-strict, autograd on, eval mode) decomposed to core ATen."""
+    try:
+        with warnings.catch_warnings(), torch.enable_grad():
+            warnings.simplefilter("ignore")
+            ep = torch.export.export(model.eval(), tuple(inputs), strict=False)
+            return ep.run_decompositions()
+    except Exception as err:
+        raise _user_error(
+            err,
+            user_file,
+            "torch.export",
+            "d1c traces the model with torch.export(strict=False); data-dependent Python control "
+            "flow and unsupported Python constructs in forward() prevent that",
+        ) from None
+
+
+def export_model(
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    name: str = "model",
+    user_file: str | None = None,
+) -> Module:
+    """Graph IR of ``model`` called on ``inputs``."""
+    ep = export_program(model, inputs, user_file=user_file)
+    return import_program(ep, name=name, user_file=user_file)
+
+
+def import_model(spec: str) -> Module:
+    """Graph IR of the model named by a MODEL spec (the module is named after the file)."""
+    path, _ = split_spec(spec)
+    model, inputs = load_model(spec)
+    return export_model(model, inputs, name=path.stem, user_file=str(path))
+
+
+def coverage(spec: str) -> str:
+    """The coverage table of the model named by a MODEL spec."""
+    path, _ = split_spec(spec)
+    model, inputs = load_model(spec)
+    return coverage_table(export_program(model, inputs, user_file=str(path)), str(path))
