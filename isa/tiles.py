@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+
 from d1c.isa.errors import SimulationError
 
 M32 = 0xFFFFFFFF
