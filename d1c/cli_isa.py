@@ -1,0 +1,51 @@
+"""``d1c asm`` and ``d1c disasm``: assembly text to a ``.d1x`` container and back.
+
+``d1c asm FILE.s -o FILE.bin`` writes the program as ``.d1x`` bytes (the container holds the
+sections, labels and comments, so ``d1c disasm FILE.bin`` prints the canonical text again; for a
+file already in canonical form that is the file itself).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from d1c.cli import main
+from d1c.errors import D1cError, DecodeError
+from d1c.isa.asm import assemble
+from d1c.isa.d1x import read_d1x
+from d1c.isa.disasm import disassemble
+
+
+def _read(path: str, binary: bool) -> str | bytes:
+    try:
+        p = Path(path)
+        return p.read_bytes() if binary else p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise D1cError(f"cannot read {path}: {err}") from None
+
+
+@main.command()
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="output .d1x/.bin file")
+def asm(source: str, output: str | None) -> None:
+    """Assemble SOURCE (D1 assembly) into a .d1x container."""
+    program = assemble(_read(source, binary=False), file=source)
+    out = output or str(Path(source).with_suffix(".d1x"))
+    try:
+        Path(out).write_bytes(program.to_bytes())
+    except OSError as err:
+        raise D1cError(f"cannot write {out}: {err}") from None
+
+
+@main.command()
+@click.argument("binary", type=click.Path(dir_okay=False))
+def disasm(binary: str) -> None:
+    """Print the canonical assembly text of a .d1x container."""
+    data = _read(binary, binary=True)
+    try:
+        program = read_d1x(data)
+    except DecodeError as err:
+        raise DecodeError(f"{binary}: {err.message}") from None
+    click.echo(disassemble(program), nl=False)
