@@ -47,7 +47,7 @@ def _debug(
     "--elide-data", is_flag=True, help="Leave constant bytes (weights) out of the IR text."
 )
 @_debug_options
-def compile(model: str, emit: str, output: str | None, elide_data: bool, **debug) -> None:  # noqa: A001
+def compile(model: str, emit: str, output: str | None, elide_data: bool, **debug) -> None:
     """Compile MODEL and write the IR of the stage named by --emit."""
     module = driver.compile_module(driver.load_input(model), emit, _debug(**debug))
     driver.emit_ir(module, output, elide_data=elide_data)
