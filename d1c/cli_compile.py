@@ -78,7 +78,7 @@ def coverage(model: str) -> None:
     """List every op MODEL uses, with counts, shapes, source lines and whether d1c lowers it."""
     from d1c.frontend import coverage as coverage_of
 
-    click.echo(coverage_of(model), nl=False)
+    click.echo(coverage_of(model).rstrip("\n"))
 
 
 @main.command()
