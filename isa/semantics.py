@@ -4,8 +4,8 @@ Every row of :data:`d1c.isa.spec.ROWS` names one function here (or None for the 
 effect is on machine state the simulator owns: halt, nop, csr access, waits). The calling
 convention of each *exec kind* is documented in :mod:`d1c.isa.spec`; in short:
 
-- Scalar functions take and return register values as unsigned 32-bit integers (Python ints or
-  int64/uint64 numpy arrays, so they are vectorised too). Immediates are plain signed ints.
+- Scalar functions take and return register values as unsigned 32-bit Python ints (what the
+  simulator keeps per register); immediates are plain signed ints.
 - Tile arithmetic functions take **float32 arrays** (the operand tiles already decoded from their
   storage format by :func:`tile_values`) and return float32; the caller rounds the result to the
   destination format with :func:`tile_codes`. Every float32 result is NaN-canonicalised (NaN ->
