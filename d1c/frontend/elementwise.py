@@ -118,6 +118,16 @@ def _logical_not(ctx: Ctx, x: Value) -> Value:
     return ctx.emit("logical_not", [truth(ctx, x)])
 
 
+@register_lowering(aten.bitwise_not.default)
+def _bitwise_not(ctx: Ctx, x: Value) -> Value:
+    """not for bools; ~x = -x - 1 for two's-complement integers."""
+    if x.type.elem == I1:
+        return ctx.emit("logical_not", [x])
+    if x.type.elem.is_float:
+        raise Unsupported("bitwise_not of a float tensor")
+    return ctx.emit("sub", [ctx.emit("neg", [x]), ctx.full(1, x.type.elem)])
+
+
 @register_lowering(aten.where.self)
 def _where(ctx: Ctx, cond: Value, a: Value | float, b: Value | float) -> Value:
     elem = promote(a, b)

@@ -9,13 +9,15 @@ error, an exception in ``model()``, a model torch.export cannot trace — become
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
 import re
 import sys
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -134,13 +136,25 @@ def load_model(spec: str) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
     return model, _as_inputs(inputs, path)
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence torch's warnings and error logging while exporting: d1c reports failures itself."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
 def export_program(
     model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, user_file: str | None = None
 ) -> ExportedProgram:
     """``torch.export`` (non-strict, autograd on, eval mode) decomposed to core ATen."""
     try:
-        with warnings.catch_warnings(), torch.enable_grad():
-            warnings.simplefilter("ignore")
+        with _quiet(), torch.enable_grad():
             ep = torch.export.export(model.eval(), tuple(inputs), strict=False)
             return ep.run_decompositions()
     except Exception as err:

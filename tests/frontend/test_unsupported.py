@@ -1,0 +1,79 @@
+"""Unsupported input: every unsupported op is collected into one table with counts, input
+shapes/dtypes and source lines; ops that only depend on an unsupported op are not listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from d1c.errors import UnsupportedError
+from d1c.frontend import coverage, import_model
+
+MODEL = """\
+import torch
+
+
+class M(torch.nn.Module):
+    def forward(self, x):
+        spectrum = torch.fft.rfft(x).abs()
+        ordered, _ = torch.sort(x, dim=-1)
+        again, _ = torch.sort(x.relu(), dim=0)
+        return spectrum.sum() + ordered.exp().sum() + again.mean() + x.double().sum()
+
+
+def model():
+    return M()
+
+
+def example_inputs():
+    return (torch.randn(2, 8),)
+"""
+
+
+def _line(text: str, needle: str) -> int:
+    """1-based number of the only line of ``text`` containing ``needle``."""
+    (n,) = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
+    return n
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "spectral.py"
+    path.write_text(MODEL)
+    return path
+
+
+def _row(table: str, op: str) -> str:
+    (row,) = [line for line in table.splitlines() if line.startswith(op + " ")]
+    return row
+
+
+def test_every_unsupported_op_is_listed_with_its_source_lines(model_file: Path) -> None:
+    with pytest.raises(UnsupportedError) as info:
+        import_model(str(model_file))
+    message = info.value.render()
+    assert "Traceback" not in message
+    rfft = _row(message, "aten._fft_r2c.default")
+    assert f"spectral.py:{_line(MODEL, 'rfft')}" in rfft
+    assert "fp32[2,8]" in rfft
+    sort = _row(message, "aten.sort.default")
+    assert f"spectral.py:{_line(MODEL, 'ordered, _')},{_line(MODEL, 'again, _')}" in sort
+    assert sort.split()[1] == "2"  # count
+    cast = _row(message, "aten._to_copy.default")
+    assert "float64 is not supported" in cast
+
+
+def test_ops_downstream_of_unsupported_ones_are_not_listed(model_file: Path) -> None:
+    with pytest.raises(UnsupportedError) as info:
+        import_model(str(model_file))
+    ops = [line.split()[0] for line in info.value.message.splitlines()[3:]]
+    assert ops == ["aten._fft_r2c.default", "aten.sort.default", "aten._to_copy.default"]
+
+
+def test_coverage_lists_supported_and_unsupported_ops(model_file: Path) -> None:
+    table = coverage(str(model_file))
+    assert _row(table, "aten.sort.default").split()[2] == "no"
+    assert _row(table, "aten.relu.default").split()[2] == "yes"
+    assert _row(table, "aten.abs.default").split()[2] == "yes"
+    assert table.splitlines()[-1].endswith("3 not supported")
