@@ -42,15 +42,25 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
     tdesc     t[td] = sem(t[td], <sources in operand order; tld passes the 4 SRAM words at ea>)
     matrix    C = sem(acc, A, B) with A, B, acc decoded to float32; acc = +0.0 in mode ``zero``;
               C rounded (RNE) into td, which must be fp32.
-    ew        t[td] = round(sem(A, B, ...)) — sources decoded to float32 (tiles.tile_values);
-              scalar operands ``rs1`` are float32 bit patterns; shapes broadcast like numpy and
-              must give td's shape; the result is rounded with the row's ``rnd`` operand
-              (tiles.tile_codes; rne when the row has no rnd field).
-    reduce    like ew; ``mode acc`` passes the decoded destination as ``init``.
-    move      t[td] = sem(codes...) on raw codes; source and destination must have the same
-              format (and bias for CFloat), else a format/bias-mismatch fault.
-    dma/dma_list/dma_wait, send/recv/mcast, barrier/sem_signal/sem_wait   the simulator moves the
-              bytes and blocks; sem holds the pure address/coordinate/counter rule.
+    ew        t[td] = round(sem(<tile/scalar sources in operand order>, <cond or func by name>)):
+              tiles decoded to float32 (tiles.tile_values), scalar ``rs1`` read as float32 bits;
+              [R,1]/[1,C] operands broadcast like numpy and the result must have td's shape;
+              rounded into td with the ``rnd`` operand (tiles.tile_codes; vcmp/vcmps use rne).
+              vsel: sem(C, A, B); vfill: sem(f32(x[rs1]), td.rows, td.cols).
+    reduce    t[td] = round(sem(A, redop, axis, init)); init = decoded t[td] in mode acc, else None.
+    move      on raw codes: tcopy/ttrans sem(A); tbcast sem(A, axis, td.rows, td.cols);
+              tgather sem(A, <i32 codes of ti>, axis). Source and destination must have the same
+              format (and bias if CFloat: tiles.same_encoding), else a format/bias-mismatch fault.
+    dma       addr = sem(x[rs1], x[rs2]) (64-bit HBM address); rows of td/ta, HBM stride x[rs3].
+    dma_list  descs = sem(<8*x[rs2] words at SRAM x[rs1]>); dma_wait: simulator state only.
+    send/recv coord = sem(x[rs1]); mcast: sem(x[rs1], x[rs2], grid_w, grid_h) gives the targets.
+    barrier   done = sem(arrived, x[rs1]); sem_signal: new = sem(value) on core x[rs1];
+              sem_wait: (new, ready) = sem(value, count).
+    Every decode/encode passes the core's sticky ``Flags`` and the target's denormal mode.
+    Faults (the simulator raises SimulationError with core and pc): tile or scalar access outside
+    SRAM, misaligned ld/st, shapes that do not match (mma [M,K]@[K,N] into [M,N]), mma with
+    td not fp32 or ta/tb fp32/i32, move format/bias mismatch, gather index out of range, recv
+    size different from td.nbytes, an invalid word, and deadlock.
 
 Memory, DMA, NoC and sync (details in each row's doc)
     SRAM is byte addressed from 0 (1.25 MiB per core, facts §1/§7). HBM addresses are 64-bit from
