@@ -7,19 +7,23 @@ Alternates two steps until neither changes anything (at most ``max_iterations`` 
   ``full`` ops of one value (compared bit for bit, so -0.0 and +0.0 stay apart) and type merge.
   A ``convert`` with stochastic rounding is never merged: its random stream depends on where it
   runs, so two of them are two different roundings.
-- the exact local rules of :mod:`d1c.passes.canonical_rules`, driven to a fixpoint by
-  :mod:`d1c.passes.rewrite`, which also erases ops whose results are unused.
+- the exact local rules of :mod:`d1c.passes.canonical_rules`, then constant folding
+  (:mod:`d1c.passes.constant_fold`, adding at most ``fold_limit`` elements of constant data per
+  folded op; 0 turns it off), driven to a fixpoint by :mod:`d1c.passes.rewrite`, which also
+  erases ops whose results are unused.
 
 Finally module constants that no ``const`` op names are dropped.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from d1c.ir import Function, Module, Op, Value
 from d1c.passes.canonical_rules import RULES
+from d1c.passes.constant_fold import fold_constant
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.passes.rewrite import apply_rules, drop_unused_consts, has_side_effects
 
@@ -29,11 +33,15 @@ from d1c.passes.rewrite import apply_rules, drop_unused_consts, has_side_effects
 class Canonicalize:
     name: ClassVar[str] = "canonicalize"
     max_iterations: int = 8
+    fold_limit: int = 65536
 
     def apply(self, module: Module, ctx: Context) -> Module:
+        rules = list(RULES)
+        if self.fold_limit > 0:
+            rules.append(("*", functools.partial(fold_constant, limit=self.fold_limit)))
         for _ in range(self.max_iterations):
             merged = [cse_function(f) for f in module.functions]
-            rewritten = apply_rules(module, RULES)
+            rewritten = apply_rules(module, rules)
             if not any(merged) and not rewritten:
                 break
         drop_unused_consts(module)
