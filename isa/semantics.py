@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from d1c.isa.errors import SimulationError
+
 M32 = 0xFFFFFFFF
 _CANON_NAN = np.uint32(0x7FC00000)
 
@@ -350,6 +352,15 @@ def mma(acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     out = _f32(acc).copy()
     a32, b32 = _f32(a), _f32(b)
+    if (
+        a32.ndim != 2
+        or b32.ndim != 2
+        or a32.shape[1] != b32.shape[0]
+        or out.shape != (a32.shape[0], b32.shape[1])
+    ):
+        raise SimulationError(
+            f"mma: shapes A {a32.shape} @ B {b32.shape} do not give C {out.shape}"
+        )
     with np.errstate(all="ignore"):
         for k in range(a32.shape[1]):
             out += np.multiply.outer(a32[:, k], b32[k, :])
@@ -369,14 +380,23 @@ def transpose(a: np.ndarray) -> np.ndarray:
 
 def broadcast(a: np.ndarray, axis: str, rows: int, cols: int) -> np.ndarray:
     """Repeat a [1,C] tile down ``rows`` rows ("rows") or an [R,1] tile across ``cols`` ("cols")."""
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(a), (rows, cols)))
+    src = np.asarray(a)
+    want = (1, cols) if axis == "rows" else (rows, 1)
+    if src.shape != want:
+        raise SimulationError(f"tbcast along {axis}: source is {src.shape}, expected {want}")
+    return np.ascontiguousarray(np.broadcast_to(src, (rows, cols)))
 
 
 def gather(a: np.ndarray, idx: np.ndarray, axis: str) -> np.ndarray:
     """Rows ``a[idx[i], :]`` ("rows") or columns ``a[:, idx[j]]`` ("cols"); idx is flat int32.
 
-    The caller checks ``0 <= idx < extent`` first (an index out of range is a simulated fault).
+    An index outside ``0..extent-1`` is a fault (SimulationError).
     """
     flat = np.asarray(idx).reshape(-1).astype(np.int64)
     src = np.asarray(a)
+    extent = src.shape[0 if axis == "rows" else 1]
+    if flat.size and (flat.min() < 0 or flat.max() >= extent):
+        raise SimulationError(
+            f"tgather: index {int(flat.max() if flat.max() >= extent else flat.min())} outside 0..{extent - 1}"
+        )
     return np.ascontiguousarray(src[flat, :] if axis == "rows" else src[:, flat])

@@ -17,10 +17,14 @@ The functions named by the tile-descriptor rows of the instruction table (``tbas
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from d1c.isa.errors import SimulationError
+
+if TYPE_CHECKING:
+    from d1c.isa.formats import Flags
 
 M32 = 0xFFFFFFFF
 
@@ -159,7 +163,9 @@ def write_tile(mem: np.ndarray, d: TDesc, codes: np.ndarray) -> None:
     write_rows(mem, d.base, arr.reshape(d.rows, -1).view(np.uint8), d.pitch)
 
 
-def tile_values(codes: np.ndarray, d: TDesc, *, denorm: str = "ieee", flags=None) -> np.ndarray:
+def tile_values(
+    codes: np.ndarray, d: TDesc, *, denorm: str = "ieee", flags: Flags | None = None
+) -> np.ndarray:
     """The float32 values of ``codes`` stored in the format of ``d``."""
     if d.fmt == "i32":
         return np.asarray(codes).astype(np.int32).astype(np.float32)
@@ -181,7 +187,7 @@ def tile_codes(
     rounding: str = "rne",
     seed: int = 0,
     denorm: str = "ieee",
-    flags=None,
+    flags: Flags | None = None,
 ) -> np.ndarray:
     """Round float32 ``values`` into codes of the format of ``d`` (dtype :data:`CODE_DTYPE`)."""
     x = np.asarray(values, dtype=np.float32)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from d1c.isa import fpmath, spec
 from d1c.isa import semantics as s
+from d1c.isa.errors import SimulationError
 
 U32 = st.integers(0, 0xFFFFFFFF)
 RNG = np.random.default_rng(2024)
@@ -305,3 +306,15 @@ def test_moves_against_torch() -> None:
     assert (
         s.gather(codes, idx.T, "cols") == t.index_select(1, torch.tensor([4, 0, 4])).numpy()
     ).all()
+
+
+def test_shape_and_index_faults_are_simulation_errors() -> None:
+    z = np.zeros((2, 3), np.float32)
+    with pytest.raises(SimulationError, match="mma: shapes"):
+        s.mma(np.zeros((2, 2), np.float32), z, z)
+    with pytest.raises(SimulationError, match="tbcast along rows"):
+        s.broadcast(np.zeros((3, 1), np.uint16), "rows", 3, 4)
+    with pytest.raises(SimulationError, match=r"tgather: index 5 outside 0\.\.4"):
+        s.gather(np.zeros((5, 2), np.uint8), np.array([0, 5], np.int32), "rows")
+    with pytest.raises(SimulationError, match="tgather: index -1"):
+        s.gather(np.zeros((2, 5), np.uint8), np.array([-1], np.int32), "cols")
