@@ -43,6 +43,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from d1c.isa.errors import D1cError
 
 

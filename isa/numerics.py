@@ -50,6 +50,7 @@ Flags: pass a :class:`Flags` as ``flags=``; the rules are in :mod:`d1c.isa.forma
 from __future__ import annotations
 
 import numpy as np
+
 from d1c.isa.formats import (
     DEFAULT_BIAS,
     FORMATS,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from d1c.isa import numerics as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numerics_oracle import cfloat_values, positive_table, rne_codes
+
+from d1c.isa import numerics as nx
 
 CFP8 = ["cfp8_143", "cfp8_152"]
 DENORMS = ["ieee", "wp"]

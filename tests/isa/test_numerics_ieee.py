@@ -6,9 +6,10 @@ import ml_dtypes
 import numpy as np
 import pytest
 import torch
-from d1c.isa import numerics as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from d1c.isa import numerics as nx
 
 NP_DTYPE = {"bf16": ml_dtypes.bfloat16, "fp16": np.float16}
 TORCH_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}

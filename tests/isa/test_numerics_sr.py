@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from d1c.isa import numerics as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numerics_oracle import neighbours, positive_table, sr_hash, sr_scalar
+
+from d1c.isa import numerics as nx
 
 CASES = [
     ("bf16", None),
