@@ -162,6 +162,18 @@ def _leaky_relu(ctx: Ctx, x: Value, slope: float = 0.01) -> Value:
     return ctx.emit("where", [positive, x, scaled])
 
 
+@register_lowering(aten.elu.default)
+def _elu(ctx: Ctx, x: Value, alpha=1.0, scale=1.0, input_scale=1.0) -> Value:
+    """scale * where(x > 0, x, alpha * (exp(input_scale * x) - 1))."""
+    e = x.type.elem
+    scaled = x if input_scale == 1 else ctx.emit("mul", [x, ctx.full(input_scale, e)])
+    negative = ctx.emit("exp", [scaled])
+    negative = ctx.emit("sub", [negative, ctx.full(1, e)])
+    negative = ctx.emit("mul", [negative, ctx.full(alpha, e)])
+    y = ctx.emit("where", [ctx.emit("gt", [x, ctx.full(0, e)]), x, negative])
+    return y if scale == 1 else ctx.emit("mul", [y, ctx.full(scale, e)])
+
+
 @register_lowering(aten.gelu.default)
 def _gelu(ctx: Ctx, x: Value, *, approximate: str = "none") -> Value:
     if approximate not in ("none", "tanh"):

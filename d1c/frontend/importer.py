@@ -111,7 +111,7 @@ def _const(st: _State, node: fx.Node, loc: Loc | None) -> Value:
         raise Unsupported(f"constant {name}: {err}") from None
     data = tensor.detach().cpu()
     data = data.to(torch.float32) if elem.is_float else data
-    st.module.consts[name] = np.ascontiguousarray(data.numpy())
+    st.module.consts[name] = np.array(data.numpy(), order="C")  # a copy; keeps rank 0
     ty = TensorType(tuple(tensor.shape), elem)
     value = st.builder.create("const", [], {"name": Sym(name)}, ty, loc=loc)
     st.env[node] = value

@@ -122,6 +122,20 @@ def _layer_norm(ctx: Ctx, x, normalized_shape: Sequence[int], weight, bias, eps:
     return [y, Unavailable("mean"), Unavailable("inverse std")]
 
 
+@register_lowering(aten.native_group_norm.default)
+def _group_norm(ctx: Ctx, x, weight, bias, n: int, c: int, hxw: int, groups: int, eps) -> list:
+    """Group norm = layer norm of each [C/groups * HxW] group, then a per-channel affine map."""
+    _need_float(x, "group norm")
+    grouped = ctx.reshape(x, (n, groups, (c // groups) * hxw))
+    y = ctx.reshape(ctx.emit("layer_norm", [grouped], {"ndim": 1, "eps": eps}), x.type.shape)
+    per_channel = (c,) + (1,) * (x.type.rank - 2)
+    if weight is not None:
+        y = ctx.emit("mul", [y, ctx.reshape(weight, per_channel)])
+    if bias is not None:
+        y = ctx.emit("add", [y, ctx.reshape(bias, per_channel)])
+    return [y, Unavailable("mean"), Unavailable("inverse std")]
+
+
 @register_lowering(aten._softmax.default)
 def _softmax(ctx: Ctx, x: Value, dim: int, half_to_float: bool = False) -> Value:
     _need_float(x, "softmax")

@@ -131,3 +131,13 @@ def _var(
     total = reduce(ctx, "reduce_sum", ctx.emit("mul", [diff, diff]), axes, keepdim)
     dof = count - (1 if correction is None else correction)
     return ctx.emit("div", [total, ctx.full(dof, x.type.elem)])
+
+
+@register_lowering(aten.linalg_vector_norm.default)
+def _vector_norm(ctx: Ctx, x: Value, ord=2, dims: Dims = None, keepdim=False, *, dtype=None):
+    """The Euclidean norm sqrt(sum(x * x)); other orders are not supported."""
+    if ord != 2:
+        raise Unsupported(f"vector norm of order {ord} is not supported (only 2)")
+    x = _with_dtype(ctx, x, _float_input(x, dtype, "norm"))
+    total = reduce(ctx, "reduce_sum", ctx.emit("mul", [x, x]), dims, keepdim)
+    return ctx.emit("sqrt", [total])

@@ -156,3 +156,36 @@ def test_logical_ops_on_non_bool_compare_with_zero() -> None:
   }
 }""",
     )
+
+
+def test_bitwise_not_of_integers_is_minus_x_minus_one() -> None:
+    assert_ir(
+        lower(lambda i: ~i, IDX),
+        """module @m {
+  func @forward(%i: tensor<2x3xi64>) -> (tensor<2x3xi64>) {
+    %0 = neg %i : tensor<2x3xi64>
+    %1 = full {value = 1.0} : tensor<i64>
+    %2 = sub %0, %1 : tensor<2x3xi64>
+    return %2
+  }
+}""",
+    )
+
+
+def test_elu() -> None:
+    assert_ir(
+        lower(lambda a: F.elu(a, alpha=0.5), X),
+        """module @m {
+  func @forward(%a: tensor<2x3xfp32>) -> (tensor<2x3xfp32>) {
+    %0 = exp %a : tensor<2x3xfp32>
+    %1 = full {value = 1.0} : tensor<fp32>
+    %2 = sub %0, %1 : tensor<2x3xfp32>
+    %3 = full {value = 0.5} : tensor<fp32>
+    %4 = mul %2, %3 : tensor<2x3xfp32>
+    %5 = full {value = 0.0} : tensor<fp32>
+    %6 = gt %a, %5 : tensor<2x3xi1>
+    %7 = where %6, %a, %4 : tensor<2x3xfp32>
+    return %7
+  }
+}""",
+    )

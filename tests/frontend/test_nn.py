@@ -174,3 +174,39 @@ def test_embedding_of_int64_ids() -> None:
   }
 }""",
     )
+
+
+def test_group_norm_is_layer_norm_per_group_then_channel_affine() -> None:
+    gn = nn.GroupNorm(2, 4, eps=1e-3)
+    assert_ir(
+        lower(gn, torch.randn(1, 4, 3, 3)),
+        """module @m {
+  func @forward(%x: tensor<1x4x3x3xfp32>) -> (tensor<1x4x3x3xfp32>) {
+    %0 = const {name = @weight} : tensor<4xfp32>
+    %1 = const {name = @bias} : tensor<4xfp32>
+    %2 = reshape %x : tensor<1x2x18xfp32>
+    %3 = layer_norm %2 {ndim = 1, eps = 0.001} : tensor<1x2x18xfp32>
+    %4 = reshape %3 : tensor<1x4x3x3xfp32>
+    %5 = reshape %0 : tensor<4x1x1xfp32>
+    %6 = mul %4, %5 : tensor<1x4x3x3xfp32>
+    %7 = reshape %1 : tensor<4x1x1xfp32>
+    %8 = add %6, %7 : tensor<1x4x3x3xfp32>
+    return %8
+  }
+}""",
+    )
+
+
+def test_lifted_tensor_literals_and_buffers_become_constants() -> None:
+    class WithLiterals(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("scale", torch.tensor(2.0), persistent=False)
+
+        def forward(self, a: torch.Tensor) -> torch.Tensor:
+            return torch.where(torch.tensor(True), a * self.scale, a)
+
+    m = lower(WithLiterals(), torch.randn(3))
+    consts = {name: (arr.shape, arr.dtype.name) for name, arr in m.consts.items()}
+    assert consts == {"scale": ((), "float32"), "lifted_tensor_0": ((), "bool")}
+    assert m.consts["scale"] == 2.0 and m.consts["lifted_tensor_0"]

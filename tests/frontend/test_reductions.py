@@ -80,3 +80,19 @@ def test_reading_argmax_indices_is_reported_not_lowered() -> None:
         lower(lambda a: a.max(dim=1).indices, X)
     assert "aten.max.dim" in info.value.message
     assert "output 1 (indices) is not computed" in info.value.message
+
+
+def test_euclidean_norm_and_other_orders() -> None:
+    assert_ir(
+        lower(lambda a: a.norm(dim=-1), X),
+        """module @m {
+  func @forward(%a: tensor<2x3x4xfp32>) -> (tensor<2x3xfp32>) {
+    %0 = mul %a, %a : tensor<2x3x4xfp32>
+    %1 = reduce_sum %0 {dims = [2], keepdim = false} : tensor<2x3xfp32>
+    %2 = sqrt %1 : tensor<2x3xfp32>
+    return %2
+  }
+}""",
+    )
+    with pytest.raises(UnsupportedError, match="order 1"):
+        lower(lambda a: a.norm(p=1, dim=-1), X)
