@@ -1,0 +1,164 @@
+"""The network on chip: routes, link reservations and message timing.
+
+Routing (the route table)
+    Routes run over global mesh positions, so a route may cross chip edges. The route of a
+    (source, destination) pair is computed on first use and cached: dimension-order XY (all of
+    the X distance first, then Y) when that path avoids disabled sites, else the shortest path
+    around them found by A* (Manhattan heuristic, neighbours tried in the order +x, -x, +y, -y,
+    ties broken by insertion order), so every host picks the same detour.
+
+Links and contention
+    A link is one direction of the connection between two neighbouring cores. Inside a chip each
+    link is its own resource (``noc.link_bytes_per_cycle``, ``noc.hop_latency_cycles``). All links
+    that cross the same chip edge in the same direction share one resource, the edge (``edge
+    .bytes_per_cycle``, or ``system.off_tile_bytes_per_cycle`` between tiles), and add the
+    die-to-die latency. Each resource has a busy-until time; messages reserve resources in the
+    order the scheduler issues them (which is simulated-time order, :mod:`d1c.runtime.sim`).
+
+Cut-through timing of a message of B bytes entering link i with its head at time h:
+    ``s = max(h, free_i)``; the tail leaves at ``T_i = max(s + ceil(B/bw_i), T_{i-1} + lat_{i-1})``;
+    ``free_i = T_i``; the head reaches the next node at ``s + lat_i`` and the tail at
+    ``T_i + lat_i``, which at the last link is the arrival time. Uncontended over n equal links
+    this is ``t + n*lat + ceil(B/bw)``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import defaultdict
+
+from d1c.isa.errors import SimulationError
+from d1c.runtime.mesh import Mesh
+from d1c.runtime.timing import Costs, Rate
+
+Pos = tuple[int, int]
+DIRS = ((1, 0), (-1, 0), (0, 1), (0, -1))
+DIR_NAMES = ("E", "W", "S", "N")
+Hop = tuple[object, Rate, int, int]
+"""(resource key, bandwidth, latency, link id) of one link on a route."""
+
+
+class Network:
+    """Routes, reservations and byte counters of the whole mesh."""
+
+    def __init__(self, mesh: Mesh, costs: Costs) -> None:
+        self.mesh, self.costs = mesh, costs
+        self.free: dict[object, int] = defaultdict(int)
+        self.link_bytes: dict[int, int] = defaultdict(int)
+        self.edge_bytes: dict[object, int] = defaultdict(int)
+        self.routes: dict[tuple[Pos, Pos], tuple[Hop, ...]] = {}
+
+    # ------------------------------------------------------------ routing
+    def route(self, src: Pos, dst: Pos) -> tuple[Hop, ...]:
+        """The hops from ``src`` to ``dst`` (cached)."""
+        key = (src, dst)
+        hops = self.routes.get(key)
+        if hops is None:
+            nodes = self._xy(src, dst) or self._astar(src, dst)
+            hops = self.routes[key] = tuple(self._hop(a, b) for a, b in itertools.pairwise(nodes))
+        return hops
+
+    def _xy(self, src: Pos, dst: Pos) -> list[Pos] | None:
+        (x, y), (tx, ty) = src, dst
+        nodes = [src]
+        while x != tx:
+            x += 1 if tx > x else -1
+            nodes.append((x, y))
+        while y != ty:
+            y += 1 if ty > y else -1
+            nodes.append((x, y))
+        ok = all(self.mesh.pos_enabled(*p) for p in nodes[1:-1])
+        return nodes if ok else None
+
+    def _astar(self, src: Pos, dst: Pos) -> list[Pos]:
+        def h(p: Pos) -> int:
+            return abs(p[0] - dst[0]) + abs(p[1] - dst[1])
+
+        seq, came, cost = 0, {src: None}, {src: 0}
+        todo = [(h(src), 0, src)]
+        while todo:
+            _, _, p = heapq.heappop(todo)
+            if p == dst:
+                return self._path(came, dst)
+            for dx, dy in DIRS:
+                q = (p[0] + dx, p[1] + dy)
+                if q not in cost and (q == dst or self.mesh.pos_enabled(*q)):
+                    seq += 1
+                    came[q], cost[q] = p, cost[p] + 1
+                    heapq.heappush(todo, (cost[q] + h(q), seq, q))
+        raise SimulationError(f"no route from mesh position {src} to {dst} around disabled cores")
+
+    @staticmethod
+    def _path(came: dict, dst: Pos) -> list[Pos]:
+        out = [dst]
+        while came[out[-1]] is not None:
+            out.append(came[out[-1]])
+        return out[::-1]
+
+    def _hop(self, a: Pos, b: Pos) -> Hop:
+        m, c = self.mesh, self.costs
+        d = DIRS.index((b[0] - a[0], b[1] - a[1]))
+        link = (a[1] * m.width + a[0]) * 4 + d
+        chip_a = (a[0] // m.grid_w, a[1] // m.grid_h)
+        chip_b = (b[0] // m.grid_w, b[1] // m.grid_h)
+        if chip_a == chip_b:
+            return (link, c.link, c.hop, link)
+        tx, ty = c.tile_chips
+        off_tile = (chip_a[0] // tx, chip_a[1] // ty) != (chip_b[0] // tx, chip_b[1] // ty)
+        return (("edge", chip_a, d), c.off_tile if off_tile else c.edge, c.hop + c.d2d, link)
+
+    # ------------------------------------------------------------ timing
+    def _advance(self, head: int, tail: int | None, hops, nbytes: int) -> tuple[int, int]:
+        """Move a message over ``hops``; returns (head, tail) arrival at the far end."""
+        free = self.free
+        for res, rate, lat, link in hops:
+            s = max(head, free[res])
+            t = s + rate.cycles(nbytes)
+            if tail is not None and tail > t:
+                t = tail
+            free[res] = t
+            head, tail = s + lat, t + lat
+            self.link_bytes[link] += nbytes
+            if type(res) is tuple:
+                self.edge_bytes[res] += nbytes
+        return head, head if tail is None else tail
+
+    def send(self, src: Pos, dst: Pos, nbytes: int, t0: int) -> int:
+        """Arrival time of a message sent at ``t0`` (reserving the links it uses)."""
+        return self._advance(t0, None, self.route(src, dst), nbytes)[1]
+
+    def multicast(self, src: Pos, dsts: list[Pos], nbytes: int, t0: int) -> list[int]:
+        """Arrival times at each of ``dsts`` (all on one mesh row or column).
+
+        The message goes to the destination nearest the sender, then hop by hop outwards along
+        the segment in both directions, so each link of the segment carries it once.
+        """
+        near = min(range(len(dsts)), key=lambda i: (_dist(src, dsts[i]), i))
+        head, tail = self._advance(t0, None, self.route(src, dsts[near]), nbytes)
+        out = [0] * len(dsts)
+        out[near] = tail
+        for side in (range(near - 1, -1, -1), range(near + 1, len(dsts))):
+            h, t, at = head, tail, dsts[near]
+            for i in side:
+                h, t = self._advance(h, t, self.route(at, dsts[i]), nbytes)
+                out[i], at = t, dsts[i]
+        return out
+
+    def latency(self, src: Pos, dst: Pos) -> int:
+        """Latency of a zero-byte notification (no reservation): the sum of the hop latencies."""
+        return sum(h[2] for h in self.route(src, dst))
+
+    def report(self) -> dict[tuple[int, int, str], int]:
+        """Bytes carried per link, keyed by (gx, gy, direction) of the sending end, sorted."""
+        w = self.mesh.width
+        out = {}
+        for link in sorted(self.link_bytes):
+            node, d = divmod(link, 4)
+            gy, gx = divmod(node, w)
+            out[(gx, gy, DIR_NAMES[d])] = self.link_bytes[link]
+        return out
+
+
+def _dist(a: Pos, b: Pos) -> int:
+    return abs(a[0] - b[0]) + abs(a[1] - b[1])
