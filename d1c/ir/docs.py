@@ -5,7 +5,7 @@ Regenerate with ``python -m d1c.ir.docs > docs/ir.md``.
 
 from __future__ import annotations
 
-from d1c.ir.ops import OPS, REQUIRED, OpDef
+from d1c.ir.ops import COMMON_ATTRS, OPS, REQUIRED, OpDef
 from d1c.ir.printer import format_attr
 
 SYNTAX = """\
@@ -67,6 +67,9 @@ def render() -> str:
     for name in sorted(OPS):
         op = OPS[name]
         lines.append(f"| `{name}` | {_arity(op)} | {_attrs(op)} | {op.doc} |")
+    lines += ["", "## Attributes of every op", "", "The lowering stages add these to any op; they never change its value.", ""]
+    lines += ["| attribute | kind | meaning |", "|---|---|---|"]
+    lines += [f"| `{k}` | {kind} | {doc} |" for k, (kind, doc) in COMMON_ATTRS.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -50,9 +50,20 @@ def lookup(name: str) -> OpDef:
         raise TypeRuleError(f"unknown op '{name}'") from None
 
 
+# Attributes any op may carry, added by the lowering stages (docs/lowering.md); they never change
+# an op's value, so the interpreter ignores them. Printed after the op's own attributes when set.
+COMMON_ATTRS: dict[str, tuple[str, str]] = {
+    "tile": ("ints", "tile shape chosen by `tile`: rows, cols of the 2-D view (and K chunk for matmul)"),
+    "cores": ("int", "number of cores the op's tiles are dealt over (`place`)"),
+    "hbm": ("int", "DIP HBM byte address of the op's result (`place`)"),
+    "sram": ("int", "peak SRAM bytes per core of the op's kernel (`allocate-sram`)"),
+}
+
+
 def fill_defaults(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
-    """Attributes in table order with defaults filled in; unknown or missing ones are errors."""
-    unknown = sorted(set(attrs) - set(opdef.attrs))
+    """Attributes in table order with defaults filled in, then the common attributes that are set;
+    unknown or missing ones are errors."""
+    unknown = sorted(set(attrs) - set(opdef.attrs) - set(COMMON_ATTRS))
     if unknown:
         raise TypeRuleError(f"'{opdef.name}' has no attribute '{unknown[0]}'")
     out = {}
@@ -60,6 +71,9 @@ def fill_defaults(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
         if key not in attrs and default is REQUIRED:
             raise TypeRuleError(f"'{opdef.name}' needs attribute '{key}' ({kind})")
         out[key] = S.check_attr_kind(opdef.name, key, kind, attrs.get(key, default))
+    for key, (kind, _) in COMMON_ATTRS.items():
+        if key in attrs:
+            out[key] = S.check_attr_kind(opdef.name, key, kind, attrs[key])
     return out
 
 
