@@ -6,7 +6,8 @@ same bits and the value survives the float attribute exactly, a new ``const`` ot
 Folding is bounded by size: it never adds more than ``limit`` elements of constant data. An
 operand ``const`` that only this op reads disappears with it, so folding ``permute`` of a weight
 read nowhere else (a linear layer's transpose) is always allowed, while ``broadcast_to`` of a
-weight to a 128x larger tensor is not. Never folded: the sources themselves, ops with side
+weight to a 128x larger tensor is not; contractions over more than :data:`WORK_LIMIT`
+multiply-adds are left to run time. Never folded: the sources themselves, ops with side
 effects, stochastic-rounding converts (their bits depend on where they run), and ops whose
 constant data is elided or that the interpreter cannot evaluate.
 """
@@ -21,6 +22,8 @@ from d1c.ir import Builder, Function, Module, Op, Value
 from d1c.passes.rewrite import Rewriter, has_side_effects
 
 SOURCES = ("const", "full", "iota")
+# Compile-time work is bounded too: at most this many multiply-adds for a contraction.
+WORK_LIMIT = 1 << 24
 
 
 def _foldable(op: Op) -> bool:
@@ -41,6 +44,16 @@ def _const_inputs(op: Op, rw: Rewriter) -> dict[str, np.ndarray] | None:
                 return None
             out[v.owner.attrs["name"].name] = data
     return out
+
+
+def _work(op: Op) -> int:
+    """Multiply-adds of a contraction (matmul, conv2d), else the result size."""
+    out = op.result.type
+    if op.name == "matmul":
+        return out.numel * op.operands[0].type.shape[-1]
+    if op.name == "conv2d":
+        return out.numel * op.operands[1].type.numel // op.operands[1].type.shape[0]
+    return out.numel
 
 
 def _freed_elements(op: Op, rw: Rewriter) -> int:
@@ -83,6 +96,8 @@ def fold_constant(op: Op, rw: Rewriter, *, limit: int) -> Value | None:
         return None
     consts = _const_inputs(op, rw)
     if consts is None or op.result.type.numel > limit + _freed_elements(op, rw):
+        return None
+    if _work(op) > WORK_LIMIT:
         return None
     value = evaluate(op, consts)
     if value is None:

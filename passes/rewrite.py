@@ -1,10 +1,10 @@
 """A generic worklist driver for local rewrite rules.
 
 A rule is a pair ``(pattern, function)``: ``pattern`` is an op name, a tuple of names or ``"*"``;
-``function(op, rewriter)`` returns ``None`` when it does not match, or the value(s) that replace
-the op's results. New ops are created with :meth:`Rewriter.create`, which inserts them just before
-the op being rewritten (its operands are defined there and its users come after, so SSA order
-holds without moving anything).
+``function(op, rewriter)`` returns ``None`` when it does not match (having created nothing), or
+the value(s) that replace the op's results. New ops are created with :meth:`Rewriter.create`,
+which inserts them just before the op being rewritten (its operands are defined there and its
+users come after, so SSA order holds without moving anything).
 
 The driver visits every op in program order, then re-visits the users of replaced values, the ops
 created by a rule and the producers of erased ops, until nothing changes. Ops whose results are
@@ -219,6 +219,8 @@ def _try_rules(op: Op, rw: Rewriter, fns: list[RuleFn]) -> bool:
         rw.current = op
         out = fn(op, rw)
         if out is None:
+            if rw.touched:
+                raise CompileError(f"rule {_rule_name(fn)} created ops but returned None")
             continue
         new = [out] if isinstance(out, Value) else list(out)
         _check_replacement(op, new, fn)
@@ -231,8 +233,12 @@ def _try_rules(op: Op, rw: Rewriter, fns: list[RuleFn]) -> bool:
     return False
 
 
+def _rule_name(fn: RuleFn) -> str:
+    return getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", repr(fn))
+
+
 def _check_replacement(op: Op, new: list[Value], fn: RuleFn) -> None:
-    rule = getattr(fn, "__name__", repr(fn))
+    rule = _rule_name(fn)
     if len(new) != len(op.results):
         raise CompileError(f"rule {rule} replaced {len(op.results)} result(s) with {len(new)}")
     for old, value in zip(op.results, new, strict=True):

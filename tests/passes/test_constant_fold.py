@@ -187,3 +187,27 @@ def test_folding_the_linear_weight_keeps_the_result() -> None:
 def test_the_size_bound_counts_only_new_data() -> None:
     out = canon(SHARED_WEIGHT, "canonicalize{fold-limit=12}", **{"fc.weight": W})
     assert list(out.consts) == ["fc.weight", "fc.weight.permute"]
+
+
+def test_contractions_over_the_work_limit_stay() -> None:
+    """512x512 @ 512x128: 33.5M multiply-adds > WORK_LIMIT (16.8M); 512x256 @ 256x128 folds."""
+    src = """\
+module @m {
+  func @main() -> (tensor<512x128xfp32>) {
+    %0 = const {name = @a} : tensor<512xKxfp32>
+    %1 = const {name = @b} : tensor<Kx128xfp32>
+    %2 = matmul %0, %1 : tensor<512x128xfp32>
+    return %2
+  }
+}
+"""
+    rng = np.random.default_rng(0)
+    for k, folds in ((512, False), (256, True)):
+        a = rng.standard_normal((512, k)).astype(np.float32)
+        b = rng.standard_normal((k, 128)).astype(np.float32)
+        out = canon(src.replace("K", str(k)), "canonicalize{fold-limit=1}", a=a, b=b)
+        assert ("matmul" in [op.name for op in out.main.ops]) != folds
+        if folds:
+            np.testing.assert_allclose(
+                out.consts["a.matmul"], a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4
+            )

@@ -156,3 +156,11 @@ def test_rewriting_is_deterministic() -> None:
         apply_rules(m, [("exp", exp_to_sin_cos), ("sin", sin_to_neg_abs)])
         texts.add(print_module(m))
     assert len(texts) == 1
+
+
+def test_a_rule_must_not_create_ops_and_then_decline() -> None:
+    def sloppy(op: Op, rw: Rewriter) -> None:
+        rw.create("sin", op.operands)
+
+    with pytest.raises(CompileError, match="rule sloppy created ops but returned None"):
+        apply_rules(parse_module(SRC), [("tanh", sloppy)])
