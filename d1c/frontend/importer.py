@@ -62,7 +62,7 @@ def import_program(
     module, problems = lower_program(ep, name=name, user_file=user_file)
     if problems:
         raise UnsupportedError(
-            f"{name} uses operations d1c cannot compile:\n{render_problems(problems)}",
+            f"model '{name}' uses operations d1c cannot compile:\n{render_problems(problems)}",
             hint="`d1c coverage MODEL` lists every op of the model and whether d1c supports it",
         )
     verify_module(module)

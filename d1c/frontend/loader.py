@@ -80,7 +80,8 @@ def _exec_file(path: Path) -> ModuleType:
         spec.loader.exec_module(mod)
     except SyntaxError as err:
         loc = Loc(err.filename or str(path), err.lineno or 1, err.offset or 1)
-        raise D1cError(f"syntax error in model file: {err.msg}", loc) from None
+        hint = "d1c imports the model file as Python; fix the syntax error"
+        raise D1cError(f"syntax error in model file: {err.msg}", loc, hint=hint) from None
     except (Exception, SystemExit) as err:
         raise _user_error(
             err, path, "running the model file", "fix the error in the model file"
@@ -161,7 +162,7 @@ def export_program(
         raise _user_error(
             err,
             user_file,
-            "torch.export",
+            "torch.export" + (f" of {user_file}" if user_file else ""),
             "d1c traces the model with torch.export(strict=False); data-dependent Python control "
             "flow and unsupported Python constructs in forward() prevent that",
         ) from None

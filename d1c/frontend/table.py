@@ -7,7 +7,6 @@ uses, so the error a failing compile prints is a subset of the coverage table.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -69,10 +68,10 @@ def describe_inputs(node: fx.Node) -> str:
 
 
 def format_lines(locs: Iterable[Loc]) -> str:
-    """``model.py:12,30 linear.py:134``: lines grouped by file, in first-seen order."""
+    """``examples/mlp.py:12,30 torch/nn/modules/linear.py:134``: lines grouped by file."""
     by_file: dict[str, list[int]] = {}
     for loc in locs:
-        lines = by_file.setdefault(os.path.basename(loc.file), [])
+        lines = by_file.setdefault(loc.file, [])
         if loc.line not in lines:
             lines.append(loc.line)
     return " ".join(f"{f}:{','.join(map(str, sorted(ls)))}" for f, ls in by_file.items()) or "-"
