@@ -6,10 +6,12 @@ uint32 bits everywhere, NaNs included (no isnan relaxation is needed).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,3 +225,28 @@ def test_fallback_when_jit_disabled() -> None:
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["numpy", "D1C_NO_JIT", "is", "set", "1"]
+
+
+def _benchmark_module() -> object:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "sim_matmul.py"
+    spec = importlib.util.spec_from_file_location("sim_matmul_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("grid", [1, 2])
+@pytest.mark.parametrize("b_panels", [True, False])
+def test_benchmark_program_is_bit_exact(grid: int, b_panels: bool) -> None:
+    """The benchmark's generated program (DMA chunks, per-core params, B layouts) on the simulator."""
+    from d1c.isa.asm import assemble
+    from d1c.runtime import simulate
+
+    bench = _benchmark_module()
+    a, b = bench.operands(64, seed=grid)
+    plan = bench.Plan(64, grid, t=16, kc=16, b_panels=b_panels)
+    res = simulate(assemble(bench.matmul_program(plan)), "dojo-tile", {"a": a, "b": b})
+    want = semantics.mma(np.zeros((64, 64), np.float32), a, b)
+    assert_same_bits(res.outputs["c"], want)
+    assert res.total("macs") == 64**3
