@@ -222,7 +222,13 @@ _row(
     "Inference batch norm over dim 1: (x - mean) / sqrt(var + eps) * weight + bias.",
     eps=("float", 1e-5),
 )
-_row("matmul", (2, 2), S.matmul, "a[..., M, K] @ b[..., K, N] with broadcast batch dims.")
+_row(
+    "matmul",
+    (2, 2),
+    S.matmul,
+    "a[..., M, K] @ b[..., K, N] with broadcast batch dims; the result has the operands' type, "
+    "or fp32 when declared so (the accumulator, not rounded).",
+)
 _row(
     "conv2d",
     (2, 3),

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from d1c.ir.types import I1, ElemType, TensorType
+from d1c.ir.types import FP32, I1, ElemType, TensorType
 
 Types = list[TensorType]
 Attrs = dict[str, Any]
@@ -231,7 +231,10 @@ def matmul(ts: Types, a: Attrs, d: TensorType | None) -> TensorType:
     _need(x.rank >= 2 and y.rank >= 2, f"matmul operands need rank >= 2, got {x} and {y}")
     _need(x.shape[-1] == y.shape[-2], f"matmul contraction mismatch: {x} @ {y}")
     batch = broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    return TensorType((*batch, x.shape[-2], y.shape[-1]), _same_elem(ts, "matmul"))
+    elem = _same_elem(ts, "matmul")
+    if d is not None and d.elem == FP32 and elem.is_float:
+        elem = FP32  # the fp32 accumulator itself, not rounded to the operand format
+    return TensorType((*batch, x.shape[-2], y.shape[-1]), elem)
 
 
 def _window(size: int, k: int, s: int, p: int, dil: int, ceil_mode: bool) -> int:
