@@ -6,8 +6,8 @@ that wants native loops. Rules that keep results bit-identical to the numpy sema
 - The target machine is fresh per engine and uses the host CPU name and features, so LLVM may use
   every vector unit of this host, but the IR carries no fast-math flags and the target's default
   FP-op fusion ("standard": only ``llvm.fmuladd`` may fuse), so a plain ``fmul`` followed by an
-  ``fadd`` is never contracted into an FMA. Denormals follow the caller's MXCSR, which numpy uses
-  too (IEEE unless someone enables flush-to-zero in the process).
+  ``fadd`` is never contracted into an FMA. JIT code runs in the caller's FP environment (MXCSR on
+  x86); a kernel that must not flush denormals switches it itself (see :mod:`kernels_ir`).
 - llvmlite 0.50: ``llvm.initialize()`` is gone; only the native target and asm printer are
   initialised. The module is optimised with the new pass manager (``create_pass_builder``).
 
@@ -72,6 +72,11 @@ def host_cpu() -> tuple[str, str]:
     """(CPU name, feature string) of this host as LLVM names them."""
     llvm = _llvm()
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def host_triple() -> str:
+    """The LLVM target triple of this process (``x86_64-unknown-linux-gnu``, ...)."""
+    return _llvm().get_process_triple()
 
 
 def host_features() -> frozenset[str]:

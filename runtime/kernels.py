@@ -11,8 +11,14 @@ How the loop nest keeps the bits
     worked on together*: a register block of MR rows x NR columns (NR = NV vectors of the host's
     width) keeps its accumulators in registers through a chunk of KC values of k, with B's
     [KC, NR] panel copied to a zero-padded stack buffer first. Between chunks the accumulators are
-    stored to and reloaded from ``acc`` as float32, which is exact. Tail columns use masked
-    loads/stores of ``acc``; tail rows use a block kernel specialised for fewer rows.
+    stored to and reloaded from ``acc`` as float32, which is exact. A tail panel of columns goes
+    through a zero-padded stack copy; tail rows use a block kernel specialised for fewer rows.
+
+Floating-point environment
+    On x86 the entry point saves MXCSR, runs with flush-to-zero and denormals-are-zero off,
+    round-to-nearest-even and every exception masked, and restores the caller's MXCSR, so FP32
+    denormals are never flushed even if another library turned FTZ on in this thread (the numpy
+    semantics function has no such guard: it would flush then).
 
 Fallback
     If llvmlite cannot initialise or compile (or ``D1C_NO_JIT=1`` is set), :func:`mma` calls the
@@ -52,7 +58,8 @@ def block_shape() -> BlockShape:
 
 def _compile_mma() -> object:
     shape = block_shape()
-    module = jit.load(f"mma-{shape}", lambda: mma_module(shape))
+    x86 = jit.host_triple().startswith(("x86_64", "i386", "i686"))
+    module = jit.load(f"mma-{shape}", lambda: mma_module(shape, x86))
     return module.function("d1c_mma_f32", None, _PTR, _PTR, _PTR, _I64, _I64, _I64)
 
 

@@ -12,7 +12,8 @@ element, and canonicalises NaNs (0x7FC00000) at the end. Loop nest (NR = width *
             c_rv = fadd(c_rv, fmul(splat(a[i0+r, k0+k]), pack[k][v*W:(v+1)*W])); store back
 
 A tail panel (ncols < NR) goes through a zero-padded [MR][NR] stack copy of its rows, so block
-kernels never touch memory outside the arrays. No instruction carries fast-math flags.
+kernels never touch memory outside the arrays. No instruction carries fast-math flags. On x86 the
+exported entry runs the (noinline) body under IEEE MXCSR settings and restores the caller's.
 """
 
 from __future__ import annotations
@@ -231,8 +232,9 @@ def _canon(mod: ir.Module) -> ir.Function:
 
 def _driver(
     mod: ir.Module, s: BlockShape, block: ir.Function, pack_b: ir.Function, canon: ir.Function
-) -> None:
-    fn = _new_fn(mod, "d1c_mma_f32", [PF32, PF32, PF32, I64, I64, I64], internal=False)
+) -> ir.Function:
+    fn = _new_fn(mod, "mma_body", [PF32, PF32, PF32, I64, I64, I64])
+    fn.attributes.add("noinline")  # a call boundary around the MXCSR switch of _entry
     c, a, bm, m, n, k = fn.args
     b = ir.IRBuilder(fn.entry_basic_block)
     pack = b.alloca(F32, _i64(s.kc * s.nr))
@@ -263,12 +265,45 @@ def _driver(
     for_range(b, _i64(0), n, s.nr, panel)
     b.call(canon, [c, b.mul(m, n)])
     b.ret_void()
+    return fn
 
 
-def mma_module(s: BlockShape) -> str:
-    """The LLVM IR text of the module defining ``d1c_mma_f32`` for block shape ``s``."""
+MXCSR_CLEAR = 0x8040 | 0x6000  # flush-to-zero (15), denormals-are-zero (6), rounding (13-14)
+MXCSR_SET = 0x1F80  # every FP exception masked (no traps), as numpy runs
+
+
+def _entry(mod: ir.Module, body: ir.Function, x86: bool) -> None:
+    """``d1c_mma_f32``: on x86, run ``body`` with IEEE MXCSR (no FTZ/DAZ, RNE), then restore."""
+    fn = _new_fn(mod, "d1c_mma_f32", [PF32, PF32, PF32, I64, I64, I64], internal=False)
+    b = ir.IRBuilder(fn.entry_basic_block)
+    if not x86:
+        b.call(body, fn.args)
+        b.ret_void()
+        return
+    i8p = ir.IntType(8).as_pointer()
+    st, ld = (
+        ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p]), f"llvm.x86.sse.{n}mxcsr")
+        for n in ("st", "ld")
+    )
+    saved, ieee = b.alloca(I32), b.alloca(I32)
+    b.call(st, [b.bitcast(saved, i8p)])
+    old = b.load(saved)
+    new = b.or_(b.and_(old, ir.Constant(I32, ~MXCSR_CLEAR)), ir.Constant(I32, MXCSR_SET))
+    b.store(new, ieee)
+    b.call(ld, [b.bitcast(ieee, i8p)])
+    b.call(body, fn.args)
+    b.call(ld, [b.bitcast(saved, i8p)])
+    b.ret_void()
+
+
+def mma_module(s: BlockShape, x86: bool) -> str:
+    """The LLVM IR text of the module defining ``d1c_mma_f32`` for block shape ``s``.
+
+    ``x86``: guard the body with an MXCSR switch (the host's FP state is per thread; another
+    library may have turned on flush-to-zero, which would change denormal results).
+    """
     mod = ir.Module(name=f"d1c_mma_{s}")
     kernels = [_block_kernel(mod, s, rows) for rows in range(1, s.mr + 1)]
     block = _block(mod, s, kernels)
-    _driver(mod, s, block, _pack_b(mod, s), _canon(mod))
+    _entry(mod, _driver(mod, s, block, _pack_b(mod, s), _canon(mod)), x86)
     return str(mod)

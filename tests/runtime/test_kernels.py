@@ -6,6 +6,7 @@ uint32 bits everywhere, NaNs included (no isnan relaxation is needed).
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import re
@@ -18,7 +19,7 @@ import pytest
 
 from d1c.isa import numerics, semantics
 from d1c.isa.errors import SimulationError
-from d1c.runtime import kernels
+from d1c.runtime import jit, kernels
 
 SHAPES = [
     (1, 1, 1),
@@ -116,6 +117,47 @@ def test_denormal_sum_is_not_flushed() -> None:
     assert bits(got)[0, 0] == 2
 
 
+MXCSR_IR = """
+declare void @llvm.x86.sse.ldmxcsr(ptr)
+declare void @llvm.x86.sse.stmxcsr(ptr)
+define i32 @get_mxcsr() {
+  %p = alloca i32
+  call void @llvm.x86.sse.stmxcsr(ptr %p)
+  %v = load i32, ptr %p
+  ret i32 %v
+}
+define void @set_mxcsr(i32 %v) {
+  %p = alloca i32
+  store i32 %v, ptr %p
+  call void @llvm.x86.sse.ldmxcsr(ptr %p)
+  ret void
+}
+"""
+FTZ_DAZ = 0x8040
+
+
+@pytest.mark.skipif(not jit.host_triple().startswith("x86_64"), reason="MXCSR is x86")
+def test_flush_to_zero_in_the_caller_does_not_reach_the_kernel() -> None:
+    """With FTZ/DAZ on in this thread, numpy flushes the denormal sum; the kernel does not, and
+    it restores the caller's MXCSR."""
+    mod = jit.load("test-mxcsr", MXCSR_IR)
+    get_mxcsr = mod.function("get_mxcsr", ctypes.c_uint32)
+    set_mxcsr = mod.function("set_mxcsr", None, ctypes.c_uint32)
+    acc = np.array([[2.0**-149]], dtype=np.float32)
+    a, b = np.array([[2.0**-75]], np.float32), np.array([[2.0**-74]], np.float32)
+    old = get_mxcsr()
+    try:
+        set_mxcsr(old | FTZ_DAZ)
+        flushed = semantics.mma(acc, a, b)
+        got = kernels.mma(acc, a, b)
+        after = get_mxcsr()
+    finally:
+        set_mxcsr(old)
+    assert bits(flushed)[0, 0] == 0  # proves FTZ/DAZ was really on
+    assert bits(got)[0, 0] == 2
+    assert after == old | FTZ_DAZ
+
+
 def test_no_fused_multiply_add() -> None:
     """2^-100 * 1.5*2^-49 = 1.5*2^-149 rounds (tie, even) to 2^-148; -2^-148 + 2^-148 = +0.0.
 
@@ -198,10 +240,8 @@ def test_shape_mismatch_is_a_simulation_error(shapes: tuple) -> None:
 
 
 def test_compiled_code_has_no_fma() -> None:
-    from d1c.runtime import jit
-
-    shape = kernels.block_shape()
-    asm = jit.load(f"mma-{shape}", "").assembly()  # cached: the IR argument is not used again
+    assert kernels.backend() == "llvm"  # compiles the kernel once, so the cache holds it
+    asm = jit.load(f"mma-{kernels.block_shape()}", "").assembly()  # the cached module
     assert re.search(r"\bv?f(n)?m(add|sub)", asm) is None
     assert re.search(r"\bv?mulps\b", asm) and re.search(r"\bv?addps\b", asm)
 
