@@ -3,7 +3,7 @@
 Importing this package registers every pass in :data:`PASSES`.
 """
 
-from d1c.passes import canonicalize, fold_batchnorm  # noqa: F401  (registers the passes)
+from d1c.passes import canonicalize, fold_batchnorm, place, tile  # noqa: F401  (registers the passes)
 from d1c.passes.pass_manager import (
     PASSES,
     Context,

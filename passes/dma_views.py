@@ -74,19 +74,6 @@ def slice_(view: View, dim: int, start: int, end: int, step: int) -> View:
     return View(tuple(shape), tuple(strides), offset)
 
 
-def is_contiguous(view: View) -> bool:
-    return view == contiguous(view.shape) or (
-        view.shape == contiguous(view.shape).shape and _dense(view)
-    )
-
-
-def _dense(view: View) -> bool:
-    want = contiguous(view.shape)
-    return all(
-        s == w or n == 1 for s, w, n in zip(view.strides, want.strides, view.shape, strict=True)
-    )
-
-
 def row_offsets(view: View, r0: int, r1: int) -> np.ndarray:
     """Element offset of column 0 of each row in ``[r0, r1)`` (rows = flattened leading dims)."""
     lead = view.shape[:-1]

@@ -1,0 +1,222 @@
+"""Emit: placed IR -> a ``.d1x`` program (:class:`~d1c.isa.d1x.D1xProgram`).
+
+Per core, SRAM holds (low to high): the kernel buffers (shared by all kernels, which run one after
+another), the static image of work records and DMA lists, and at the top the parameter-table row
+(``[cores in program, records of kernel 0, count, records of kernel 1, count, ...]``). Constants
+become DIP HBM images in their device format; inputs and outputs become symbols placed in HBM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from d1c.errors import CompileError
+from d1c.ir import Function, Module, Value
+from d1c.isa import numerics
+from d1c.isa.asm import assemble
+from d1c.isa.d1x import CoreRange, D1xProgram, HbmImage, ParamRow, Placement, SramImage, Symbol
+from d1c.isa.tiles import ELEM_BYTES
+from d1c.passes.isel import CoreImage, kernel_code, record
+from d1c.passes.kernel_plan import PLANNERS, KernelPlan, device_fmt, esize, kind_of, returned_values
+from d1c.passes.place import addresses, core_order, program_cores
+from d1c.target import Target
+
+ALIGN = 64
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The SRAM layout shared by every core of a program."""
+
+    buffers: int  # bytes of the largest kernel's buffers, from address 0
+    static_base: int
+    param_addr: int
+    param_words: int
+
+
+def plan_kernels(func: Function, target: Target) -> list[KernelPlan]:
+    where = addresses(func, target)
+    returned = returned_values(func)
+    plans = []
+    for op in func.ops[:-1]:
+        kind = kind_of(op, returned)
+        if kind in PLANNERS:
+            plans.append(PLANNERS[kind](op, where, 0))
+        elif kind not in ("host_in", "host_out", "data", "alias"):
+            raise CompileError(f"no kernel for '{op.name}' yet", op.loc)
+    return plans
+
+
+def layout_of(plans: list[KernelPlan], target: Target) -> Layout:
+    buffers = _align(max((p.buffer_bytes for p in plans), default=0))
+    words = 1 + 2 * len(plans)
+    param_addr = (target.sram_bytes - 4 * words) // ALIGN * ALIGN
+    return Layout(buffers, buffers, param_addr, words)
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def core_images(
+    plans: list[KernelPlan], lay: Layout, ncores: int
+) -> tuple[list[CoreImage], list[list[int]]]:
+    """Each core's static image and parameter row."""
+    images, params = [], []
+    for core in range(ncores):
+        img = CoreImage(lay.static_base)
+        row = [ncores]
+        for plan in plans:
+            items = plan.items.get(core, [])
+            words = [w for item in items for w in record(img, item)]
+            row += [img.put(words) if words else 0, len(items)]
+        images.append(img)
+        params.append(row)
+    return images, params
+
+
+def check_fit(images: list[CoreImage], lay: Layout, plans: list[KernelPlan], order: list) -> None:
+    """The compile-time proof that every core's SRAM fits; a CompileError names the worst core."""
+    worst = max(range(len(images)), key=lambda i: images[i].top)
+    if images[worst].top <= lay.param_addr:
+        return
+    big = max(plans, key=lambda p: p.buffer_bytes)
+    live = f"kernel buffers {lay.buffers} B (largest: '{big.op.name}' {big.buffer_bytes} B), work records {images[worst].top - lay.static_base} B, parameter row {4 * lay.param_words} B"
+    raise CompileError(
+        f"core {'.'.join(map(str, order[worst]))} needs {images[worst].top + 4 * lay.param_words} bytes of SRAM, more than it has ({lay.param_addr + 4 * lay.param_words}): {live}",
+        big.op.loc,
+        hint="use a target with more cores or SRAM, or smaller tiles",
+    )
+
+
+def program_code(plans: list[KernelPlan]) -> str:
+    lines = ["csrr x20, param", "ld x21, x20, 0"]
+    for k, plan in enumerate(plans):
+        lines += kernel_code(k, plan)
+    lines.append("halt")
+    return "\n".join(f"    {ln}" if not ln.endswith(":") else ln for ln in lines) + "\n"
+
+
+def build_program(module: Module, target: Target) -> D1xProgram:
+    func = module.main
+    plans = plan_kernels(func, target)
+    ncores = program_cores(func, target)
+    order = core_order(target)[:ncores]
+    lay = layout_of(plans, target)
+    images, params = core_images(plans, lay, ncores)
+    check_fit(images, lay, plans, order)
+    text = (
+        f'.target "{target.name}"\n.code main, {", ".join(str(r) for r in _ranges(order))}\n'
+        + program_code(plans)
+    )
+    prog = assemble(text, "<isel>")
+    return replace(
+        prog,
+        param_addr=lay.param_addr,
+        param_words=lay.param_words,
+        params=tuple(ParamRow(c, tuple(r)) for c, r in zip(order, params, strict=True)),
+        sram=tuple(
+            SramImage((CoreRange.single(c),), lay.static_base, img.data())
+            for c, img in zip(order, images, strict=True)
+            if img.words
+        ),
+        hbm=tuple(hbm_images(func, module, target)),
+        symbols=tuple(symbols(func, target)),
+        meta=(("module", module.name), ("kernels", str(len(plans))), ("cores", str(ncores))),
+    )
+
+
+def _ranges(order: list[tuple[int, int, int, int]]) -> list[CoreRange]:
+    """Runs of cores along core_x (same chip, same row) as boxes."""
+    out: list[list] = []
+    for c in order:
+        last = out[-1] if out else None
+        if last and last[1][:2] == c[:2] and last[1][3] == c[3] and last[1][2] + 1 == c[2]:
+            last[1] = c
+        else:
+            out.append([c, c])
+    return [CoreRange(tuple(lo), tuple(hi)) for lo, hi in out]
+
+
+def encode_data(values: np.ndarray, v: Value) -> bytes:
+    """Device-format bytes of a constant (i1 as bf16 0/1, integers as i32)."""
+    fmt, bias = device_fmt(v.type)
+    if fmt == "i32":
+        return np.asarray(values).astype("<i4").tobytes()
+    flat = np.asarray(values, dtype=np.float32).reshape(-1)
+    if fmt == "fp32":
+        return flat.astype("<f4").tobytes()
+    codes = numerics.encode(
+        flat, fmt, bias=bias if fmt in ("cfp8_143", "cfp8_152", "shp") else None
+    )
+    return np.asarray(codes).astype("<u2" if ELEM_BYTES[fmt] == 2 else "u1").tobytes()
+
+
+def hbm_images(func: Function, module: Module, target: Target) -> list[HbmImage]:
+    out = []
+    for op in func.ops[:-1]:
+        if op.name == "const":
+            data = module.consts[op.attrs["name"].name]
+            out.append(HbmImage(op.attrs["hbm"], encode_data(data, op.result)))
+        elif op.name == "full":
+            data = np.full(op.result.type.shape, op.attrs["value"], dtype=np.float64)
+            out.append(HbmImage(op.attrs["hbm"], encode_data(data, op.result)))
+    return out
+
+
+def _symbol(name: str, role: str, v: Value, addr: int) -> Symbol:
+    fmt, bias = device_fmt(v.type)
+    shape = v.type.shape
+    strides, acc = [], esize(v.type)
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    region = tuple((0, d) for d in shape)
+    place = Placement("hbm", None, addr, region, tuple(reversed(strides)))
+    return Symbol(name, role, shape, fmt, bias, f"row-major {fmt} in DIP HBM", (place,))
+
+
+def symbols(func: Function, target: Target) -> list[Symbol]:
+    where = addresses(func, target)
+    returned = returned_values(func)
+    out = []
+    for arg in func.args:
+        users = [op for op in func.ops if arg in op.operands]
+        packed = [op for op in users if kind_of(op, returned) == "host_in"]
+        direct = len(packed) < len(users) or not users
+        out += [_symbol(arg.name or "input", "input", arg, where[arg])] if direct else []
+        out += [
+            _symbol(arg.name if i == 0 else f"{arg.name}.{i}", "input", op.result, where[op.result])
+            for i, op in enumerate(packed)
+        ]
+    for i, v in enumerate(func.outputs):
+        src = (
+            v.owner.operands[0]
+            if v.owner is not None and kind_of(v.owner, returned) == "host_out"
+            else v
+        )
+        if src.owner is None and src not in where:
+            raise CompileError(
+                "a function result that is an argument is not supported on the device"
+            )
+        out.append(_symbol(f"out{i}", "output", src, where[src]))
+    return out
+
+
+def output_names(func: Function) -> list[str]:
+    return [f"out{i}" for i in range(len(func.outputs))]
+
+
+def input_arrays(
+    func: Function, inputs: list[np.ndarray], prog: D1xProgram
+) -> dict[str, np.ndarray]:
+    """Map the function's arguments to the program's input symbols."""
+    names = {s.name for s in prog.symbols if s.role == "input"}
+    out = {}
+    for arg, value in zip(func.args, inputs, strict=True):
+        for name in names:
+            if name == arg.name or name.startswith(f"{arg.name}."):
+                out[name] = np.asarray(value)
+    return out

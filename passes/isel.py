@@ -1,0 +1,207 @@
+"""Instruction selection: placed IR -> one SPMD code section plus per-core work lists.
+
+Every core of the program runs the same code: for each kernel (op) in program order it reads its
+row of the parameter table (``param`` special register) for the address and count of its work
+records, runs the kernel's loop over them, and meets all other cores at a barrier. A record holds
+the DMA descriptor lists and tile-descriptor records of one output tile; its layout is fixed per
+kernel, so the loop body indexes it with constant offsets. Address arithmetic happened at compile
+time (:mod:`d1c.passes.kernel_plan`); the code is a few dozen instructions per kernel whatever the
+number of cores.
+
+Registers: x20 = this core's parameter row, x21 = cores in the program (barrier count),
+x1 = current record, x2 = records left, x3/x4 = DMA list address/count, x5 = scalar operand,
+x6 = current K step, x7 = K steps left. Tags: 0 = operand loads, 1 = result stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from d1c.isa.tiles import DMA_DESC_FIELDS, DmaDesc, TDesc, tdesc_words
+from d1c.passes.kernel_plan import BINARY_INST, COMPARE, UNARY_FN, KernelPlan, WorkItem
+
+DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
+ONE_F32 = 0x3F800000
+
+
+def desc_words(d: DmaDesc) -> list[int]:
+    return [
+        int(d.to_hbm),
+        d.sram,
+        d.hbm & 0xFFFFFFFF,
+        d.hbm >> 32,
+        d.rows,
+        d.row_bytes,
+        d.sram_stride,
+        d.hbm_stride,
+    ]
+
+
+@dataclass
+class CoreImage:
+    """The static SRAM image of one core: records and DMA lists, appended at ``base``."""
+
+    base: int
+    words: list[int] = field(default_factory=list)
+
+    @property
+    def top(self) -> int:
+        return self.base + 4 * len(self.words)
+
+    def put(self, words: list[int]) -> int:
+        addr = self.top
+        self.words += [int(w) & 0xFFFFFFFF for w in words]
+        return addr
+
+    def data(self) -> bytes:
+        return np.asarray(self.words, dtype="<u4").tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Records. Common header: [dma_out list, dma_out count, steps, 0]; then the result tile record;
+# then per step: [dma_in list, dma_in count, 0, 0], operand tile records, staged tile records.
+
+
+def _tile_words(t: TDesc) -> list[int]:
+    return tdesc_words(t).tolist()
+
+
+def record(img: CoreImage, item: WorkItem) -> list[int]:
+    out_list = img.put([w for d in item.dma_out for w in desc_words(d)])
+    words = [out_list, len(item.dma_out), len(item.steps), 0, *_tile_words(item.out)]
+    for step in item.steps:
+        in_list = img.put([w for d in step.dma_in for w in desc_words(d)])
+        words += [in_list, len(step.dma_in), 0, 0]
+        words += [w for t in step.tiles for w in _tile_words(t)]
+        words += [w for staged, _ in step.trans for w in _tile_words(staged)]
+    return words
+
+
+def step_bytes(plan: KernelPlan) -> int:
+    item = next(iter(next(iter(plan.items.values()))))
+    step = item.steps[0]
+    return 16 + 16 * (len(step.tiles) + len(step.trans))
+
+
+def record_bytes(plan: KernelPlan) -> int:
+    item = next(iter(next(iter(plan.items.values()))))
+    return 32 + step_bytes(plan) * len(item.steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Code templates. Each returns assembly lines for kernel number k.
+
+
+def _compute(plan: KernelPlan) -> list[str]:
+    """The instruction(s) computing t0 from operand tiles t1.. (loaded by the caller)."""
+    op = plan.op
+    name = op.name
+    if name in UNARY_FN:
+        return [f"vfn t0, t1, {UNARY_FN[name]}, rne"]
+    if name == "gelu":
+        fn = "gelu_tanh" if op.attrs["approximate"] == "tanh" else "gelu_erf"
+        return [f"vfn t0, t1, {fn}, rne"]
+    if name in BINARY_INST:
+        return [f"{BINARY_INST[name]} t0, t1, t2, rne"]
+    if name in COMPARE:
+        return [f"vcmp t0, t1, t2, {name}"]
+    if name == "where":
+        return ["vsel t0, t1, t2, t3, rne"]
+    if name == "convert":
+        return [f"vcvt t0, t1, {op.attrs['rounding']}"]
+    if name == "logical_not":
+        return [f"lui x5, {ONE_F32 >> 12:#x}", "vrsubs t0, t1, x5, rne"]
+    return _movement(plan)
+
+
+def _movement(plan: KernelPlan) -> list[str]:
+    item = next(iter(next(iter(plan.items.values()))))
+    src = item.steps[0].tiles[0]
+    if src.cols == 1 and item.out.cols != 1:
+        return ["tbcast t0, t1, cols"]
+    return ["tcopy t0, t1"]
+
+
+def _load_step(plan: KernelPlan, reg: str) -> list[str]:
+    """DMA a step's operands in, load their tile records into t1.. and transpose staged tiles."""
+    item = next(iter(next(iter(plan.items.values()))))
+    step = item.steps[0]
+    lines = [f"ld x3, {reg}, 0", f"ld x4, {reg}, 4", "dma.list x3, x4, 0", "dma.wait 0"]
+    lines += [f"tld t{1 + i}, {reg}, {16 + 16 * i}" for i in range(len(step.tiles))]
+    base = 16 + 16 * len(step.tiles)
+    for j, (_, final) in enumerate(step.trans):
+        slot = 1 + step.tiles.index(final)
+        lines += [f"tld t{8 + j}, {reg}, {base + 16 * j}", f"ttrans t{slot}, t{8 + j}"]
+    return lines
+
+
+def _store() -> list[str]:
+    return ["ld x3, x1, 0", "ld x4, x1, 4", "dma.list x3, x4, 1", "dma.wait 1"]
+
+
+def _head(k: int) -> list[str]:
+    return [
+        f"; kernel {k}",
+        f"ld x1, x20, {4 + 8 * k}",
+        f"ld x2, x20, {8 + 8 * k}",
+        f"beq x2, x0, k{k}_end",
+        f"k{k}_loop:",
+    ]
+
+
+def _tail(k: int, plan: KernelPlan) -> list[str]:
+    return [
+        f"addi x1, x1, {record_bytes(plan)}",
+        f"loop x2, k{k}_loop",
+        f"k{k}_end:",
+        f"barrier x21, {k % 256}",
+    ]
+
+
+def code_ew(k: int, plan: KernelPlan) -> list[str]:
+    body = [
+        "tld t0, x1, 16",
+        "addi x6, x1, 32",
+        *_load_step(plan, "x6"),
+        *_compute(plan),
+        *_store(),
+    ]
+    return [*_head(k), *body, *_tail(k, plan)]
+
+
+def _code_stepped(k: int, plan: KernelPlan, first: str, rest: str) -> list[str]:
+    """A kernel whose tiles take several steps (K chunks, column chunks): ``first`` computes the
+    first step into t0, ``rest`` accumulates the others."""
+    sb = step_bytes(plan)
+    body = ["tld t0, x1, 16", "addi x6, x1, 32", *_load_step(plan, "x6"), first]
+    body += ["ld x7, x1, 8", "addi x7, x7, -1", f"beq x7, x0, k{k}_store", f"k{k}_step:"]
+    body += [
+        f"addi x6, x6, {sb}",
+        *_load_step(plan, "x6"),
+        rest,
+        f"loop x7, k{k}_step",
+        f"k{k}_store:",
+    ]
+    return [*_head(k), *body, *_store(), *_tail(k, plan)]
+
+
+def code_matmul(k: int, plan: KernelPlan) -> list[str]:
+    return _code_stepped(k, plan, "mma t0, t1, t2, zero", "mma t0, t1, t2, acc")
+
+
+def code_reduce(k: int, plan: KernelPlan) -> list[str]:
+    from d1c.passes.kernel_plan import REDUCE
+
+    red = REDUCE[plan.op.name]
+    return _code_stepped(
+        k, plan, f"vred t0, t1, {red}, cols, zero, rne", f"vred t0, t1, {red}, cols, acc, rne"
+    )
+
+
+CODEGEN = {"ew": code_ew, "matmul": code_matmul, "reduce": code_reduce}
+
+
+def kernel_code(k: int, plan: KernelPlan) -> list[str]:
+    return CODEGEN[plan.kind](k, plan)

@@ -1,0 +1,112 @@
+"""``place``: which cores run each kernel (``cores``) and where each tensor lives in DIP HBM
+(``hbm``).
+
+Cores are taken chips first, then cores within a chip: the program's core order lists the usable
+cores of chip (0, 0) row by row, then chip (1, 0), and so on, skipping disabled sites; a kernel
+with T tiles runs on the first min(T, P) cores, where P (the program's core count) is the most
+tiles any kernel has, capped by the target. So small programs stay on one chip, near DIP 0, and
+large kernels spread over chips. Tensors are laid out in HBM in program order, 64-byte aligned,
+round-robin over the DIPs so that streams spread over their links; a ``reshape`` aliases its
+operand (row-major data does not move).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from d1c.ir import Function, Module, Op, Value
+from d1c.passes.kernel_plan import esize, grid, kind_of, returned_values
+from d1c.passes.pass_manager import Context, register_pass
+from d1c.target import Target, load_target
+
+DIP_SHIFT = 35  # DIP d owns HBM [d << 35, (d + 1) << 35) (d1c.isa.d1x)
+
+
+def core_order(target: Target) -> list[tuple[int, int, int, int]]:
+    """Usable cores, chips first (row-major), then cores within a chip (row-major)."""
+    cx, cy = target.chips
+    return [(x, y, gx, gy) for y in range(cy) for x in range(cx) for gx, gy in target.chip_cores()]
+
+
+def tile_count(op: Op) -> int:
+    tile = op.attrs["tile"]
+    shape = op.result.type.shape
+    if op.name == "matmul":
+        batch = shape[0] if len(shape) == 3 else 1
+        return batch * math.ceil(shape[-2] / tile[0]) * math.ceil(shape[-1] / tile[1])
+    rows, cols = (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
+    return len(
+        grid(
+            rows,
+            cols if op.name not in ("reduce_sum", "reduce_max", "reduce_min") else 1,
+            tuple(tile[:2]),
+        )
+    )
+
+
+def program_cores(func: Function, target: Target) -> int:
+    tiles = [tile_count(op) for op in func.ops if "tile" in op.attrs]
+    return max(1, min(target.num_cores, max(tiles, default=1)))
+
+
+class HbmLayout:
+    """Sequential 64-byte aligned allocation, tensor by tensor round-robin over the DIPs."""
+
+    def __init__(self, dips: int) -> None:
+        self.tops = [0] * dips
+        self.next = 0
+
+    def take(self, nbytes: int) -> int:
+        d = self.next
+        self.next = (self.next + 1) % len(self.tops)
+        addr = (d << DIP_SHIFT) + self.tops[d]
+        self.tops[d] += -(-max(nbytes, 1) // 64) * 64
+        return addr
+
+
+def hbm_bytes(v: Value) -> int:
+    return v.type.numel * esize(v.type)
+
+
+def arg_addresses(func: Function, layout: HbmLayout) -> dict[Value, int]:
+    """Function arguments come first in HBM, in order (inputs the host writes in device format)."""
+    return {a: layout.take(hbm_bytes(a)) for a in func.args}
+
+
+def addresses(func: Function, target: Target) -> dict[Value, int]:
+    """The HBM address of every value of placed IR: arguments by the layout rule, op results
+    from their ``hbm`` attributes."""
+    where = arg_addresses(func, HbmLayout(int(target.dip["count"])))
+    where.update({op.result: op.attrs["hbm"] for op in func.ops if "hbm" in op.attrs})
+    return where
+
+
+@register_pass
+@dataclass(frozen=True)
+class Place:
+    name: ClassVar[str] = "place"
+
+    def apply(self, module: Module, ctx: Context) -> Module:
+        target = load_target(ctx.target or "dojo-tile")
+        for func in module.functions:
+            self._place(func, target)
+        return module
+
+    def _place(self, func: Function, target: Target) -> None:
+        cores = program_cores(func, target)
+        layout = HbmLayout(int(target.dip["count"]))
+        returned = returned_values(func)
+        where = arg_addresses(func, layout)
+        for op in func.ops[:-1]:
+            kind = kind_of(op, returned)
+            if "tile" in op.attrs:
+                op.attrs["cores"] = min(cores, tile_count(op))
+            if kind == "host_out":
+                continue
+            if kind == "alias":
+                where[op.result] = where[op.operands[0]]
+            else:
+                where[op.result] = layout.take(hbm_bytes(op.result))
+            op.attrs["hbm"] = where[op.result]
