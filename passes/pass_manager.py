@@ -33,6 +33,7 @@ class Context:
     target: str | None = None
     dtype: str | None = None
     debug: bool = False
+    calibration: tuple | None = None  # example inputs (numpy arrays) for range-based choices
 
 
 class Pass(Protocol):
