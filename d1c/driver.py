@@ -1,7 +1,15 @@
-"""The compiler driver: read a MODEL or IR file, run the stages' pipelines, write IR.
+"""The compiler driver: read a MODEL or IR file, run the stages' pipelines, emit IR or a program.
 
-Stages and their pipelines are listed in :data:`STAGES`; ``compile_module`` runs them in order up to
-the requested one. Later stages (quantized, tiled, placed, asm) join this list as they land.
+The stages, in order, each a readable pipeline of passes (docs/lowering.md)::
+
+    graph      canonicalize, fold-batchnorm, canonicalize
+    quantized  assign-formats{dtype=...}
+    tiled      decompose, canonicalize, tile
+    placed     place
+    asm        instruction selection + emission of the .d1x program
+
+:func:`compile_stages` keeps a copy of the IR after every stage so that ``d1c verify`` can check
+each stage against the next.
 """
 
 from __future__ import annotations
@@ -10,12 +18,19 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+import numpy as np
 
 from d1c.errors import D1cError
 from d1c.ir import Module, parse_module, print_module
+from d1c.ir.clone import clone_module
+
+if TYPE_CHECKING:
+    from d1c.isa.d1x import D1xProgram
 
 IR_SUFFIXES = (".d1",)
+DTYPES = ("bf16", "cfp8")
 
 
 @dataclass(frozen=True)
@@ -27,15 +42,26 @@ class DebugOptions:
     time_passes: bool = False
 
 
-def _graph_pipeline() -> str:
-    from d1c.passes import GRAPH_PIPELINE
+@dataclass(frozen=True)
+class Options:
+    """What to compile for: the target and the storage dtype; calibration inputs for cfp8."""
 
-    return GRAPH_PIPELINE
+    target: str = "dojo-tile"
+    dtype: str = "bf16"
+    calibration: tuple[np.ndarray, ...] | None = None
 
 
-# (stage name, pipeline factory): each stage's pipeline runs on the previous stage's output.
-STAGES = (("graph", _graph_pipeline),)
-STAGE_NAMES = tuple(name for name, _ in STAGES)
+PIPELINES: dict[str, str] = {
+    "graph": "canonicalize,fold-batchnorm,canonicalize",
+    "quantized": "assign-formats{{dtype={dtype}}}",
+    "tiled": "decompose,canonicalize,tile",
+    "placed": "place",
+}
+STAGE_NAMES = (*PIPELINES, "asm")
+
+
+def pipeline_for(stage: str, opts: Options) -> str:
+    return PIPELINES[stage].format(dtype=opts.dtype)
 
 
 def is_ir_file(spec: str) -> bool:
@@ -53,23 +79,70 @@ def read_ir(spec: str) -> Module:
     return parse_module(text, spec)
 
 
-def load_input(spec: str) -> Module:
-    """A MODEL spec (``model.py`` or ``model.py:factory``) or an IR file, as IR."""
-    if is_ir_file(spec):
-        return read_ir(spec)
-    from d1c.frontend import import_model
+@dataclass
+class Source:
+    """What the user compiles: the graph IR, example inputs (numpy) and, for a model, torch's
+    outputs on them (the oracle of the first rung of the verification ladder)."""
 
-    return import_model(spec)
+    module: Module
+    inputs: list[np.ndarray] | None = None
+    reference: list[np.ndarray] | None = None
+
+
+def load_source(spec: str, *, with_reference: bool = False) -> Source:
+    """A MODEL spec or IR file with its example inputs (None for IR files)."""
+    if is_ir_file(spec):
+        return Source(read_ir(spec))
+    from d1c.frontend import export_model, load_model, split_spec
+
+    path, _ = split_spec(spec)
+    model, inputs = load_model(spec)
+    module = export_model(model, inputs, name=path.stem, user_file=str(path))
+    arrays = [t.detach().numpy() for t in inputs]
+    return Source(module, arrays, _eager(model, inputs) if with_reference else None)
+
+
+def _eager(model, inputs) -> list[np.ndarray]:
+    import torch
+
+    with torch.no_grad():
+        out = model.eval()(*inputs)
+    flat = out if isinstance(out, list | tuple) else (out,)
+    return [t.detach().numpy() for t in flat]
+
+
+def random_inputs(module: Module, seed: int = 0) -> list[np.ndarray]:
+    """Seeded standard-normal inputs (integers: 0..7) for IR files, which bring no example data."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in module.main.args:
+        t = a.type
+        if t.elem.is_int:
+            out.append(rng.integers(0, 8, size=t.shape).astype(t.elem.host_dtype))
+        else:
+            out.append(rng.standard_normal(t.shape).astype(np.float32))
+    return out
+
+
+def _context(opts: Options):
+    from d1c.passes import Context
+
+    return Context(target=opts.target, dtype=opts.dtype, calibration=opts.calibration)
 
 
 def run_passes(
-    module: Module, pipeline: str, debug: DebugOptions, out: TextIO | None = None
+    module: Module,
+    pipeline: str,
+    debug: DebugOptions,
+    out: TextIO | None = None,
+    opts: Options | None = None,
 ) -> Module:
     from d1c.passes import run_pipeline
 
     return run_pipeline(
         module,
         pipeline,
+        ctx=_context(opts or Options()),
         print_after_all=debug.print_after_all,
         print_after=debug.print_after,
         time_passes=debug.time_passes,
@@ -77,18 +150,46 @@ def run_passes(
     )
 
 
-def compile_module(
-    module: Module, stage: str = "graph", debug: DebugOptions | None = None
-) -> Module:
-    """Run every stage's pipeline up to and including ``stage``."""
+def check_stage(stage: str) -> None:
     if stage not in STAGE_NAMES:
         raise D1cError(f"unknown stage '{stage}'", hint=f"stages: {', '.join(STAGE_NAMES)}")
-    debug = debug or DebugOptions()
-    for name, pipeline in STAGES:
-        module = run_passes(module, pipeline(), debug)
-        if name == stage:
+
+
+def compile_stages(
+    module: Module,
+    stop_after: str = "asm",
+    opts: Options | None = None,
+    debug: DebugOptions | None = None,
+) -> dict[str, Module]:
+    """Run the stages in order up to ``stop_after`` (IR stages only); a copy of the IR after each."""
+    check_stage(stop_after)
+    opts, debug = opts or Options(), debug or DebugOptions()
+    snapshots = {}
+    for stage in PIPELINES:
+        module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
+        snapshots[stage] = clone_module(module)
+        if stage == stop_after:
             break
-    return module
+    return snapshots
+
+
+def compile_module(
+    module: Module,
+    stage: str = "graph",
+    debug: DebugOptions | None = None,
+    opts: Options | None = None,
+) -> Module:
+    """The IR after ``stage`` (for ``asm``: the placed IR the program is built from)."""
+    snaps = compile_stages(module, stage if stage != "asm" else "placed", opts, debug)
+    return snaps[stage if stage != "asm" else "placed"]
+
+
+def build(placed: Module, opts: Options) -> D1xProgram:
+    """Instruction selection and emission: placed IR -> ``.d1x`` program."""
+    from d1c.passes.emit import build_program
+    from d1c.target import load_target
+
+    return build_program(placed, load_target(opts.target))
 
 
 def write_text(text: str, output: str | None) -> None:
@@ -98,6 +199,13 @@ def write_text(text: str, output: str | None) -> None:
         return
     try:
         Path(output).write_text(text)
+    except OSError as err:
+        raise D1cError(f"cannot write '{output}': {err.strerror}") from None
+
+
+def write_bytes(data: bytes, output: str) -> None:
+    try:
+        Path(output).write_bytes(data)
     except OSError as err:
         raise D1cError(f"cannot write '{output}': {err.strerror}") from None
 
