@@ -7,17 +7,21 @@ Routing (the route table)
     around them found by A* (Manhattan heuristic, neighbours tried in the order +x, -x, +y, -y,
     ties broken by insertion order), so every host picks the same detour.
 
+    Detours minimise latency (an edge crossing costs its die-to-die latency), so a route around
+    a disabled core stays on its chip when it can.
+
 Links and contention
-    A link is one direction of the connection between two neighbouring cores. Inside a chip each
-    link is its own resource (``noc.link_bytes_per_cycle``, ``noc.hop_latency_cycles``). All links
-    that cross the same chip edge in the same direction share one resource, the edge (``edge
-    .bytes_per_cycle``, or ``system.off_tile_bytes_per_cycle`` between tiles), and add the
-    die-to-die latency. Each resource has a busy-until time; messages reserve resources in the
-    order the scheduler issues them (which is simulated-time order, :mod:`d1c.runtime.sim`).
+    A link is one direction of the connection between two neighbouring cores, a resource of
+    ``noc.link_bytes_per_cycle`` with latency ``noc.hop_latency_cycles``. A link that crosses a
+    chip edge also draws on the edge's shared bandwidth (``edge.bytes_per_cycle``, or
+    ``system.off_tile_bytes_per_cycle`` between tiles; one resource per chip edge and direction,
+    busy for ``ceil(B / edge_bw)`` per message) and adds the die-to-die latency. Every resource
+    has a busy-until time; messages reserve them in the order the scheduler issues them (which
+    is simulated-time order, :mod:`d1c.runtime.sim`).
 
 Cut-through timing of a message of B bytes entering link i with its head at time h:
-    ``s = max(h, free_i)``; the tail leaves at ``T_i = max(s + ceil(B/bw_i), T_{i-1} + lat_{i-1})``;
-    ``free_i = T_i``; the head reaches the next node at ``s + lat_i`` and the tail at
+    ``s = max(h, free_i, free_edge)``; the tail leaves at
+    ``T_i = max(s + ceil(B/bw_i), s + ceil(B/edge_bw), T_{i-1} + lat_{i-1})``; ``free_i = T_i``; the head reaches the next node at ``s + lat_i`` and the tail at
     ``T_i + lat_i``, which at the last link is the arrival time. Uncontended over n equal links
     this is ``t + n*lat + ceil(B/bw)``.
 """
@@ -35,8 +39,8 @@ from d1c.runtime.timing import Costs, Rate
 Pos = tuple[int, int]
 DIRS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 DIR_NAMES = ("E", "W", "S", "N")
-Hop = tuple[object, Rate, int, int]
-"""(resource key, bandwidth, latency, link id) of one link on a route."""
+Hop = tuple[int, Rate, int, tuple | None, Rate | None]
+"""(link id, link bandwidth, latency, shared edge key or None, edge bandwidth) of one link."""
 
 
 class Network:
@@ -72,21 +76,29 @@ class Network:
         return nodes if ok else None
 
     def _astar(self, src: Pos, dst: Pos) -> list[Pos]:
-        def h(p: Pos) -> int:
-            return abs(p[0] - dst[0]) + abs(p[1] - dst[1])
+        hop = self.costs.hop
 
-        seq, came, cost = 0, {src: None}, {src: 0}
+        def h(p: Pos) -> int:
+            return hop * (abs(p[0] - dst[0]) + abs(p[1] - dst[1]))
+
+        seq, came, cost, done = 0, {src: None}, {src: 0}, set()
         todo = [(h(src), 0, src)]
         while todo:
             _, _, p = heapq.heappop(todo)
             if p == dst:
                 return self._path(came, dst)
+            if p in done:
+                continue
+            done.add(p)
             for dx, dy in DIRS:
                 q = (p[0] + dx, p[1] + dy)
-                if q not in cost and (q == dst or self.mesh.pos_enabled(*q)):
+                if q != dst and not self.mesh.pos_enabled(*q):
+                    continue
+                g = cost[p] + self._hop(p, q)[2]
+                if g < cost.get(q, g + 1):
                     seq += 1
-                    came[q], cost[q] = p, cost[p] + 1
-                    heapq.heappush(todo, (cost[q] + h(q), seq, q))
+                    came[q], cost[q] = p, g
+                    heapq.heappush(todo, (g + h(q), seq, q))
         raise SimulationError(f"no route from mesh position {src} to {dst} around disabled cores")
 
     @staticmethod
@@ -103,25 +115,31 @@ class Network:
         chip_a = (a[0] // m.grid_w, a[1] // m.grid_h)
         chip_b = (b[0] // m.grid_w, b[1] // m.grid_h)
         if chip_a == chip_b:
-            return (link, c.link, c.hop, link)
+            return (link, c.link, c.hop, None, None)
         tx, ty = c.tile_chips
         off_tile = (chip_a[0] // tx, chip_a[1] // ty) != (chip_b[0] // tx, chip_b[1] // ty)
-        return (("edge", chip_a, d), c.off_tile if off_tile else c.edge, c.hop + c.d2d, link)
+        edge_rate = c.off_tile if off_tile else c.edge
+        return (link, c.link, c.hop + c.d2d, ("edge", chip_a, d), edge_rate)
 
     # ------------------------------------------------------------ timing
     def _advance(self, head: int, tail: int | None, hops, nbytes: int) -> tuple[int, int]:
         """Move a message over ``hops``; returns (head, tail) arrival at the far end."""
         free = self.free
-        for res, rate, lat, link in hops:
-            s = max(head, free[res])
-            t = s + rate.cycles(nbytes)
+        for link, rate, lat, edge, edge_rate in hops:
+            s = max(head, free[link])
+            t = rate.cycles(nbytes)
+            if edge is not None:
+                s = max(s, free[edge])
+                busy = edge_rate.cycles(nbytes)
+                free[edge] = s + busy
+                t = max(t, busy)
+                self.edge_bytes[edge] += nbytes
+            t += s
             if tail is not None and tail > t:
                 t = tail
-            free[res] = t
+            free[link] = t
             head, tail = s + lat, t + lat
             self.link_bytes[link] += nbytes
-            if type(res) is tuple:
-                self.edge_bytes[res] += nbytes
         return head, head if tail is None else tail
 
     def send(self, src: Pos, dst: Pos, nbytes: int, t0: int) -> int:
