@@ -180,3 +180,16 @@ def targets() -> None:
         click.echo(
             f"{r['name']:<12} {r['chips']:>6} {r['cores']:>9,} {sram:>10} {peak:>14}  {r['description']}"
         )
+
+
+@main.command(epilog=MODEL_HELP)
+@click.argument("model")
+@target_options
+def verify(model: str, target: str, dtype: str) -> None:
+    """Compile MODEL, simulate it, and check every rung of the verification ladder."""
+    from d1c.verify import verify as run_verify
+
+    report = run_verify(model, target, dtype)
+    click.echo(report.render())
+    if not report.ok:
+        raise SystemExit(1)

@@ -91,6 +91,11 @@ def check_fit(images: list[CoreImage], lay: Layout, plans: list[KernelPlan], ord
     )
 
 
+def sram_peak(images: list[CoreImage], lay: Layout) -> int:
+    """Bytes of SRAM the busiest core uses: buffers, its records and lists, its parameter row."""
+    return max((img.top for img in images), default=lay.static_base) + 4 * lay.param_words
+
+
 def program_code(plans: list[KernelPlan]) -> str:
     lines = ["csrr x20, param", "ld x21, x20, 0"]
     for k, plan in enumerate(plans):
@@ -124,7 +129,12 @@ def build_program(module: Module, target: Target) -> D1xProgram:
         ),
         hbm=tuple(hbm_images(func, module, target)),
         symbols=tuple(symbols(func, target)),
-        meta=(("module", module.name), ("kernels", str(len(plans))), ("cores", str(ncores))),
+        meta=(
+            ("module", module.name),
+            ("kernels", str(len(plans))),
+            ("cores", str(ncores)),
+            ("sram_peak", str(sram_peak(images, lay))),
+        ),
     )
 
 

@@ -1,0 +1,180 @@
+"""``d1c verify``: compile, simulate, and check the verification ladder (DESIGN §5).
+
+1. graph IR interpreted (fp32) == torch eager within fp32 tolerance (models only);
+2. quantized IR interpreted is within the derived error bound of the float64 reference;
+3. tiled IR interpreted == placed IR interpreted == the simulated program, bit for bit.
+
+One screen: per output the max error against the bound and bit-exactness, then cycles,
+utilization and the SRAM peak per core. Any failure makes :attr:`Report.ok` false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from d1c import driver
+from d1c.interp import interpret
+from d1c.ir import Module
+from d1c.target import Target, load_target
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    shape: tuple[int, ...]
+    eager_err: float | None  # graph interpreter vs torch eager (max abs)
+    eager_tol: float | None
+    quant_err: float | None  # quantized vs float64 reference (max abs)
+    quant_bound: float | None
+    quant_ok: bool
+    bit_exact: bool
+    mismatches: int
+
+
+@dataclass
+class Report:
+    model: str
+    target: Target
+    dtype: str
+    outputs: list[OutputCheck] = field(default_factory=list)
+    cycles: int = 0
+    macs: int = 0
+    sram_peak: int = 0
+    cores: int = 0
+    stage_ok: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        checks = [o.quant_ok and o.bit_exact for o in self.outputs]
+        checks += [o.eager_err <= o.eager_tol for o in self.outputs if o.eager_err is not None]
+        return all(checks) and all(self.stage_ok.values())
+
+    @property
+    def utilization(self) -> float:
+        peak = self.target.peak_macs_per_cycle * max(self.cycles, 1)
+        return self.macs / peak
+
+    def render(self) -> str:
+        t = self.target
+        lines = [
+            f"d1c verify {self.model}  target {t.name} ({t.num_cores:,} cores)  dtype {self.dtype}",
+            "",
+        ]
+        lines.append(
+            f"{'output':<8} {'shape':<18} {'eager err/tol':<22} {'quantized err / bound':<26} {'bit-exact':<10}"
+        )
+        for o in self.outputs:
+            eager = (
+                "-"
+                if o.eager_err is None
+                else f"{o.eager_err:.2e}/{o.eager_tol:.1e} {_mark(o.eager_err <= o.eager_tol)}"
+            )
+            quant = (
+                "-"
+                if o.quant_err is None
+                else f"{o.quant_err:.2e} / {o.quant_bound:.2e} {_mark(o.quant_ok)}"
+            )
+            exact = "yes" if o.bit_exact else f"NO ({o.mismatches} differ)"
+            lines.append(
+                f"{o.name:<8} {str(list(o.shape)):<18} {eager:<22} {quant:<26} {exact:<10}"
+            )
+        lines.append("")
+        for stage, good in self.stage_ok.items():
+            lines.append(f"{stage}: {'ok' if good else 'FAILED'}")
+        us = self.cycles / t.clock_hz * 1e6
+        lines.append(
+            f"cycles: {self.cycles:,} ({us:.2f} us at {t.clock_hz / 1e9:g} GHz) on {self.cores:,} cores"
+        )
+        lines.append(
+            f"utilization: {100 * self.utilization:.4f}% of {t.peak_flops / 1e12:,.1f} TFLOPS peak ({self.macs:,} MACs)"
+        )
+        lines.append(f"SRAM peak per core: {self.sram_peak:,} of {t.sram_bytes:,} bytes")
+        lines.append("PASS" if self.ok else "FAIL")
+        return "\n".join(lines)
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "FAIL"
+
+
+def bits_equal(a: np.ndarray, b: np.ndarray) -> tuple[bool, int]:
+    """Bit equality of two outputs (bool/int compared by value, floats by their bits)."""
+    x, y = np.asarray(a), np.asarray(b)
+    if x.shape != y.shape:
+        return False, max(x.size, y.size)
+    if x.dtype.kind == "f" and y.dtype.kind == "f":
+        diff = x.astype(np.float32).view(np.uint32) != y.astype(np.float32).view(np.uint32)
+    else:
+        diff = x.astype(np.float64) != y.astype(np.float64)
+    return not diff.any(), int(diff.sum())
+
+
+def eager_tolerance(ref: np.ndarray) -> float:
+    """fp32 tolerance of the graph interpreter against torch eager: 1e-5 of the output's scale
+    (both evaluate the same math in fp32 with different summation orders)."""
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return 1e-5 * max(scale, 1.0)
+
+
+def verify(spec: str, target: str = "dojo-tile", dtype: str = "bf16") -> Report:
+    src = driver.load_source(spec, with_reference=not driver.is_ir_file(spec))
+    inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
+    opts = driver.Options(target, dtype, tuple(inputs))
+    graph_in = driver.compile_stages(src.module, "graph", opts)["graph"]
+    snaps = driver.compile_stages(_copy(graph_in), "placed", opts)
+    program = driver.build(snaps["placed"], opts)
+    report = Report(spec, load_target(target), dtype)
+    _ladder(report, snaps, inputs, src.reference, program, opts)
+    return report
+
+
+def _copy(m: Module) -> Module:
+    from d1c.ir.clone import clone_module
+
+    return clone_module(m)
+
+
+def _ladder(report: Report, snaps, inputs, reference, program, opts) -> None:
+    from d1c.bounds import check_within_bound
+    from d1c.passes.emit import input_arrays
+    from d1c.runtime.sim import simulate
+
+    graph_out = interpret(snaps["graph"], inputs)
+    quant = check_within_bound(snaps["graph"], snaps["quantized"], inputs)
+    tiled_out = interpret(snaps["tiled"], inputs)
+    placed_out = interpret(snaps["placed"], inputs)
+    result = simulate(program, report.target, input_arrays(snaps["placed"].main, inputs, program))
+    report.stage_ok["tiled == placed (interpreted, bitwise)"] = all(
+        bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)
+    )
+    for i, (g, p) in enumerate(zip(graph_out, placed_out, strict=True)):
+        sim = result.outputs[f"out{i}"]
+        exact, bad = bits_equal(
+            sim, np.asarray(p, dtype=np.float32) if np.asarray(p).dtype == bool else p
+        )
+        eager_err = eager_tol = None
+        if reference is not None:
+            eager_err = (
+                float(np.max(np.abs(g.astype(np.float64) - reference[i]))) if g.size else 0.0
+            )
+            eager_tol = eager_tolerance(reference[i])
+        q_err, q_bound, q_ok = quant[i]
+        report.outputs.append(
+            OutputCheck(
+                f"out{i}",
+                tuple(np.shape(g)),
+                eager_err,
+                eager_tol,
+                q_err,
+                q_bound,
+                q_ok,
+                exact,
+                bad,
+            )
+        )
+    report.cycles = result.cycles
+    report.macs = result.total("macs")
+    report.cores = len(result.cores)
+    report.sram_peak = int(dict(program.meta).get("sram_peak", 0))
