@@ -78,7 +78,7 @@ class Report:
             )
             exact = "yes" if o.bit_exact else f"NO ({o.mismatches} differ)"
             lines.append(
-                f"{o.name:<8} {str(list(o.shape)):<18} {eager:<22} {quant:<26} {exact:<10}"
+                f"{o.name:<8} {list(o.shape)!s:<18} {eager:<22} {quant:<26} {exact:<10}"
             )
         lines.append("")
         for stage, good in self.stage_ok.items():
