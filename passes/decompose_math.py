@@ -67,10 +67,7 @@ def softmax(op: Op, e: Emitter) -> Value:
     z = e.op("sub", [x, e.reduce_last(x, "reduce_max")])
     ex = e.op("exp", [z])
     s = e.reduce_last(ex, "reduce_sum")
-    if op.name == "softmax":
-        y = e.op("div", [ex, s])
-    else:
-        y = e.op("sub", [z, e.op("log", [s])])
+    y = e.op("div", [ex, s]) if op.name == "softmax" else e.op("sub", [z, e.op("log", [s])])
     return e.cast(e.permute(y, back), op.result.type.elem)
 
 
@@ -131,10 +128,7 @@ def _exponent(e: Emitter, b: Value) -> float | None:
     op = b.owner
     if op is None or op.name not in ("full", "const"):
         return None
-    if op.name == "full":
-        array = evaluate_op(op, [])
-    else:
-        array = e.module.consts.get(op.attrs["name"].name)
+    array = evaluate_op(op, []) if op.name == "full" else e.module.consts.get(op.attrs["name"].name)
     return None if array is None else splat_value(array)
 
 

@@ -22,11 +22,29 @@ from __future__ import annotations
 
 from d1c.ir import Op
 
-UNARY = frozenset("exp tanh erf rsqrt reciprocal sigmoid log gelu silu relu neg abs sqrt".split())
-BINARY = frozenset("add sub mul div maximum minimum".split())
-LOGIC = frozenset("eq ne lt le gt ge where logical_not logical_and logical_or".split())
+UNARY = frozenset(
+    [
+        "exp",
+        "tanh",
+        "erf",
+        "rsqrt",
+        "reciprocal",
+        "sigmoid",
+        "log",
+        "gelu",
+        "silu",
+        "relu",
+        "neg",
+        "abs",
+        "sqrt",
+    ]
+)
+BINARY = frozenset(["add", "sub", "mul", "div", "maximum", "minimum"])
+LOGIC = frozenset(
+    ["eq", "ne", "lt", "le", "gt", "ge", "where", "logical_not", "logical_and", "logical_or"]
+)
 REDUCTIONS = frozenset(("reduce_sum", "reduce_max", "reduce_min"))
-MOVEMENT = frozenset("permute reshape broadcast_to slice concat pad".split())
+MOVEMENT = frozenset(["permute", "reshape", "broadcast_to", "slice", "concat", "pad"])
 SOURCES = frozenset(("const", "full"))
 PRIMITIVES: frozenset[str] = (
     UNARY
