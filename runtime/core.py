@@ -22,7 +22,7 @@ from d1c.isa.errors import SimulationError
 from d1c.isa.formats import Flag
 from d1c.isa.tiles import TDesc, same_encoding, tile_codes, tile_values
 from d1c.runtime import timing
-from d1c.runtime.memory import check_tile, check_word, read_codes, write_codes
+from d1c.runtime.memory import check_tile, check_word, geom, read_codes, write_codes
 
 BLOCK, YIELD, HALT = -1, -2, -3
 _ZERO32 = np.float32(0)
@@ -186,7 +186,8 @@ def ex_csr_write(c, pc, op):
 def ex_tdesc(c, pc, op):
     _, sem, td, srcs = op
     x = c.x
-    c.t[td] = sem(c.t[td], *[x[v] if reg else v for reg, v in srcs])
+    d = c.t[td] = sem(c.t[td], *[x[v] if reg else v for reg, v in srcs])
+    c.tg[td] = geom(d)
     c.now += 1
     return pc + 1
 
@@ -195,7 +196,8 @@ def ex_tld(c, pc, op):
     _, sem, td, a, imm = op
     addr = (c.x[a] + imm) & 0xFFFFFFFF
     check_word(addr, c.mem.size, "tld", 16)
-    c.t[td] = sem(c.t[td], c.mem32[addr >> 2 : (addr >> 2) + 4])
+    d = c.t[td] = sem(c.t[td], c.mem32[addr >> 2 : (addr >> 2) + 4])
+    c.tg[td] = geom(d)
     c.sram_rd += 16
     c.now += 1
     return pc + 1
@@ -213,11 +215,12 @@ def store(c, d: TDesc, vals: np.ndarray, rounding: str = "rne") -> None:
     write_codes(c.mem, d, codes)
 
 
-def _check(c, *tiles: tuple[TDesc, str]) -> None:
-    size = c.mem.size
-    for d, what in tiles:
-        if d.base + d.span > size or d.base % d.esize or d.stride % d.esize:
-            check_tile(d, size, what)
+def check(c, i: int, what: str):
+    """The geometry of tile register ``i`` after the bounds and alignment checks."""
+    g = c.tg[i]
+    if g.end > c.mem.size or not g.aligned:
+        check_tile(c.t[i], c.mem.size, what)
+    return g
 
 
 def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...] | None:
@@ -238,26 +241,38 @@ def _shape_fault(name: str, want: tuple, got: object) -> SimulationError:
     return SimulationError(f"{name}: destination tile is {want[0]}x{want[1]}, operands give {got}")
 
 
+def _cost(c, key: tuple, fn, *args) -> int:
+    """``fn(costs, *args)``, memoised per machine under ``key`` (shapes repeat a lot)."""
+    cache = c.m.cost_cache
+    cycles = cache.get(key)
+    if cycles is None:
+        cycles = cache[key] = fn(c.m.costs, *args)
+    return cycles
+
+
 # ---------------------------------------------------------------- matrix
 def ex_mma(c, pc, op):
     _, name, td, ta, tb, acc = op
-    d, a, b = c.t[td], c.t[ta], c.t[tb]
-    m, k = a.shape
-    if b.rows != k or d.shape != (m, b.cols):
-        raise SimulationError(f"{name}: shapes {d.rows}x{d.cols} = {m}x{k} @ {b.rows}x{b.cols}")
-    if d.fmt != "fp32":
-        raise SimulationError(f"{name}: format mismatch, the destination must be fp32 (is {d.fmt})")
-    _check(c, (d, "destination"), (a, "A"), (b, "B"))
-    n = b.cols
-    rd = a.nbytes + b.nbytes + (d.nbytes if acc else 0)
+    tg = c.tg
+    gd, ga, gb = tg[td], tg[ta], tg[tb]
+    m, k, n = ga.rows, ga.cols, gb.cols
+    if gb.rows != k or gd.rows != m or gd.cols != n:
+        raise SimulationError(f"{name}: shapes {gd.rows}x{gd.cols} = {m}x{k} @ {gb.rows}x{n}")
+    if c.t[td].fmt != "fp32":
+        raise SimulationError(
+            f"{name}: format mismatch, the destination must be fp32 (is {c.t[td].fmt})"
+        )
+    check(c, td, "destination"), check(c, ta, "A"), check(c, tb, "B")
+    rd = ga.nbytes + gb.nbytes + (gd.nbytes if acc else 0)
     start = c.now
-    c.now += timing.matrix_cycles(c.m.costs, m, n, k, rd, d.nbytes)
+    c.now += _cost(c, ("mma", m, n, k, rd), timing.matrix_cycles, m, n, k, rd, gd.nbytes)
     c.macs += m * n * k
     c.sram_rd += rd
-    c.sram_wr += d.nbytes
+    c.sram_wr += gd.nbytes
     if c.m.full and m and n:
+        d = c.t[td]
         init = values(c, d) if acc else np.zeros((m, n), dtype=np.float32)
-        store(c, d, matrix_kernel()(init, values(c, a), values(c, b)))
+        store(c, d, matrix_kernel()(init, values(c, c.t[ta]), values(c, c.t[tb])))
     if c.m.trace is not None:
         c.m.event("mma", c, start, c.now - start, m=m, n=n, k=k)
     return pc + 1
@@ -266,24 +281,27 @@ def ex_mma(c, pc, op):
 # ---------------------------------------------------------------- vector
 def ex_ew(c, pc, op):
     _, name, sem, td, srcs, kw, rnd, passes = op
-    t, x = c.t, c.x
-    d = t[td]
-    tiles = [t[v] for is_tile, v in srcs if is_tile]
-    if name == "vfill":
-        shape = d.shape
-    else:
-        shape = _broadcast([t[v].shape if is_tile else () for is_tile, v in srcs])
-    if shape != d.shape:
-        raise _shape_fault(name, d.shape, shape or [s.shape for s in tiles])
-    _check(c, (d, "destination"), *[(s, "source") for s in tiles])
-    rd = sum(s.nbytes for s in tiles)
-    elems = max([d.rows * d.cols] + [s.rows * s.cols for s in tiles])
-    _vector_time(c, name, elems, rd, d.nbytes, passes)
-    if c.m.full and d.rows * d.cols:
+    tg = c.tg
+    gd = tg[td]
+    want = (gd.rows, gd.cols)
+    tiles = [v for is_tile, v in srcs if is_tile]
+    if name != "vfill":
+        shape = _broadcast([(tg[v].rows, tg[v].cols) if is_tile else () for is_tile, v in srcs])
+        if shape != want:
+            raise _shape_fault(name, want, shape or [(tg[v].rows, tg[v].cols) for v in tiles])
+    check(c, td, "destination")
+    rd, elems = 0, gd.rows * gd.cols
+    for v in tiles:
+        g = check(c, v, "source")
+        rd += g.nbytes
+        elems = max(elems, g.rows * g.cols)
+    _vector_time(c, name, elems, rd, gd.nbytes, passes)
+    if c.m.full and elems:
+        t, x = c.t, c.x
         args = [values(c, t[v]) if is_tile else _f32(x[v]) for is_tile, v in srcs]
         if name == "vfill":
-            args += [d.rows, d.cols]
-        store(c, d, sem(*args, **kw), rnd)
+            args += [gd.rows, gd.cols]
+        store(c, t[td], sem(*args, **kw), rnd)
     return pc + 1
 
 
@@ -293,7 +311,7 @@ def _f32(bits: int) -> np.ndarray:
 
 def _vector_time(c, name: str, elems: int, rd: int, wr: int, passes: int) -> None:
     start = c.now
-    c.now += timing.vector_cycles(c.m.costs, elems, rd, wr, passes)
+    c.now += _cost(c, ("vec", elems, rd, wr, passes), timing.vector_cycles, elems, rd, wr, passes)
     c.vops += elems
     c.sram_rd += rd
     c.sram_wr += wr
@@ -303,16 +321,17 @@ def _vector_time(c, name: str, elems: int, rd: int, wr: int, passes: int) -> Non
 
 def ex_reduce(c, pc, op):
     _, name, sem, td, ta, redop, axis, acc, rnd = op
-    d, a = c.t[td], c.t[ta]
-    want = (1, a.cols) if axis == "rows" else (a.rows, 1)
-    if d.shape != want:
-        raise _shape_fault(name, d.shape, want)
-    _check(c, (d, "destination"), (a, "source"))
-    rd = a.nbytes + (d.nbytes if acc else 0)
-    _vector_time(c, name, a.rows * a.cols, rd, d.nbytes, 1)
-    if c.m.full and d.rows * d.cols:
+    gd, ga = c.tg[td], c.tg[ta]
+    want = (1, ga.cols) if axis == "rows" else (ga.rows, 1)
+    if (gd.rows, gd.cols) != want:
+        raise _shape_fault(name, (gd.rows, gd.cols), want)
+    check(c, td, "destination"), check(c, ta, "source")
+    rd = ga.nbytes + (gd.nbytes if acc else 0)
+    _vector_time(c, name, ga.rows * ga.cols, rd, gd.nbytes, 1)
+    if c.m.full and gd.rows * gd.cols:
+        d = c.t[td]
         init = values(c, d) if acc else None
-        store(c, d, sem(values(c, a), redop, axis, init), rnd)
+        store(c, d, sem(values(c, c.t[ta]), redop, axis, init), rnd)
     return pc + 1
 
 
@@ -342,9 +361,9 @@ def ex_move(c, pc, op):
     want = _move_shape(name, d, a, axis)
     if want != d.shape:
         raise _shape_fault(name, d.shape, want)
-    _check(c, (d, "destination"), (a, "source"))
-    _move_time(c, name, a.nbytes, d.nbytes)
-    if c.m.full and d.rows * d.cols:
+    ga, gd = check(c, ta, "source"), check(c, td, "destination")
+    _move_time(c, name, ga.nbytes, gd.nbytes)
+    if c.m.full and gd.nbytes:
         codes = read_codes(c.mem, a)
         out = sem(codes) if axis is None else sem(codes, axis, d.rows, d.cols)
         write_codes(c.mem, d, out)
@@ -353,7 +372,7 @@ def ex_move(c, pc, op):
 
 def _move_time(c, name: str, rd: int, wr: int) -> None:
     start = c.now
-    c.now += timing.sram_cycles(c.m.costs, rd, wr)
+    c.now += _cost(c, ("move", rd, wr), timing.sram_cycles, rd, wr)
     c.sram_rd += rd
     c.sram_wr += wr
     if c.m.trace is not None:
@@ -371,9 +390,9 @@ def ex_gather(c, pc, op):
     want = (n, a.cols) if axis == "rows" else (a.rows, n)
     if d.shape != want:
         raise _shape_fault(name, d.shape, want)
-    _check(c, (d, "destination"), (a, "source"), (i, "index"))
-    _move_time(c, name, a.nbytes + i.nbytes, d.nbytes)
-    if c.m.full and d.rows * d.cols:
+    gd, ga, gi = check(c, td, "destination"), check(c, ta, "source"), check(c, ti, "index")
+    _move_time(c, name, ga.nbytes + gi.nbytes, gd.nbytes)
+    if c.m.full and gd.nbytes:
         idx = read_codes(c.mem, i).reshape(-1)
         extent = a.rows if axis == "rows" else a.cols
         bad = (idx < 0) | (idx >= extent)

@@ -1,7 +1,7 @@
 """DMA between DIP HBM and core SRAM: dma.ld, dma.st, dma.list and dma.wait.
 
 A DMA moves its bytes when it issues (full mode) and completes at the time the cost model gives
-(:func:`d1c.runtime.timing.dma_done`: setup, then the DIP's bandwidth, FIFO per DIP). The
+(:mod:`d1c.runtime.timing`: setup, then the DIP's bandwidth, FIFO per DIP). The
 program contract (spec) is that the SRAM bytes are not touched before ``dma.wait``; moving them
 early is invisible to such programs and keeps data flow causal in host order. ``dma.wait tag``
 stalls the core until every DMA it issued under that tag has completed (a ``dma`` stall).
@@ -15,30 +15,40 @@ from __future__ import annotations
 
 import numpy as np
 
-from d1c.isa.tiles import DMA_DESC_FIELDS, DmaDesc, dma_list, hbm_addr
-from d1c.runtime import timing
-from d1c.runtime.core import YIELD
-from d1c.runtime.memory import check_span, check_tile, check_word, read_bytes, write_bytes
+from d1c.isa.tiles import DMA_DESC_FIELDS, dma_list, hbm_addr
+from d1c.runtime.core import YIELD, check
+from d1c.runtime.memory import check_span, check_word, read_bytes, write_bytes
 
 _DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
 
 
-def _transfer(c, desc: DmaDesc, tag: int) -> None:
-    """Check, move (full mode) and time one strided transfer issued at ``c.now``."""
+def _transfer(
+    c,
+    to_hbm: bool,
+    sram: int,
+    hbm: int,
+    rows: int,
+    row_bytes: int,
+    sram_pitch: int,
+    hbm_stride: int,
+    tag: int,
+) -> None:
+    """Check, move (full mode) and time one strided transfer issued at ``c.now``
+    (the fields of :class:`~d1c.isa.tiles.DmaDesc`, flat for speed)."""
     m = c.m
-    nbytes = desc.rows * desc.row_bytes
+    nbytes = rows * row_bytes
     if nbytes == 0:
         return
-    what = "dma.st" if desc.to_hbm else "dma.ld"
-    check_span(desc.sram, desc.rows, desc.row_bytes, desc.sram_stride, c.mem.size, what)
-    hspan = (desc.rows - 1) * desc.hbm_stride + desc.row_bytes
-    dip = m.hbm.check(desc.hbm, hspan, what)
+    what = "dma.st" if to_hbm else "dma.ld"
+    dip = m.hbm.check(hbm, (rows - 1) * hbm_stride + row_bytes, what)
     if m.full:
-        _move(c, desc)
-    done, m.dip_free[dip] = timing.dma_done(m.costs, c.now, m.dip_free[dip], nbytes)
-    c.dma_done[tag] = max(c.dma_done[tag], done)
+        _move(c, to_hbm, sram, hbm, rows, row_bytes, sram_pitch, hbm_stride)
+    start = max(c.now + m.costs.dma_setup, m.dip_free[dip])
+    done = m.dip_free[dip] = start + m.costs.dip.cycles(nbytes)
+    if done > c.dma_done[tag]:
+        c.dma_done[tag] = done
     c.dma_bytes += nbytes
-    if desc.to_hbm:
+    if to_hbm:
         c.sram_rd += nbytes
     else:
         c.sram_wr += nbytes
@@ -46,25 +56,26 @@ def _transfer(c, desc: DmaDesc, tag: int) -> None:
         m.event(what, c, c.now, done - c.now, bytes=nbytes, dip=dip, tag=tag)
 
 
-def _move(c, desc: DmaDesc) -> None:
-    hbm = c.m.hbm
-    if desc.to_hbm:
-        rows = read_bytes(c.mem, desc.sram, desc.rows, desc.row_bytes, desc.sram_stride)
-        hbm.write_rows(desc.hbm, np.ascontiguousarray(rows), desc.hbm_stride)
+def _move(c, to_hbm, sram, hbm, rows, row_bytes, sram_pitch, hbm_stride) -> None:
+    if to_hbm:
+        data = read_bytes(c.mem, sram, rows, row_bytes, sram_pitch)
+        c.m.hbm.write_rows(hbm, np.ascontiguousarray(data), hbm_stride)
     else:
-        rows = hbm.read_rows(desc.hbm, desc.rows, desc.row_bytes, desc.hbm_stride)
-        write_bytes(c.mem, desc.sram, rows, desc.sram_stride)
+        data = c.m.hbm.read_rows(hbm, rows, row_bytes, hbm_stride)
+        write_bytes(c.mem, sram, data, sram_pitch)
 
 
 def ex_dma(c, pc, op):
     _, to_hbm, tile, lo, hi, stride, tag = op
     if c.now > c.m.horizon:
         return YIELD
-    d = c.t[tile]
-    check_tile(d, c.mem.size, "dma.st" if to_hbm else "dma.ld")
-    addr = hbm_addr(c.x[lo], c.x[hi])
-    desc = DmaDesc(to_hbm, d.base, addr, d.rows, d.row_bytes, d.pitch, c.x[stride])
-    _transfer(c, desc, tag)
+    g = check(c, tile, "dma.st" if to_hbm else "dma.ld")
+    if g.nbytes:
+        x, d = c.x, c.t[tile]
+        addr = hbm_addr(x[lo], x[hi])
+        _transfer(
+            c, to_hbm, d.base, addr, g.rows, g.row_bytes, d.stride or g.row_bytes, x[stride], tag
+        )
     c.now += 1
     return pc + 1
 
@@ -78,7 +89,19 @@ def ex_dma_list(c, pc, op):
     words = c.mem32[addr >> 2 : (addr >> 2) + count * len(DMA_DESC_FIELDS)]
     c.sram_rd += count * _DESC_BYTES
     for desc in dma_list(words):
-        _transfer(c, desc, tag)
+        what = "dma.list " + ("SRAM source" if desc.to_hbm else "SRAM destination")
+        check_span(desc.sram, desc.rows, desc.row_bytes, desc.sram_stride, c.mem.size, what)
+        _transfer(
+            c,
+            desc.to_hbm,
+            desc.sram,
+            desc.hbm,
+            desc.rows,
+            desc.row_bytes,
+            desc.sram_stride,
+            desc.hbm_stride,
+            tag,
+        )
     c.now += 1
     return pc + 1
 

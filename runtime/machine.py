@@ -19,7 +19,7 @@ import numpy as np
 from d1c.isa.formats import Flags
 from d1c.isa.spec import NUM_TREGS, NUM_XREGS
 from d1c.isa.tiles import TDesc
-from d1c.runtime.memory import Hbm
+from d1c.runtime.memory import Hbm, geom
 from d1c.runtime.mesh import Coord, Mesh, fmt_coord
 from d1c.runtime.noc import Network
 from d1c.runtime.timing import Costs
@@ -61,6 +61,7 @@ class CoreState:
         "srseed",
         "stall",
         "t",
+        "tg",
         "vops",
         "wait",
         "x",
@@ -74,6 +75,7 @@ class CoreState:
         self.pc = self.now = self.finish = self.srseed = 0
         self.x = [0] * NUM_XREGS
         self.t = [TDesc()] * NUM_TREGS
+        self.tg = [geom(TDesc())] * NUM_TREGS  # kept equal to [geom(d) for d in self.t]
         self.flags = Flags()
         self.sems = [0] * 16
         self.dma_done = [0] * 16
@@ -122,6 +124,7 @@ class Machine:
     limit: float = INF
     trace: list | None = None
     denorm: str = "ieee"
+    cost_cache: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.mesh = Mesh.of(self.target)

@@ -14,15 +14,36 @@ It is stored as a dict of 1 MiB pages created on first write; unwritten bytes re
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from d1c.isa.errors import SimulationError
-from d1c.isa.tiles import CODE_DTYPE, TDesc
+from d1c.isa.tiles import CODE_DTYPE, ELEM_BYTES, TDesc
 
 DIP_SHIFT = 35
 PAGE_SHIFT = 20
 PAGE = 1 << PAGE_SHIFT
 _as_strided = np.lib.stride_tricks.as_strided
+
+
+class Geom(NamedTuple):
+    """The derived layout of a tile register, computed once when the register is written."""
+
+    rows: int
+    cols: int
+    row_bytes: int
+    nbytes: int
+    end: int
+    aligned: bool
+
+
+def geom(d: TDesc) -> Geom:
+    """The layout of tile ``d``: sizes, the end of its last row, element alignment."""
+    es = ELEM_BYTES[d.fmt]
+    rb = d.cols * es
+    end = d.base + ((d.rows - 1) * (d.stride or rb) + rb if d.rows else 0)
+    return Geom(d.rows, d.cols, rb, d.rows * rb, end, d.base % es == 0 and d.stride % es == 0)
 
 
 def check_tile(d: TDesc, size: int, what: str) -> None:

@@ -192,7 +192,9 @@ def _wait_text(m: Machine, c: CoreState) -> str:
     if w is None:
         return "not blocked"
     if w[0] == "recv":
-        return f"recv from {fmt_coord(m.mesh.coord_of_gid(w[1]))} tag {w[2]}"
+        src = m.cores.get(w[1])
+        gone = " (which has halted)" if src is not None and src.halted else ""
+        return f"recv from {fmt_coord(m.mesh.coord_of_gid(w[1]))} tag {w[2]}{gone}"
     if w[0] == "barrier":
         arrived = len(m.barriers.get(w[1], (0, []))[1])
         return f"barrier {w[1]}: {arrived} of {w[2]} cores arrived"

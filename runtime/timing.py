@@ -25,18 +25,21 @@ instructions issue in order and do not overlap)
 
 Network (see :mod:`d1c.runtime.noc`)
     A message of ``B`` bytes over a route of links ``l_0..l_{n-1}`` is cut-through: link ``i``
-    carries it for ``ceil(B / bw_i)`` cycles and adds latency ``lat_i``. Inside a chip
-    ``bw = noc.link_bytes_per_cycle`` and ``lat = noc.hop_latency_cycles``; a link that crosses a
-    chip edge uses the edge's shared ``edge.bytes_per_cycle`` (``system.off_tile_bytes_per_cycle``
-    between tiles) and ``lat = hop_latency + ceil(edge.d2d_latency_ns * clock_hz / 1e9)``.
-    Uncontended, a message sent at ``t`` over n on-chip hops arrives at
-    ``t + n*hop_latency + ceil(B / link_bw)``; each chip-edge crossing adds the die-to-die
-    latency. Sync notifications (sem.signal, barrier release) take the route's latency only.
+    carries it for ``ceil(B / noc.link_bytes_per_cycle)`` cycles and adds latency
+    ``noc.hop_latency_cycles``. A link that crosses a chip edge also uses the edge's shared
+    bandwidth (``edge.bytes_per_cycle``; ``system.off_tile_bytes_per_cycle`` between tiles), so it
+    carries the message for ``max(ceil(B / link_bw), ceil(B / edge_bw))`` cycles, and adds the
+    die-to-die latency ``ceil(edge.d2d_latency_ns * clock_hz / 1e9)`` to its hop latency.
+    Uncontended, a message sent at ``t`` over n hops arrives at
+    ``t + n*hop_latency + ceil(B / link_bw) + (number of chip-edge crossings) * d2d``.
+    Links and edges are reserved busy-until (contention per link and direction).
+    Sync notifications (sem.signal, barrier release) take the route's latency only.
 
 DMA
-    A transfer of ``B`` bytes at DIP ``d`` completes at ``max(t + dma.setup_cycles, free_d) +
-    ceil(B * clock_hz / min(dip.hbm_bytes_per_s, dip.link_bytes_per_s))``; the DIP is then busy
-    until the data part ends (FIFO per DIP in issue order).
+    A transfer of ``B`` bytes issued at ``t`` on DIP ``d`` (the DIP owning its HBM address)
+    completes at ``max(t + dma.setup_cycles, free_d) + ceil(B * clock_hz /
+    min(dip.hbm_bytes_per_s, dip.link_bytes_per_s))`` and the DIP is busy until then (FIFO per
+    DIP in issue order). The NoC path between the DIP and the core is not charged.
 """
 
 from __future__ import annotations
@@ -157,10 +160,3 @@ def vector_cycles(c: Costs, elements: int, read: int, written: int, passes: int 
     """Cycles of a vector op over ``elements`` fp32 lanes with its SRAM traffic."""
     unit = passes * -(-(elements * 4) // c.simd_bytes)
     return max(unit, sram_cycles(c, read, written))
-
-
-def dma_done(c: Costs, issue: int, free: int, nbytes: int) -> tuple[int, int]:
-    """(completion time, DIP busy-until) of a DMA of ``nbytes`` issued at ``issue``."""
-    start = max(issue + c.dma_setup, free)
-    end = start + c.dip.cycles(nbytes)
-    return end, end
