@@ -13,7 +13,7 @@ from __future__ import annotations
 from d1c.isa.encoding import decode
 from d1c.isa.errors import DecodeError
 from d1c.isa.spec import WORD_BYTES, Inst, Row
-from d1c.runtime import comm, core, dma
+from d1c.runtime import comm, core, dma, tileops
 from d1c.runtime.timing import DIV_PASSES, Costs
 
 _KW = {"cond": "cond", "func": "func"}
@@ -60,18 +60,28 @@ def _b_ew(r: Row, a: dict, i: int, n: int, costs: Costs) -> tuple:
     srcs = tuple((k.kind == "treg", a[k.name]) for k in r.fields[1:] if k.kind in ("treg", "xreg"))
     kw = {_KW[k]: a[k] for k in _KW if k in a}
     passes = DIV_PASSES if r.name in _DIV else costs.func_passes.get(a.get("func"), 1)
-    return (core.ex_ew, r.name, r.sem, a["td"], srcs, kw, a.get("rnd", "rne"), passes)
+    return (tileops.ex_ew, r.name, r.sem, a["td"], srcs, kw, a.get("rnd", "rne"), passes)
 
 
 def _b_reduce(r: Row, a: dict, i: int, n: int, costs: Costs) -> tuple:
     acc = a["mode"] == "acc"
-    return (core.ex_reduce, r.name, r.sem, a["td"], a["ta"], a["redop"], a["axis"], acc, a["rnd"])
+    return (
+        tileops.ex_reduce,
+        r.name,
+        r.sem,
+        a["td"],
+        a["ta"],
+        a["redop"],
+        a["axis"],
+        acc,
+        a["rnd"],
+    )
 
 
 def _b_move(r: Row, a: dict, i: int, n: int, costs: Costs) -> tuple:
     if r.name == "tgather":
-        return (core.ex_gather, r.name, r.sem, a["td"], a["ta"], a["ti"], a["axis"])
-    return (core.ex_move, r.name, r.sem, a["td"], a["ta"], a.get("axis"))
+        return (tileops.ex_gather, r.name, r.sem, a["td"], a["ta"], a["ti"], a["axis"])
+    return (tileops.ex_move, r.name, r.sem, a["td"], a["ta"], a.get("axis"))
 
 
 def _b_dma(r: Row, a: dict, i: int, n: int, costs: Costs) -> tuple:
@@ -90,7 +100,7 @@ _SIMPLE = {
     "nop": lambda r, a: (core.ex_nop,),
     "csr_read": lambda r, a: (core.ex_csr_read, a["rd"], a["sreg"]),
     "csr_write": lambda r, a: (core.ex_csr_write, a["sreg"], a["rs1"]),
-    "matrix": lambda r, a: (core.ex_mma, r.name, a["td"], a["ta"], a["tb"], a["mode"] == "acc"),
+    "matrix": lambda r, a: (tileops.ex_mma, r.name, a["td"], a["ta"], a["tb"], a["mode"] == "acc"),
     "dma_list": lambda r, a: (dma.ex_dma_list, a["rs1"], a["rs2"], a["tag"]),
     "dma_wait": lambda r, a: (dma.ex_dma_wait, a["tag"]),
     "send": lambda r, a: (comm.ex_send, a["ta"], a["rs1"], a["tag"]),

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from d1c.isa.tiles import DMA_DESC_FIELDS, dma_list, hbm_addr
-from d1c.runtime.core import YIELD, check
+from d1c.runtime.core import YIELD
 from d1c.runtime.memory import check_span, check_word, read_bytes, write_bytes
+from d1c.runtime.tileops import check
 
 _DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
 

@@ -8,7 +8,7 @@ import pytest
 from sim_helpers import ROOT, bf16, bits, one_core, run, wide_range
 
 from d1c.isa import numerics, semantics
-from d1c.runtime import core
+from d1c.runtime import tileops
 
 M, N, K, K0 = 32, 48, 40, 24
 
@@ -99,6 +99,6 @@ def test_matrix_kernel_dispatch_gives_the_semantics_bits(monkeypatch: pytest.Mon
     rng = np.random.default_rng(10)
     a, b = wide_range(rng, (M, K)), wide_range(rng, (K, N))
     fast = run(_split_k("bf16", 0), {"a": a, "b": b}).outputs["c"]
-    monkeypatch.setattr(core, "_MMA", semantics.mma)
+    monkeypatch.setattr(tileops, "_MMA", semantics.mma)
     slow = run(_split_k("bf16", 0), {"a": a, "b": b}).outputs["c"]
     np.testing.assert_array_equal(bits(fast), bits(slow))
