@@ -10,6 +10,17 @@ Kernels work on the 2-D form of a shape: rows are the flattened leading dims, co
 dim. :func:`row_segments` turns the rows ``[r0, r1)`` and columns ``[c0, c1)`` of a view into DMA
 descriptors (one per run of rows whose addresses step by a constant), all address arithmetic done
 here at compile time.
+
+Views whose last dim does not have stride 0 or 1 are loaded one of two ways:
+
+- transpose-like (the second-last dim has stride 1, e.g. ``permute`` of the two last dims):
+  :func:`transposed_segments` loads the tile transposed with contiguous rows, ``ttrans`` fixes it;
+- anything else (a ``slice`` with step > 1 on the last dim, a ``permute`` where neither of the
+  two last dims keeps stride 1): :func:`strided_segments` makes *element* descriptors
+  (``row_bytes`` = one element, HBM stride = the element stride) that write the tile straight
+  into its dense SRAM layout, one descriptor per tile row or per tile column of each run of
+  rows, whichever is fewer. No SRAM staging and no extra instruction; the cost is descriptor
+  count (the ``tile`` pass keeps such tiles short).
 """
 
 from __future__ import annotations
@@ -154,3 +165,105 @@ def transposed_segments(
     base = hbm + (int(starts[0]) + c0 * view.col_stride) * esize
     n = r1 - r0
     return [DmaDesc(False, sram, base, c1 - c0, n * esize, n * esize, view.col_stride * esize)]
+
+
+def load_mode(view: View) -> str:
+    """How a kernel loads tiles of ``view``: ``direct`` (last-dim stride 0 or 1), ``trans``
+    (transposed rows + ``ttrans``: the second-last dim has stride 1) or ``strided`` (element
+    descriptors)."""
+    if view.col_stride in (0, 1):
+        return "direct"
+    if len(view.shape) >= 2 and view.strides[-2] == 1:
+        return "trans"
+    return "strided"
+
+
+def strided_segments(
+    view: View, hbm: int, esize: int, rows: tuple[int, int], cols: tuple[int, int], sram: int
+) -> list[DmaDesc]:
+    """Element descriptors loading rows x cols of any view into a dense tile at ``sram``.
+
+    Per run of rows whose addresses step by a constant: one descriptor per row (its elements
+    ``col_stride`` apart) or one per column (its elements ``step`` apart), whichever is fewer.
+    """
+    (r0, r1), (c0, c1) = rows, cols
+    c, cs = c1 - c0, view.col_stride
+    starts = (row_offsets(view, r0, r1) + c0 * cs).tolist()
+    out = []
+    for first, count, step in _runs(np.asarray(starts)):
+        if count <= c:
+            for i in range(first, first + count):
+                out.append(
+                    _elems(sram + i * c * esize, hbm + starts[i] * esize, c, esize, esize, cs)
+                )
+        else:
+            for j in range(c):
+                at = hbm + (starts[first] + j * cs) * esize
+                out.append(
+                    _elems(sram + (first * c + j) * esize, at, count, esize, c * esize, step)
+                )
+    return out
+
+
+def _elems(sram: int, hbm: int, n: int, esize: int, sram_stride: int, stride: int) -> DmaDesc:
+    """A descriptor moving ``n`` single elements, ``stride`` elements apart in HBM."""
+    return DmaDesc(False, sram, hbm, n, esize, sram_stride, stride * esize)
+
+
+def window_segments(
+    out_shape: tuple[int, ...],
+    lo: tuple[int, ...],
+    src_shape: tuple[int, ...],
+    hbm: int,
+    esize: int,
+    tile: tuple[tuple[int, int], tuple[int, int]],
+    sram: int,
+) -> list[DmaDesc]:
+    """Descriptors copying the part of a contiguous ``src`` tensor placed at offset ``lo`` inside
+    an ``out_shape`` tensor (``pad``'s interior) into the dense tile rows x cols of the output
+    at ``sram``. Rows outside the window get no descriptor (the tile keeps its fill)."""
+    (r0, r1), (c0, c1) = tile
+    a, b = max(c0, lo[-1]), min(c1, lo[-1] + src_shape[-1])
+    if a >= b:
+        return []
+    src = contiguous(src_shape)
+    shifted = View(
+        out_shape, src.strides, -sum(x * s for x, s in zip(lo, src.strides, strict=True))
+    )
+    starts = row_offsets(shifted, r0, r1) + a
+    inside = _inside_rows(out_shape, lo, src_shape, r0, r1)
+    c, out = c1 - c0, []
+    for first, n in _blocks(inside):
+        for f, count, step in _runs(starts[first : first + n]):
+            i = first + f
+            dst, src_at = sram + (i * c + a - c0) * esize, hbm + int(starts[i]) * esize
+            out.append(DmaDesc(False, dst, src_at, count, (b - a) * esize, c * esize, step * esize))
+    return out
+
+
+def _inside_rows(out_shape, lo, src_shape, r0: int, r1: int) -> np.ndarray:
+    """Mask of the rows ``[r0, r1)`` of ``out_shape`` whose leading indices lie in the window."""
+    rows = np.arange(r0, r1, dtype=np.int64)
+    ok = np.ones(rows.shape, dtype=bool)
+    for size, start, n in zip(
+        reversed(out_shape[:-1]), reversed(lo[:-1]), reversed(src_shape[:-1]), strict=True
+    ):
+        i = rows % size
+        ok &= (i >= start) & (i < start + n)
+        rows //= size
+    return ok
+
+
+def _blocks(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, count) of each maximal block of consecutive True entries."""
+    out, i, n = [], 0, len(mask)
+    while i < n:
+        if not mask[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and mask[j]:
+            j += 1
+        out.append((i, j - i))
+        i = j
+    return out

@@ -18,6 +18,7 @@ from d1c.isa import numerics
 from d1c.isa.asm import assemble
 from d1c.isa.d1x import CoreRange, D1xProgram, HbmImage, ParamRow, Placement, SramImage, Symbol
 from d1c.isa.tiles import ELEM_BYTES
+from d1c.passes import kernels_data  # noqa: F401  (registers the concat, fill and gather kernels)
 from d1c.passes.isel import CoreImage, kernel_code, record
 from d1c.passes.kernel_plan import PLANNERS, KernelPlan, device_fmt, esize, kind_of, returned_values
 from d1c.passes.place import addresses, core_order, program_cores
@@ -165,8 +166,12 @@ def encode_data(values: np.ndarray, v: Value) -> bytes:
 
 
 def hbm_images(func: Function, module: Module, target: Target) -> list[HbmImage]:
+    """Constants (and ``full`` ops that are not vfill kernels) as device-format HBM images."""
+    returned = returned_values(func)
     out = []
     for op in func.ops[:-1]:
+        if kind_of(op, returned) != "data":
+            continue
         if op.name == "const":
             data = module.consts[op.attrs["name"].name]
             out.append(HbmImage(op.attrs["hbm"], encode_data(data, op.result)))
@@ -189,17 +194,21 @@ def _symbol(name: str, role: str, v: Value, addr: int) -> Symbol:
 
 
 def symbols(func: Function, target: Target) -> list[Symbol]:
+    """Input symbols: an argument read by kernels is ``name`` (device format of its type); each
+    conversion the host packs it into is ``name`` too when the argument is not read directly,
+    else ``name.1``, ``name.2``, ... (names must be unique). Outputs are ``out0``, ``out1``..."""
     where = addresses(func, target)
     returned = returned_values(func)
     out = []
-    for arg in func.args:
+    for i, arg in enumerate(func.args):
         users = [op for op in func.ops if arg in op.operands]
         packed = [op for op in users if kind_of(op, returned) == "host_in"]
         direct = len(packed) < len(users) or not users
-        out += [_symbol(arg.name or "input", "input", arg, where[arg])] if direct else []
+        name = arg_name(func, i)
+        out += [_symbol(name, "input", arg, where[arg])] if direct else []
         out += [
-            _symbol(arg.name if i == 0 else f"{arg.name}.{i}", "input", op.result, where[op.result])
-            for i, op in enumerate(packed)
+            _symbol(name if j == 0 else f"{name}.{j}", "input", op.result, where[op.result])
+            for j, op in enumerate(packed, start=int(direct))
         ]
     for i, v in enumerate(func.outputs):
         src = (
@@ -215,6 +224,11 @@ def symbols(func: Function, target: Target) -> list[Symbol]:
     return out
 
 
+def arg_name(func: Function, i: int) -> str:
+    """The symbol name of argument ``i``: its IR name, else ``arg<i>``."""
+    return func.args[i].name or f"arg{i}"
+
+
 def output_names(func: Function) -> list[str]:
     return [f"out{i}" for i in range(len(func.outputs))]
 
@@ -225,8 +239,9 @@ def input_arrays(
     """Map the function's arguments to the program's input symbols."""
     names = {s.name for s in prog.symbols if s.role == "input"}
     out = {}
-    for arg, value in zip(func.args, inputs, strict=True):
-        for name in names:
-            if name == arg.name or name.startswith(f"{arg.name}."):
+    for i, value in enumerate(inputs):
+        base = arg_name(func, i)
+        for name in sorted(names):
+            if name == base or (name.startswith(f"{base}.") and name[len(base) + 1 :].isdigit()):
                 out[name] = np.asarray(value)
     return out

@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from d1c.ir import Op
 from d1c.isa.tiles import DMA_DESC_FIELDS, DmaDesc, TDesc, tdesc_words
-from d1c.passes.kernel_plan import BINARY_INST, COMPARE, UNARY_FN, KernelPlan, WorkItem
+from d1c.passes.kernel_plan import (
+    BINARY_INST,
+    COMPARE,
+    REDUCE,
+    UNARY_FN,
+    KernelPlan,
+    WorkItem,
+    operand_view,
+)
 
 DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
-ONE_F32 = 0x3F800000
 
 
 def desc_words(d: DmaDesc) -> list[int]:
@@ -94,12 +102,26 @@ def record_bytes(plan: KernelPlan) -> int:
 # Code templates. Each returns assembly lines for kernel number k.
 
 
+# Logic on 0/1 (i1 as bf16) or any numbers, nonzero = true, NaN = true, exactly as the IR:
+# and = (a ? b : a) != 0, or = (a ? a : b) != 0, not = a == 0; x0 reads as +0.0.
+LOGIC_CODE = {
+    "logical_and": ["vsel t0, t1, t2, t1, rne", "vcmps t0, t0, x0, ne"],
+    "logical_or": ["vsel t0, t1, t1, t2, rne", "vcmps t0, t0, x0, ne"],
+    "logical_not": ["vcmps t0, t1, x0, eq"],
+}
+I1_ARITH = {"add": "logical_or", "mul": "logical_and"}  # i1 + is or, i1 * is and
+
+
 def _compute(plan: KernelPlan) -> list[str]:
     """The instruction(s) computing t0 from operand tiles t1.. (loaded by the caller)."""
     op = plan.op
     name = op.name
+    if op.result.type.elem.name == "i1" and name in I1_ARITH:
+        name = I1_ARITH[name]
     if name in UNARY_FN:
         return [f"vfn t0, t1, {UNARY_FN[name]}, rne"]
+    if name == "relu":
+        return ["vmaxs t0, t1, x0, rne"]  # max(x, +0): -0 and NaN pass, as the IR's relu
     if name == "gelu":
         fn = "gelu_tanh" if op.attrs["approximate"] == "tanh" else "gelu_erf"
         return [f"vfn t0, t1, {fn}, rne"]
@@ -107,24 +129,37 @@ def _compute(plan: KernelPlan) -> list[str]:
         return [f"{BINARY_INST[name]} t0, t1, t2, rne"]
     if name in COMPARE:
         return [f"vcmp t0, t1, t2, {name}"]
+    if name in LOGIC_CODE:
+        return LOGIC_CODE[name]
     if name == "where":
         return ["vsel t0, t1, t2, t3, rne"]
     if name == "convert":
-        return [f"vcvt t0, t1, {op.attrs['rounding']}"]
-    if name == "logical_not":
-        return [f"lui x5, {ONE_F32 >> 12:#x}", "vrsubs t0, t1, x5, rne"]
+        return _convert(op)
+    if name == "embedding":
+        return ["tgather t0, t1, t2, rows"]
     return _movement(plan)
 
 
+def _convert(op: Op) -> list[str]:
+    """vcvt between number formats; to i1 a != 0 test; integer to integer (both i32 on the
+    device) a raw copy, so values beyond fp32's 24 bits survive."""
+    src, dst = op.operands[0].type.elem, op.result.type.elem
+    if dst.name == "i1":
+        return ["vcmps t0, t1, x0, ne"]
+    if src.is_int and dst.is_int:
+        return ["tcopy t0, t1"]
+    return ["vcvt t0, t1, rne"]
+
+
 def _movement(plan: KernelPlan) -> list[str]:
-    item = next(iter(next(iter(plan.items.values()))))
-    src = item.steps[0].tiles[0]
-    if src.cols == 1 and item.out.cols != 1:
+    """A copy; a broadcast of the last dim loads [r, 1] tiles and repeats them across."""
+    op = plan.op
+    if op.name == "broadcast_to" and operand_view(op, 0, op.result.type.shape).col_stride == 0:
         return ["tbcast t0, t1, cols"]
     return ["tcopy t0, t1"]
 
 
-def _load_step(plan: KernelPlan, reg: str) -> list[str]:
+def load_step(plan: KernelPlan, reg: str) -> list[str]:
     """DMA a step's operands in, load their tile records into t1.. and transpose staged tiles."""
     item = next(iter(next(iter(plan.items.values()))))
     step = item.steps[0]
@@ -137,11 +172,11 @@ def _load_step(plan: KernelPlan, reg: str) -> list[str]:
     return lines
 
 
-def _store() -> list[str]:
+def store_result() -> list[str]:
     return ["ld x3, x1, 0", "ld x4, x1, 4", "dma.list x3, x4, 1", "dma.wait 1"]
 
 
-def _head(k: int) -> list[str]:
+def kernel_head(k: int) -> list[str]:
     return [
         f"; kernel {k}",
         f"ld x1, x20, {4 + 8 * k}",
@@ -151,7 +186,7 @@ def _head(k: int) -> list[str]:
     ]
 
 
-def _tail(k: int, plan: KernelPlan) -> list[str]:
+def kernel_tail(k: int, plan: KernelPlan) -> list[str]:
     return [
         f"addi x1, x1, {record_bytes(plan)}",
         f"loop x2, k{k}_loop",
@@ -164,40 +199,45 @@ def code_ew(k: int, plan: KernelPlan) -> list[str]:
     body = [
         "tld t0, x1, 16",
         "addi x6, x1, 32",
-        *_load_step(plan, "x6"),
+        *load_step(plan, "x6"),
         *_compute(plan),
-        *_store(),
+        *store_result(),
     ]
-    return [*_head(k), *body, *_tail(k, plan)]
+    return [*kernel_head(k), *body, *kernel_tail(k, plan)]
 
 
-def _code_stepped(k: int, plan: KernelPlan, first: str, rest: str) -> list[str]:
+def _code_stepped(k: int, plan: KernelPlan, first: list[str], rest: list[str]) -> list[str]:
     """A kernel whose tiles take several steps (K chunks, column chunks): ``first`` computes the
     first step into t0, ``rest`` accumulates the others."""
     sb = step_bytes(plan)
-    body = ["tld t0, x1, 16", "addi x6, x1, 32", *_load_step(plan, "x6"), first]
-    body += ["ld x7, x1, 8", "addi x7, x7, -1", f"beq x7, x0, k{k}_store", f"k{k}_step:"]
+    body = ["tld t0, x1, 16", "addi x6, x1, 32", *load_step(plan, "x6"), *first]
+    body += ["ld x7, x1, 8", "addi x7, x7, -1", f"beq x7, x0, k{k}store_result", f"k{k}_step:"]
     body += [
         f"addi x6, x6, {sb}",
-        *_load_step(plan, "x6"),
-        rest,
+        *load_step(plan, "x6"),
+        *rest,
         f"loop x7, k{k}_step",
-        f"k{k}_store:",
+        f"k{k}store_result:",
     ]
-    return [*_head(k), *body, *_store(), *_tail(k, plan)]
+    return [*kernel_head(k), *body, *store_result(), *kernel_tail(k, plan)]
 
 
 def code_matmul(k: int, plan: KernelPlan) -> list[str]:
-    return _code_stepped(k, plan, "mma t0, t1, t2, zero", "mma t0, t1, t2, acc")
+    return _code_stepped(k, plan, ["mma t0, t1, t2, zero"], ["mma t0, t1, t2, acc"])
 
 
 def code_reduce(k: int, plan: KernelPlan) -> list[str]:
-    from d1c.passes.kernel_plan import REDUCE
-
-    red = REDUCE[plan.op.name]
-    return _code_stepped(
-        k, plan, f"vred t0, t1, {red}, cols, zero, rne", f"vred t0, t1, {red}, cols, acc, rne"
+    """Sums start from +0.0 like the IR's (vred's own zero mode starts from -0.0, which keeps
+    a sum of -0.0 elements negative); an i1 sum is an or, i.e. a max of 0/1."""
+    op = plan.op
+    red = REDUCE[op.name]
+    if red == "sum" and op.result.type.elem.name == "i1":
+        red = "max"
+    acc = [f"vred t0, t1, {red}, cols, acc, rne"]
+    first = (
+        ["vfill t0, x0, rne", *acc] if red == "sum" else [f"vred t0, t1, {red}, cols, zero, rne"]
     )
+    return _code_stepped(k, plan, first, acc)
 
 
 CODEGEN = {"ew": code_ew, "matmul": code_matmul, "reduce": code_reduce}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from d1c.errors import CompileError
 from d1c.ir import Function, Op, TensorType, Value
 from d1c.isa.tiles import ELEM_BYTES, DmaDesc, TDesc
@@ -29,20 +31,8 @@ DEVICE_FMT = {
     "i64": "i32",
     "i1": "bf16",
 }
-UNARY_FN = {
-    "exp": "exp",
-    "tanh": "tanh",
-    "erf": "erf",
-    "rsqrt": "rsqrt",
-    "reciprocal": "reciprocal",
-    "sigmoid": "sigmoid",
-    "log": "log",
-    "silu": "silu",
-    "relu": "relu",
-    "neg": "neg",
-    "abs": "abs",
-    "sqrt": "sqrt",
-}
+VFN = ("exp", "tanh", "erf", "rsqrt", "reciprocal", "sigmoid", "log", "silu", "neg", "abs")
+UNARY_FN = {n: n for n in (*VFN, "sqrt")}  # op -> vfn function (relu is vmaxs with +0)
 BINARY_INST = {
     "add": "vadd",
     "sub": "vsub",
@@ -50,12 +40,11 @@ BINARY_INST = {
     "div": "vdiv",
     "maximum": "vmax",
     "minimum": "vmin",
-    "logical_and": "vmul",
-    "logical_or": "vmax",
 }
 COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
 MOVEMENT = ("permute", "slice", "broadcast_to")
-EW = (*UNARY_FN, "gelu", *BINARY_INST, *COMPARE, "where", "convert", "logical_not", *MOVEMENT)
+LOGIC = ("logical_and", "logical_or", "logical_not")
+EW = (*UNARY_FN, "relu", "gelu", *BINARY_INST, *COMPARE, *LOGIC, "where", "convert", *MOVEMENT)
 REDUCE = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
 
 
@@ -70,32 +59,96 @@ def esize(t: TensorType) -> int:
 
 def kind_of(op: Op, returned: set[Value]) -> str:
     """How an op runs: on the host (input packing / output unpacking), as an HBM alias or image,
-    or as a kernel of one of the kinds ew, matmul, reduce, gather."""
-    if op.name == "convert" and op.operands[0].owner is None:
+    or as a kernel of one of the kinds ew, matmul, reduce, concat, fill (full, pad), gather
+    (embedding). Variants the D1 cannot compute bit-exactly raise CompileError here, before any
+    work is planned."""
+    if _host_in(op):
         return "host_in"
-    if op.name == "convert" and op.result in returned and op.result.type.elem.name == "fp32":
+    if _host_out(op, returned):
         return "host_out"
-    if op.name in ("const", "full"):
+    if op.name == "const" or (op.name == "full" and not _fillable(op)):
         return "data"
     if op.name == "reshape":
         return "alias"
-    if op.name in EW:
-        return "ew"
-    if op.name == "matmul":
-        return "matmul"
-    if op.name in REDUCE:
-        return "reduce"
-    if op.name == "embedding":
-        return "gather"
-    if op.name == "concat":
-        return "concat"
-    raise CompileError(
-        f"'{op.name}' has no kernel on the D1 (run the tiled pipeline first)", op.loc
+    kind = KINDS.get(op.name) or ("ew" if op.name in EW else None)
+    if kind is None:
+        raise CompileError(
+            f"'{op.name}' has no kernel on the D1 (run the tiled pipeline first)", op.loc
+        )
+    _check_variant(op)
+    return kind
+
+
+KINDS = {
+    "matmul": "matmul",
+    **dict.fromkeys(REDUCE, "reduce"),
+    "concat": "concat",
+    "pad": "fill",
+    "full": "fill",
+    "embedding": "gather",
+}
+
+
+def _host_in(op: Op) -> bool:
+    """A round-to-nearest float conversion of a function argument: the host packs the input
+    straight into the storage format (:func:`d1c.runtime.symbols.encode_input` is RNE)."""
+    return (
+        op.name == "convert"
+        and op.operands[0].owner is None
+        and op.attrs["rounding"] == "rne"
+        and op.result.type.elem.is_float
     )
 
 
+def _host_out(op: Op, returned: set[Value]) -> bool:
+    """A float-to-fp32 conversion of a result that nothing else reads: the host decodes it
+    (exact, so the rounding mode does not matter)."""
+    return (
+        op.name == "convert"
+        and op.result in returned
+        and op.result.type.elem.name == "fp32"
+        and op.operands[0].type.elem.name not in ("i32", "i64")
+    )
+
+
+def _fillable(op: Op) -> bool:
+    """``full`` is a vfill kernel unless its value is an integer fp32 cannot hold exactly."""
+    v = op.attrs["value"]
+    t = op.result.type.elem
+    return not (t.is_int and t.name != "i1" and float(np.float32(v)) != v)
+
+
+def _check_variant(op: Op) -> None:
+    """CompileError for the variants of kernel ops the D1 has no bit-exact instruction for."""
+    why = None
+    if op.name == "convert":
+        why = _convert_problem(op)
+    elif op.name == "div" and op.result.type.elem.is_int:
+        why = "integer (floor) division has no D1 instruction"
+    elif op.name == "matmul" and op.result.type.elem.name != "fp32":
+        why = "a matmul result must be the fp32 accumulator (convert it afterwards)"
+    elif op.name in REDUCE and tuple(op.attrs["dims"]) != (op.operands[0].type.rank - 1,):
+        why = "reductions run along the last dim only (permute first)"
+    if why:
+        raise CompileError(f"'{op.name}' to {op.result.type}: {why}", op.loc)
+
+
+def _convert_problem(op: Op) -> str | None:
+    src, dst = op.operands[0].type.elem, op.result.type.elem
+    if op.attrs["rounding"] == "sr" and dst.is_float:
+        return (
+            "stochastic rounding on the device draws from a per-tile stream (srseed, tile "
+            "element index) that cannot reproduce the interpreter's per-tensor stream"
+        )
+    if src.is_float and dst.is_int and dst.name != "i1":
+        return "float-to-integer conversion truncates, and vcvt to i32 rounds to nearest"
+    return None
+
+
 def returned_values(func: Function) -> set[Value]:
-    return set(func.outputs)
+    """The function results that no op other than ``return`` reads."""
+    read = {v for op in func.ops[:-1] for v in op.operands}
+    return {v for v in func.outputs if v not in read}
 
 
 @dataclass(frozen=True)
@@ -167,48 +220,71 @@ def operand_view(op: Op, index: int, out_shape: tuple[int, ...]) -> V.View:
     return V.broadcast(src, out_shape)
 
 
-def _tdesc(addr: int, rows: int, cols: int, t: TensorType) -> TDesc:
+def tile_desc(addr: int, rows: int, cols: int, t: TensorType) -> TDesc:
+    """A dense SRAM tile in the device format of ``t``."""
     fmt, bias = device_fmt(t)
     return TDesc(addr, rows, cols, 0, fmt, bias)
 
 
+@dataclass(frozen=True)
+class CopyJob:
+    """Part of a view-based kernel: tiles of the 2-D form of ``out`` (a view of the result in
+    HBM), each computed from the same tile of every operand view."""
+
+    out: V.View
+    operands: tuple[tuple[Value, V.View], ...]
+
+
 def plan_ew(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     """Elementwise (and movement) kernel over the 2-D form of the result."""
+    shape = op.result.type.shape
+    views = tuple((v, operand_view(op, i, shape)) for i, v in enumerate(op.operands))
+    return plan_views(op, "ew", [CopyJob(V.contiguous(shape), views)], hbm, buffers_at)
+
+
+def plan_views(
+    op: Op, kind: str, jobs: list[CopyJob], hbm: dict[Value, int], buffers_at: int
+) -> KernelPlan:
+    """Tiles of every job dealt to cores in order. Operand slot i has one SRAM buffer (and one
+    staging buffer when loaded transposed) shared by all jobs, so every work record of the
+    kernel has the same layout; each job's output view must have a last-dim stride of 1."""
     out_t = op.result.type
-    out_view = V.contiguous(out_t.shape)
-    rows, cols = out_view.rows, out_view.cols
     tr, tc = op.attrs["tile"][:2]
     area = BufferArea(buffers_at)
     out_buf = area.take(tr * tc * esize(out_t))
-    views = [operand_view(op, i, out_t.shape) for i in range(len(op.operands))]
-    bufs = [area.take(tr * tc * esize(v.type)) for v in op.operands]
+    slots = [v for v, _ in jobs[0].operands]
+    modes = [V.load_mode(w) for _, w in jobs[0].operands]
+    bufs = [area.take(tr * tc * esize(v.type)) for v in slots]
     stages = [
-        area.take(tr * tc * esize(v.type)) if w.col_stride not in (0, 1) else None
-        for v, w in zip(op.operands, views, strict=True)
+        area.take(tr * tc * esize(v.type)) if m == "trans" else None
+        for v, m in zip(slots, modes, strict=True)
     ]
-    plan = KernelPlan(op, "ew", area.used)
-    tiles = grid(rows, cols, (tr, tc))
-    for (rr, cc), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
-        r, c = rr[1] - rr[0], cc[1] - cc[0]
+    plan = KernelPlan(op, kind, area.used)
+    tiles = [(job, t) for job in jobs for t in grid(job.out.rows, job.out.cols, (tr, tc))]
+    for (job, (rr, cc)), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
         dmas, descs, trans = [], [], []
-        for v, w, buf, stage in zip(op.operands, views, bufs, stages, strict=True):
+        for (v, w), buf, stage in zip(job.operands, bufs, stages, strict=True):
             d, t = _operand_tile(v, w, hbm[v], rr, cc, buf, stage)
             dmas += d
             descs.append(t[0])
             trans += t[1:]
-        out = _tdesc(out_buf, r, c, out_t)
-        store = V.row_segments(out_view, hbm[op.result], esize(out_t), rr, cc, out_buf, to_hbm=True)
+        out = tile_desc(out_buf, rr[1] - rr[0], cc[1] - cc[0], out_t)
+        store = V.row_segments(job.out, hbm[op.result], esize(out_t), rr, cc, out_buf, to_hbm=True)
         item = WorkItem(out, (Step(tuple(dmas), tuple(descs), tuple(trans)),), tuple(store))
         plan.items.setdefault(core, []).append(item)
     return plan
 
 
 def _operand_tile(v: Value, w: V.View, addr: int, rr, cc, buf: int, stage: int | None):
+    """(DMA descriptors, (operand tile, *(staged, operand) transposes)) of one operand tile."""
     r, c = rr[1] - rr[0], cc[1] - cc[0]
     es = esize(v.type)
-    if stage is None:
+    mode = V.load_mode(w)
+    if mode == "strided":
+        return V.strided_segments(w, addr, es, rr, cc, buf), (tile_desc(buf, r, c, v.type),)
+    if mode == "direct":
         width = 1 if w.col_stride == 0 else c
-        return V.row_segments(w, addr, es, rr, cc, buf), (_tdesc(buf, r, width, v.type),)
+        return V.row_segments(w, addr, es, rr, cc, buf), (tile_desc(buf, r, width, v.type),)
     loads = V.transposed_segments(w, addr, es, rr, cc, stage)
     if loads is None:
         raise CompileError(
@@ -216,16 +292,17 @@ def _operand_tile(v: Value, w: V.View, addr: int, rr, cc, buf: int, stage: int |
             v.owner.loc if v.owner else None,
             hint="tile rows must stay inside the innermost dim",
         )
-    staged = _tdesc(stage, c, r, v.type)
-    final = _tdesc(buf, r, c, v.type)
+    staged = tile_desc(stage, c, r, v.type)
+    final = tile_desc(buf, r, c, v.type)
     return loads, (final, (staged, final))
 
 
 def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
-    """C[b] = A[b] @ B[b]: output tiles [tm, tn], K in chunks of tk accumulated in fp32."""
+    """C[b] = A[b] @ B[b]: output tiles [tm, tn], K in chunks of tk accumulated in fp32. Batch
+    dims broadcast (an operand of rank 2 or with size-1 batch dims is shared by every batch)."""
     a, b = op.operands
     out_t = op.result.type
-    batch = out_t.shape[0] if out_t.rank == 3 else 1
+    batch = math.prod(out_t.shape[:-2])
     m, k = a.type.shape[-2:]
     n = b.type.shape[-1]
     tm, tn, tk = op.attrs["tile"]
@@ -240,22 +317,34 @@ def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     c_view = _batched(out_t.shape)
     tiles = [(bi, mm, nn) for bi in range(batch) for mm, nn in grid(m, n, (tm, tn))]
     for (bi, mm, nn), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
+        ba, bb = _batch_of(bi, out_t.shape, a.type.shape), _batch_of(bi, out_t.shape, b.type.shape)
         steps = []
         for k0 in range(0, k, tk):
             kk = (k0, min(k0 + tk, k))
-            la = V.row_segments(a_view, hbm[a], esize(a.type), _rows(bi, mm, m), kk, a_buf)
-            lb = V.row_segments(b_view, hbm[b], esize(b.type), _rows(bi, kk, k), nn, b_buf)
-            ta = _tdesc(a_buf, mm[1] - mm[0], kk[1] - kk[0], a.type)
-            tb = _tdesc(b_buf, kk[1] - kk[0], nn[1] - nn[0], b.type)
+            la = V.row_segments(a_view, hbm[a], esize(a.type), _rows(ba, mm, m), kk, a_buf)
+            lb = V.row_segments(b_view, hbm[b], esize(b.type), _rows(bb, kk, k), nn, b_buf)
+            ta = tile_desc(a_buf, mm[1] - mm[0], kk[1] - kk[0], a.type)
+            tb = tile_desc(b_buf, kk[1] - kk[0], nn[1] - nn[0], b.type)
             steps.append(Step(tuple(la + lb), (ta, tb)))
-        out = _tdesc(c_buf, mm[1] - mm[0], nn[1] - nn[0], out_t)
+        out = tile_desc(c_buf, mm[1] - mm[0], nn[1] - nn[0], out_t)
         store = V.row_segments(c_view, hbm[op.result], 4, _rows(bi, mm, m), nn, c_buf, to_hbm=True)
         plan.items.setdefault(core, []).append(WorkItem(out, tuple(steps), tuple(store)))
     return plan
 
 
+def _batch_of(bi: int, out_shape: tuple[int, ...], shape: tuple[int, ...]) -> int:
+    """The batch index of an operand of ``shape`` that output batch ``bi`` reads (broadcast)."""
+    out_b, own = out_shape[:-2], shape[:-2]
+    if not own:
+        return 0
+    idx = np.unravel_index(bi, out_b)[len(out_b) - len(own) :]
+    return int(
+        np.ravel_multi_index([i if d > 1 else 0 for i, d in zip(idx, own, strict=True)], own)
+    )
+
+
 def _batched(shape: tuple[int, ...]) -> V.View:
-    """A rank-2 or rank-3 tensor as a [batch*rows, cols] contiguous 2-D view."""
+    """A tensor of rank >= 2 as a [batch*rows, cols] contiguous 2-D view."""
     return V.contiguous((math.prod(shape[:-1]), shape[-1]))
 
 
@@ -282,8 +371,8 @@ def plan_reduce(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
         for c0 in range(0, cols, tc):
             cc = (c0, min(c0 + tc, cols))
             load = V.row_segments(view, hbm[x], esize(x.type), rr, cc, x_buf)
-            steps.append(Step(tuple(load), (_tdesc(x_buf, r, cc[1] - cc[0], x.type),)))
-        out = _tdesc(o_buf, r, 1, out_t)
+            steps.append(Step(tuple(load), (tile_desc(x_buf, r, cc[1] - cc[0], x.type),)))
+        out = tile_desc(o_buf, r, 1, out_t)
         store = V.row_segments(
             out_view, hbm[op.result], esize(out_t), rr, (0, 1), o_buf, to_hbm=True
         )
@@ -291,4 +380,22 @@ def plan_reduce(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     return plan
 
 
+def tile_count(op: Op) -> int:
+    """How many output tiles (work items) the kernel of ``op`` has, from its ``tile``."""
+    tile = tuple(op.attrs["tile"][:2])
+    shape = op.result.type.shape
+    if op.name == "matmul":
+        batch = math.prod(shape[:-2])
+        return batch * math.ceil(shape[-2] / tile[0]) * math.ceil(shape[-1] / tile[1])
+    if op.name == "concat":
+        return sum(len(grid(*_rows_cols(v.type.shape), tile)) for v in op.operands)
+    rows, cols = _rows_cols(shape)
+    return len(grid(rows, 1 if op.name in REDUCE else cols, tile))
+
+
+def _rows_cols(shape: tuple[int, ...]) -> tuple[int, int]:
+    return (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
+
+
 PLANNERS = {"ew": plan_ew, "matmul": plan_matmul, "reduce": plan_reduce}
+"""Kernel kind -> planner; :mod:`d1c.passes.kernels_data` adds concat, fill and gather."""

@@ -12,12 +12,11 @@ operand (row-major data does not move).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from d1c.ir import Function, Module, Op, Value
-from d1c.passes.kernel_plan import esize, grid, kind_of, returned_values
+from d1c.ir import Function, Module, Value
+from d1c.passes.kernel_plan import esize, kind_of, returned_values, tile_count
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import Target, load_target
 
@@ -28,22 +27,6 @@ def core_order(target: Target) -> list[tuple[int, int, int, int]]:
     """Usable cores, chips first (row-major), then cores within a chip (row-major)."""
     cx, cy = target.chips
     return [(x, y, gx, gy) for y in range(cy) for x in range(cx) for gx, gy in target.chip_cores()]
-
-
-def tile_count(op: Op) -> int:
-    tile = op.attrs["tile"]
-    shape = op.result.type.shape
-    if op.name == "matmul":
-        batch = shape[0] if len(shape) == 3 else 1
-        return batch * math.ceil(shape[-2] / tile[0]) * math.ceil(shape[-1] / tile[1])
-    rows, cols = (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
-    return len(
-        grid(
-            rows,
-            cols if op.name not in ("reduce_sum", "reduce_max", "reduce_min") else 1,
-            tuple(tile[:2]),
-        )
-    )
 
 
 def program_cores(func: Function, target: Target) -> int:
