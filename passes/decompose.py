@@ -7,9 +7,10 @@ implicit GEMM, the pools); their docstrings give each decomposition and its orde
 Float intermediates of a composite op are fp32 and its result is converted once to the op's
 type, so a quantized module keeps its storage formats at op boundaries.
 
-Every decomposition except conv2d (whose K order changes, see decompose_conv) follows the
-interpreter's evaluator step for step, so the decomposed module computes the same bits; it is
-the reference of the tiled level (tiling never changes bits).
+Every decomposition follows the interpreter's evaluator step for step, so the decomposed module
+computes the same bits, except conv2d (its K order changes, see decompose_conv) and ``pow``
+with a run-time exponent (``exp(b * log(a))``, see decompose_math). The decomposed module is the
+reference of the tiled level (tiling never changes bits).
 
 Order of work:
 
