@@ -175,18 +175,20 @@ def ex_reduce(c, pc, op):
 
 
 # ---------------------------------------------------------------- moves (raw codes)
-def _move_shape(name: str, d: TDesc, a: TDesc, extra) -> tuple[int, int] | None:
-    if name == "tcopy":
-        return a.shape
-    if name == "ttrans":
-        return (a.cols, a.rows)
+def _move_problem(name: str, d: TDesc, a: TDesc, axis: str | None) -> str | None:
+    """Why the shapes of a move do not fit, or None."""
     if name == "tbcast":
-        ok = (
-            a.rows == 1 and a.cols == d.cols
-            if extra == "rows"
-            else a.cols == 1 and a.rows == d.rows
+        src = (1, d.cols) if axis == "rows" else (d.rows, 1)
+        if a.shape != src:
+            return (
+                f"tbcast along {axis}: source tile is {a.rows}x{a.cols}, expected {src[0]}x{src[1]}"
+            )
+        return None
+    want = a.shape if name == "tcopy" else (a.cols, a.rows)
+    if d.shape != want:
+        return (
+            f"{name}: destination tile is {d.rows}x{d.cols}, the source gives {want[0]}x{want[1]}"
         )
-        return d.shape if ok else a.shape
     return None
 
 
@@ -197,9 +199,9 @@ def ex_move(c, pc, op):
         raise SimulationError(
             f"{name}: format/bias mismatch: source {a.fmt} bias {a.bias}, destination {d.fmt} bias {d.bias}"
         )
-    want = _move_shape(name, d, a, axis)
-    if want != d.shape:
-        raise _shape_fault(name, d.shape, want)
+    problem = _move_problem(name, d, a, axis)
+    if problem:
+        raise SimulationError(problem)
     ga, gd = check(c, ta, "source"), check(c, td, "destination")
     _move_time(c, name, ga.nbytes, gd.nbytes)
     if c.m.full and gd.nbytes:
