@@ -37,9 +37,14 @@ def rows(x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
 
 
 def seq_sum(x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    """Sum over ``axes``: ``acc = +0; acc = acc + x_r`` for r = 0..R-1 in row-major order."""
+    """Sum over ``axes``: ``acc = -0; acc = acc + x_r`` for r = 0..R-1 in row-major order.
+
+    Starting from -0.0 (the additive identity; +0.0 is not: +0 + -0 = +0) makes a sum of -0.0
+    terms -0.0 as in torch and numpy, and is what the D1's ``vred`` does.
+    """
     rs = rows(x, axes)
-    acc = np.zeros(rs.shape[1:], dtype=x.dtype)
+    init = -0.0 if x.dtype.kind == "f" else 0
+    acc = np.full(rs.shape[1:], init, dtype=x.dtype)
     for row in rs:
         np.add(acc, row, out=acc)
     return acc
