@@ -227,17 +227,14 @@ def code_matmul(k: int, plan: KernelPlan) -> list[str]:
 
 
 def code_reduce(k: int, plan: KernelPlan) -> list[str]:
-    """Sums start from +0.0 like the IR's (vred's own zero mode starts from -0.0, which keeps
-    a sum of -0.0 elements negative); an i1 sum is an or, i.e. a max of 0/1."""
+    """``vred`` along columns: zero mode starts from the identity (-0.0 for a sum, as the IR's
+    sequential sum), acc mode continues; an i1 sum is an or, i.e. a max of 0/1."""
     op = plan.op
     red = REDUCE[op.name]
     if red == "sum" and op.result.type.elem.name == "i1":
         red = "max"
-    acc = [f"vred t0, t1, {red}, cols, acc, rne"]
-    first = (
-        ["vfill t0, x0, rne", *acc] if red == "sum" else [f"vred t0, t1, {red}, cols, zero, rne"]
-    )
-    return _code_stepped(k, plan, first, acc)
+    first, rest = (f"vred t0, t1, {red}, cols, {mode}, rne" for mode in ("zero", "acc"))
+    return _code_stepped(k, plan, [first], [rest])
 
 
 CODEGEN = {"ew": code_ew, "matmul": code_matmul, "reduce": code_reduce}
