@@ -19,7 +19,7 @@ from d1c.isa.asm import assemble
 from d1c.isa.d1x import CoreRange, D1xProgram, HbmImage, ParamRow, Placement, SramImage, Symbol
 from d1c.isa.tiles import ELEM_BYTES
 from d1c.passes import kernels_data  # noqa: F401  (registers the concat, fill and gather kernels)
-from d1c.passes.isel import CoreImage, kernel_code, record
+from d1c.passes.isel import CoreImage, kernel_code, prologue, record
 from d1c.passes.kernel_plan import PLANNERS, KernelPlan, device_fmt, esize, kind_of, returned_values
 from d1c.passes.place import addresses, core_order, program_cores
 from d1c.target import Target
@@ -98,7 +98,7 @@ def sram_peak(images: list[CoreImage], lay: Layout) -> int:
 
 
 def program_code(plans: list[KernelPlan]) -> str:
-    lines = ["csrr x20, param", "ld x21, x20, 0"]
+    lines = prologue()
     for k, plan in enumerate(plans):
         lines += kernel_code(k, plan)
     lines.append("halt")

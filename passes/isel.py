@@ -9,6 +9,7 @@ time (:mod:`d1c.passes.kernel_plan`); the code is a few dozen instructions per k
 number of cores.
 
 Registers: x20 = this core's parameter row, x21 = cores in the program (barrier count),
+x22 = the next kernel's (records, count) pair in the parameter row, x8 = large immediates,
 x1 = current record, x2 = records left, x3/x4 = DMA list address/count, x5 = scalar operand,
 x6 = current K step, x7 = K steps left. Tags: 0 = operand loads, 1 = result stores.
 """
@@ -176,11 +177,19 @@ def store_result() -> list[str]:
     return ["ld x3, x1, 0", "ld x4, x1, 4", "dma.list x3, x4, 1", "dma.wait 1"]
 
 
+def prologue() -> list[str]:
+    """Once per program: find this core's parameter row (SPMD: same address on every core)."""
+    return ["csrr x20, param", "ld x21, x20, 0", "addi x22, x20, 4"]
+
+
 def kernel_head(k: int) -> list[str]:
+    """Load the kernel's record address and count from the next pair of the parameter row (a
+    moving pointer, so any number of kernels fits the ``ld`` offset field)."""
     return [
         f"; kernel {k}",
-        f"ld x1, x20, {4 + 8 * k}",
-        f"ld x2, x20, {8 + 8 * k}",
+        "ld x1, x22, 0",
+        "ld x2, x22, 4",
+        "addi x22, x22, 8",
         f"beq x2, x0, k{k}_end",
         f"k{k}_loop:",
     ]
@@ -188,11 +197,27 @@ def kernel_head(k: int) -> list[str]:
 
 def kernel_tail(k: int, plan: KernelPlan) -> list[str]:
     return [
-        f"addi x1, x1, {record_bytes(plan)}",
+        *add_imm("x1", record_bytes(plan)),
         f"loop x2, k{k}_loop",
         f"k{k}_end:",
         f"barrier x21, {k % 256}",
     ]
+
+
+SIMM = (-(1 << 14), (1 << 14) - 1)  # the range of an I-format immediate (15 bits, signed)
+
+
+def add_imm(reg: str, n: int) -> list[str]:
+    """``reg += n``: one addi when n fits the immediate field, else through x8."""
+    if SIMM[0] <= n <= SIMM[1]:
+        return [f"addi {reg}, {reg}, {n}"]
+    return [*load_const("x8", n & 0xFFFFFFFF), f"add {reg}, {reg}, x8"]
+
+
+def load_const(reg: str, bits: int) -> list[str]:
+    """Two instructions putting the 32-bit constant ``bits`` into ``reg`` (ori's 12 low bits
+    are positive, so its sign extension adds nothing)."""
+    return [f"lui {reg}, {bits >> 12:#x}", f"ori {reg}, {reg}, {bits & 0xFFF}"]
 
 
 def code_ew(k: int, plan: KernelPlan) -> list[str]:
@@ -213,7 +238,7 @@ def _code_stepped(k: int, plan: KernelPlan, first: list[str], rest: list[str]) -
     body = ["tld t0, x1, 16", "addi x6, x1, 32", *load_step(plan, "x6"), *first]
     body += ["ld x7, x1, 8", "addi x7, x7, -1", f"beq x7, x0, k{k}store_result", f"k{k}_step:"]
     body += [
-        f"addi x6, x6, {sb}",
+        *add_imm("x6", sb),
         *load_step(plan, "x6"),
         *rest,
         f"loop x7, k{k}_step",

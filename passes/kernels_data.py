@@ -27,7 +27,15 @@ import numpy as np
 
 from d1c.ir import Op, Value
 from d1c.passes import dma_views as V
-from d1c.passes.isel import CODEGEN, code_ew, kernel_head, kernel_tail, load_step, store_result
+from d1c.passes.isel import (
+    CODEGEN,
+    code_ew,
+    kernel_head,
+    kernel_tail,
+    load_const,
+    load_step,
+    store_result,
+)
 from d1c.passes.kernel_plan import (
     PLANNERS,
     BufferArea,
@@ -121,11 +129,6 @@ def plan_gather(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
         )
         plan.items.setdefault(core, []).append(item)
     return plan
-
-
-def load_const(reg: str, bits: int) -> list[str]:
-    """Two instructions putting the 32-bit constant ``bits`` into ``reg``."""
-    return [f"lui {reg}, {bits >> 12:#x}", f"ori {reg}, {reg}, {bits & 0xFFF}"]
 
 
 def code_fill(k: int, plan: KernelPlan) -> list[str]:
