@@ -24,6 +24,9 @@ from d1c.isa.tiles import CODE_DTYPE, ELEM_BYTES, TDesc
 DIP_SHIFT = 35
 PAGE_SHIFT = 20
 PAGE = 1 << PAGE_SHIFT
+SPAN_LIMIT = 16 << 20
+"""Strided HBM rows spanning at most this many bytes are moved through one contiguous copy of the
+span (cheaper than a copy per row); longer spans go row by row."""
 _as_strided = np.lib.stride_tricks.as_strided
 
 
@@ -150,9 +153,9 @@ class Hbm:
         """[rows, row_bytes] bytes, row r at ``addr + r*stride``."""
         if stride == row_bytes or rows <= 1:
             return self.read(addr, rows * row_bytes).reshape(rows, row_bytes)
-        if row_bytes < stride <= 4 * row_bytes:
-            span = self.read(addr, (rows - 1) * stride + row_bytes)
-            return read_bytes(span, 0, rows, row_bytes, stride).copy()
+        span = (rows - 1) * stride + row_bytes
+        if row_bytes < stride and span <= SPAN_LIMIT:
+            return read_bytes(self.read(addr, span), 0, rows, row_bytes, stride).copy()
         return np.stack([self.read(addr + r * stride, row_bytes) for r in range(rows)])
 
     def write_rows(self, addr: int, data: np.ndarray, stride: int) -> None:
@@ -160,7 +163,7 @@ class Hbm:
         rows, row_bytes = data.shape
         if stride == row_bytes or rows <= 1:
             self.write(addr, data)
-        elif row_bytes < stride <= 4 * row_bytes:
+        elif row_bytes < stride and (rows - 1) * stride + row_bytes <= SPAN_LIMIT:
             span = self.read(addr, (rows - 1) * stride + row_bytes)
             write_bytes(span, 0, data, stride)
             self.write(addr, span)

@@ -28,6 +28,7 @@ Cut-through timing of a message of B bytes entering link i with its head at time
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 from collections import defaultdict
@@ -52,6 +53,7 @@ class Network:
         self.link_bytes: dict[int, int] = defaultdict(int)
         self.edge_bytes: dict[object, int] = defaultdict(int)
         self.routes: dict[tuple[Pos, Pos], tuple[Hop, ...]] = {}
+        self._hole_cache: dict[tuple[int, int], list[int]] = {}
 
     # ------------------------------------------------------------ routing
     def route(self, src: Pos, dst: Pos) -> tuple[Hop, ...]:
@@ -59,27 +61,59 @@ class Network:
         key = (src, dst)
         hops = self.routes.get(key)
         if hops is None:
-            nodes = self._xy(src, dst) or self._astar(src, dst)
+            nodes = self._xy(src, dst) if self._xy_clear(src, dst) else self._astar(src, dst)
             hops = self.routes[key] = tuple(self._hop(a, b) for a, b in itertools.pairwise(nodes))
         return hops
 
-    def _xy(self, src: Pos, dst: Pos) -> list[Pos] | None:
+    def latency(self, src: Pos, dst: Pos) -> int:
+        """Latency of a zero-byte notification (no reservation): the sum of the hop latencies."""
+        if self._xy_clear(src, dst):
+            m, c = self.mesh, self.costs
+            chips = abs(src[0] // m.grid_w - dst[0] // m.grid_w) + abs(
+                src[1] // m.grid_h - dst[1] // m.grid_h
+            )
+            return c.hop * (abs(src[0] - dst[0]) + abs(src[1] - dst[1])) + c.d2d * chips
+        return sum(h[2] for h in self.route(src, dst))
+
+    def _holes(self, axis: int, line: int) -> list[int]:
+        """Sorted positions of disabled sites along global row (axis 0) or column (axis 1) ``line``."""
+        key = (axis, line)
+        out = self._hole_cache.get(key)
+        if out is None:
+            m = self.mesh
+            n, w = (m.chips_w, m.grid_w) if axis == 0 else (m.chips_h, m.grid_h)
+            local = line % (m.grid_h if axis == 0 else m.grid_w)
+            sites = [s[axis] for s in m.disabled if s[1 - axis] == local]
+            out = self._hole_cache[key] = sorted(c * w + v for c in range(n) for v in sites)
+        return out
+
+    def _xy_clear(self, src: Pos, dst: Pos) -> bool:
+        """True if no intermediate node of the XY path is a disabled site."""
+        (x0, y0), (tx, ty) = src, dst
+        row = self._holes(0, y0)
+        lo, hi = (x0 + 1, tx) if tx > x0 else (tx, x0 - 1)
+        if ty == y0:
+            lo, hi = (lo, hi - 1) if tx > x0 else (lo + 1, hi)
+        if row and lo <= hi and bisect.bisect_left(row, lo) < bisect.bisect_right(row, hi):
+            return False
+        col = self._holes(1, tx)
+        lo, hi = min(y0, ty) + 1, max(y0, ty) - 1
+        return not (col and lo <= hi and bisect.bisect_left(col, lo) < bisect.bisect_right(col, hi))
+
+    @staticmethod
+    def _xy(src: Pos, dst: Pos) -> list[Pos]:
         (x, y), (tx, ty) = src, dst
-        nodes = [src]
-        while x != tx:
-            x += 1 if tx > x else -1
-            nodes.append((x, y))
-        while y != ty:
-            y += 1 if ty > y else -1
-            nodes.append((x, y))
-        ok = all(self.mesh.pos_enabled(*p) for p in nodes[1:-1])
-        return nodes if ok else None
+        sx, sy = (tx > x) - (tx < x), (ty > y) - (ty < y)
+        nodes = [(x + i * sx, y) for i in range(abs(tx - x) + 1)]
+        return nodes + [(tx, y + i * sy) for i in range(1, abs(ty - y) + 1)]
 
     def _astar(self, src: Pos, dst: Pos) -> list[Pos]:
-        hop = self.costs.hop
+        m, hop, d2d = self.mesh, self.costs.hop, self.costs.d2d
+        gw, gh = m.grid_w, m.grid_h
 
-        def h(p: Pos) -> int:
-            return hop * (abs(p[0] - dst[0]) + abs(p[1] - dst[1]))
+        def h(p: Pos) -> int:  # admissible: every hop costs hop, every chip boundary d2d more
+            chips = abs(p[0] // gw - dst[0] // gw) + abs(p[1] // gh - dst[1] // gh)
+            return hop * (abs(p[0] - dst[0]) + abs(p[1] - dst[1])) + d2d * chips
 
         seq, came, cost, done = 0, {src: None}, {src: 0}, set()
         todo = [(h(src), 0, src)]
@@ -92,9 +126,10 @@ class Network:
             done.add(p)
             for dx, dy in DIRS:
                 q = (p[0] + dx, p[1] + dy)
-                if q != dst and not self.mesh.pos_enabled(*q):
+                if q != dst and not m.pos_enabled(*q):
                     continue
-                g = cost[p] + self._hop(p, q)[2]
+                cross = p[0] // gw != q[0] // gw or p[1] // gh != q[1] // gh
+                g = cost[p] + hop + (d2d if cross else 0)
                 if g < cost.get(q, g + 1):
                     seq += 1
                     came[q], cost[q] = p, g
@@ -162,10 +197,6 @@ class Network:
                 h, t = self._advance(h, t, self.route(at, dsts[i]), nbytes)
                 out[i], at = t, dsts[i]
         return out
-
-    def latency(self, src: Pos, dst: Pos) -> int:
-        """Latency of a zero-byte notification (no reservation): the sum of the hop latencies."""
-        return sum(h[2] for h in self.route(src, dst))
 
     def report(self) -> dict[tuple[int, int, str], int]:
         """Bytes carried per link, keyed by (gx, gy, direction) of the sending end, sorted."""

@@ -96,3 +96,57 @@ def test_a_small_program_on_the_full_tile_touches_only_its_cores() -> None:
     np.testing.assert_array_equal(
         bits(res.outputs["y"]), bits(np.array([1.5, 2.5, 3.5, 4.5], np.float32))
     )
+
+
+def _dijkstra(net: Network, src: tuple[int, int]) -> dict[tuple[int, int], int]:
+    """Minimal latency from ``src`` to every enabled position (independent of the router)."""
+    import heapq
+
+    mesh, c = net.mesh, net.costs
+    best, todo = {src: 0}, [(0, src)]
+    while todo:
+        d, p = heapq.heappop(todo)
+        if d > best[p]:
+            continue
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            q = (p[0] + dx, p[1] + dy)
+            if not mesh.pos_enabled(*q):
+                continue
+            cross = mesh.coord_at(*p)[:2] != mesh.coord_at(*q)[:2]
+            nd = d + c.hop + (c.d2d if cross else 0)
+            if nd < best.get(q, nd + 1):
+                best[q] = nd
+                heapq.heappush(todo, (nd, q))
+    return best
+
+
+def test_every_route_on_mini_has_minimal_latency_and_avoids_disabled_sites() -> None:
+    net = _net()
+    mesh = net.mesh
+    cells = [
+        (x, y) for y in range(mesh.height) for x in range(mesh.width) if mesh.pos_enabled(x, y)
+    ]
+    for src in cells:
+        best = _dijkstra(net, src)
+        for dst in cells:
+            hops = net.route(src, dst)
+            assert sum(h[2] for h in hops) == best[dst] == net.latency(src, dst)
+            starts = [divmod(h[0] // 4, mesh.width)[::-1] for h in hops]
+            assert all(mesh.pos_enabled(*p) for p in starts)
+            xy = net._xy(src, dst)
+            assert net._xy_clear(src, dst) == all(mesh.pos_enabled(*p) for p in xy[1:-1])
+
+
+def test_xy_shortcut_agrees_with_the_path_on_the_tile() -> None:
+    net = _net("dojo-tile")
+    mesh = net.mesh
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        src, dst = (
+            tuple(int(v) for v in rng.integers(0, (mesh.width, mesh.height))) for _ in range(2)
+        )
+        if not (mesh.pos_enabled(*src) and mesh.pos_enabled(*dst)):
+            continue
+        xy = net._xy(src, dst)
+        assert net._xy_clear(src, dst) == all(mesh.pos_enabled(*p) for p in xy[1:-1])
+        assert net.latency(src, dst) == sum(h[2] for h in net.route(src, dst))
