@@ -1,8 +1,8 @@
 """Machine state: the cores that run or hold something, DIP HBM, mailboxes and the event heap.
 
 A :class:`CoreState` exists only for cores the program touches (a code section, an SRAM image, a
-parameter row, an input placement), so a program on a few cores of ``dojo-tile`` allocates a few
-SRAMs, not 8,850. The heap orders everything that happens between cores (see
+parameter row, an input placement, an output read), so a program on a few cores of ``dojo-tile``
+allocates a few SRAMs, not 8,850; each SRAM is a lazily zero-filled anonymous mapping. The heap orders everything that happens between cores (see
 :mod:`d1c.runtime.sim` for the scheduling rule); :attr:`Machine.horizon` is the earliest time in
 it, which a core must not pass before it interacts with another core.
 """
@@ -10,6 +10,7 @@ it, which a core must not pass before it interacts with another core.
 from __future__ import annotations
 
 import heapq
+import mmap
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ from d1c.target import Target
 INF = float("inf")
 CORE_PRIO, EVENT_PRIO = 1, 0
 STALL_CAUSES = ("recv", "barrier", "sem", "dma")
+
+
+def new_sram(size: int) -> np.ndarray:
+    """A zeroed SRAM of ``size`` bytes backed by an anonymous mapping, so the OS supplies zero pages
+    only when they are touched (``np.zeros`` may memset recycled heap memory instead)."""
+    return np.frombuffer(mmap.mmap(-1, size), dtype=np.uint8)
 
 
 class CoreState:
@@ -81,7 +88,7 @@ class CoreState:
         self.dma_done = [0] * 16
         self.wait: tuple | None = None
         self.passed = self.halted = False
-        self.mem = np.zeros(m.target.sram_bytes, dtype=np.uint8)
+        self.mem = new_sram(m.target.sram_bytes)
         self.mem32 = self.mem.view("<u4")
         self.sregs: dict[str, int] = {}
         self.count = self.macs = self.vops = self.sram_rd = self.sram_wr = 0

@@ -3,9 +3,9 @@
 Routing (the route table)
     Routes run over global mesh positions, so a route may cross chip edges. The route of a
     (source, destination) pair is computed on first use and cached: dimension-order XY (all of
-    the X distance first, then Y) when that path avoids disabled sites, else the shortest path
-    around them found by A* (Manhattan heuristic, neighbours tried in the order +x, -x, +y, -y,
-    ties broken by insertion order), so every host picks the same detour.
+    the X distance first, then Y) when that path avoids disabled sites, else YX when that one
+    does, else the lowest-latency path around them found by A* (neighbours tried in the order
+    +x, -x, +y, -y, ties broken by insertion order), so every host picks the same detour.
 
     Detours minimise latency (an edge crossing costs its die-to-die latency), so a route around
     a disabled core stays on its chip when it can.
@@ -61,19 +61,27 @@ class Network:
         key = (src, dst)
         hops = self.routes.get(key)
         if hops is None:
-            nodes = self._xy(src, dst) if self._xy_clear(src, dst) else self._astar(src, dst)
+            first = self._order(src, dst)
+            nodes = self._astar(src, dst) if first is None else _dim_path(src, dst, first)
             hops = self.routes[key] = tuple(self._hop(a, b) for a, b in itertools.pairwise(nodes))
         return hops
 
     def latency(self, src: Pos, dst: Pos) -> int:
         """Latency of a zero-byte notification (no reservation): the sum of the hop latencies."""
-        if self._xy_clear(src, dst):
-            m, c = self.mesh, self.costs
-            chips = abs(src[0] // m.grid_w - dst[0] // m.grid_w) + abs(
-                src[1] // m.grid_h - dst[1] // m.grid_h
-            )
-            return c.hop * (abs(src[0] - dst[0]) + abs(src[1] - dst[1])) + c.d2d * chips
-        return sum(h[2] for h in self.route(src, dst))
+        if self._order(src, dst) is None:
+            return sum(h[2] for h in self.route(src, dst))
+        m, c = self.mesh, self.costs
+        chips = abs(src[0] // m.grid_w - dst[0] // m.grid_w) + abs(
+            src[1] // m.grid_h - dst[1] // m.grid_h
+        )
+        return c.hop * (abs(src[0] - dst[0]) + abs(src[1] - dst[1])) + c.d2d * chips
+
+    def _order(self, src: Pos, dst: Pos) -> int | None:
+        """0 if the XY path is clear of disabled sites, else 1 if the YX path is, else None.
+        Both have the minimal latency (Manhattan hops, the fewest chip crossings)."""
+        if self._clear(src, dst, 0):
+            return 0
+        return 1 if self._clear(src, dst, 1) else None
 
     def _holes(self, axis: int, line: int) -> list[int]:
         """Sorted positions of disabled sites along global row (axis 0) or column (axis 1) ``line``."""
@@ -87,25 +95,16 @@ class Network:
             out = self._hole_cache[key] = sorted(c * w + v for c in range(n) for v in sites)
         return out
 
-    def _xy_clear(self, src: Pos, dst: Pos) -> bool:
-        """True if no intermediate node of the XY path is a disabled site."""
-        (x0, y0), (tx, ty) = src, dst
-        row = self._holes(0, y0)
-        lo, hi = (x0 + 1, tx) if tx > x0 else (tx, x0 - 1)
-        if ty == y0:
-            lo, hi = (lo, hi - 1) if tx > x0 else (lo + 1, hi)
-        if row and lo <= hi and bisect.bisect_left(row, lo) < bisect.bisect_right(row, hi):
+    def _clear(self, src: Pos, dst: Pos, a: int) -> bool:
+        """True if no intermediate node of the dimension-order path moving along axis ``a`` first
+        is a disabled site (binary search in the sorted holes of the two lines it uses)."""
+        b = 1 - a
+        s, t = src[a], dst[a]
+        turn = src[b] != dst[b]  # the corner (t on the first line) is an intermediate node
+        lo, hi = (s + 1, t if turn else t - 1) if t > s else (t if turn else t + 1, s - 1)
+        if _any_in(self._holes(a, src[b]), lo, hi):
             return False
-        col = self._holes(1, tx)
-        lo, hi = min(y0, ty) + 1, max(y0, ty) - 1
-        return not (col and lo <= hi and bisect.bisect_left(col, lo) < bisect.bisect_right(col, hi))
-
-    @staticmethod
-    def _xy(src: Pos, dst: Pos) -> list[Pos]:
-        (x, y), (tx, ty) = src, dst
-        sx, sy = (tx > x) - (tx < x), (ty > y) - (ty < y)
-        nodes = [(x + i * sx, y) for i in range(abs(tx - x) + 1)]
-        return nodes + [(tx, y + i * sy) for i in range(1, abs(ty - y) + 1)]
+        return not _any_in(self._holes(b, dst[a]), min(src[b], dst[b]) + 1, max(src[b], dst[b]) - 1)
 
     def _astar(self, src: Pos, dst: Pos) -> list[Pos]:
         m, hop, d2d = self.mesh, self.costs.hop, self.costs.d2d
@@ -207,6 +206,24 @@ class Network:
             gy, gx = divmod(node, w)
             out[(gx, gy, DIR_NAMES[d])] = self.link_bytes[link]
         return out
+
+
+def _any_in(sorted_positions: list[int], lo: int, hi: int) -> bool:
+    """True if some position lies in ``[lo, hi]``."""
+    if lo > hi or not sorted_positions:
+        return False
+    return bisect.bisect_left(sorted_positions, lo) < bisect.bisect_right(sorted_positions, hi)
+
+
+def _dim_path(src: Pos, dst: Pos, a: int) -> list[Pos]:
+    """The nodes of the dimension-order path from src to dst moving along axis ``a`` first."""
+    p, out = list(src), [src]
+    for axis in (a, 1 - a):
+        step = 1 if dst[axis] > p[axis] else -1
+        while p[axis] != dst[axis]:
+            p[axis] += step
+            out.append((p[0], p[1]))
+    return out
 
 
 def _dist(a: Pos, b: Pos) -> int:

@@ -11,7 +11,7 @@ from d1c.isa.d1x import Placement, Symbol
 from d1c.isa.errors import SimulationError
 from d1c.runtime.machine import Machine
 from d1c.runtime.memory import PAGE, Hbm
-from d1c.runtime.noc import Network
+from d1c.runtime.noc import Network, _dim_path
 from d1c.runtime.symbols import encode_input, read_symbol, write_symbol
 from d1c.runtime.timing import costs_of
 from d1c.target import load_target
@@ -133,11 +133,12 @@ def test_every_route_on_mini_has_minimal_latency_and_avoids_disabled_sites() -> 
             assert sum(h[2] for h in hops) == best[dst] == net.latency(src, dst)
             starts = [divmod(h[0] // 4, mesh.width)[::-1] for h in hops]
             assert all(mesh.pos_enabled(*p) for p in starts)
-            xy = net._xy(src, dst)
-            assert net._xy_clear(src, dst) == all(mesh.pos_enabled(*p) for p in xy[1:-1])
+            for a in (0, 1):
+                path = _dim_path(src, dst, a)
+                assert net._clear(src, dst, a) == all(mesh.pos_enabled(*p) for p in path[1:-1])
 
 
-def test_xy_shortcut_agrees_with_the_path_on_the_tile() -> None:
+def test_dimension_order_shortcuts_agree_with_the_paths_on_the_tile() -> None:
     net = _net("dojo-tile")
     mesh = net.mesh
     rng = np.random.default_rng(0)
@@ -147,6 +148,7 @@ def test_xy_shortcut_agrees_with_the_path_on_the_tile() -> None:
         )
         if not (mesh.pos_enabled(*src) and mesh.pos_enabled(*dst)):
             continue
-        xy = net._xy(src, dst)
-        assert net._xy_clear(src, dst) == all(mesh.pos_enabled(*p) for p in xy[1:-1])
+        for a in (0, 1):
+            path = _dim_path(src, dst, a)
+            assert net._clear(src, dst, a) == all(mesh.pos_enabled(*p) for p in path[1:-1])
         assert net.latency(src, dst) == sum(h[2] for h in net.route(src, dst))
