@@ -8,8 +8,10 @@ Scheduling (deterministic, independent of the host)
     sem.signal, sem.wait, DMA issue) while its clock is past the next entry's time (the
     *horizon*) — then it goes back into the heap. So every interaction between cores happens in
     simulated-time order, link and DIP reservations are made in that order, and a blocked core
-    resumes at the time its condition became true (the gap is its stall, by cause). Local
-    instructions never wait for other cores, which keeps the scheduler cheap.
+    resumes at the time its condition became true (the gap is its stall, by cause). recv,
+    barrier and dma.wait need no ordering: messages carry their arrival time, barrier arrivals
+    their cycle, DMAs their completion time. Local instructions never wait for other cores,
+    which keeps the scheduler cheap.
 
 Deadlock: the heap is empty while some core has not halted. The error lists every blocked core
 with its pc and wait, and the wait-for cycle through recv edges (core -> the core it waits for).
