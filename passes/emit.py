@@ -202,7 +202,7 @@ def symbols(func: Function, target: Target) -> list[Symbol]:
     out = []
     for i, arg in enumerate(func.args):
         users = [op for op in func.ops if arg in op.operands]
-        packed = [op for op in users if kind_of(op, returned) == "host_in"]
+        packed = [op for op in users if op is not func.ret and kind_of(op, returned) == "host_in"]
         direct = len(packed) < len(users) or not users
         name = arg_name(func, i)
         out += [_symbol(name, "input", arg, where[arg])] if direct else []
@@ -216,11 +216,7 @@ def symbols(func: Function, target: Target) -> list[Symbol]:
             if v.owner is not None and kind_of(v.owner, returned) == "host_out"
             else v
         )
-        if src.owner is None and src not in where:
-            raise CompileError(
-                "a function result that is an argument is not supported on the device"
-            )
-        out.append(_symbol(f"out{i}", "output", src, where[src]))
+        out.append(_symbol(f"out{i}", "output", src, where[src]))  # an argument: its input
     return out
 
 

@@ -486,3 +486,16 @@ def test_random_tiled_modules_are_bit_identical(m, target: str, seed: int) -> No
     except D1cError:
         assume(False)  # a data fault of the module itself (the interpreter's verdict)
     check(m, target, xs)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_regression_arguments_returned_as_results(target: str) -> None:
+    """symbols() asked kind_of about the 'return' op when an argument was returned."""
+    text = ir(
+        "%x: tensor<3x5xfp32>, %m: tensor<3x5xi1>, %i: tensor<3x5xi64>",
+        "tensor<3x5xbf16>, tensor<3x5xfp32>, tensor<15xfp32>, tensor<3x5xi1>, tensor<3x5xi64>",
+        '%0 = convert %x {rounding = "rne"} : tensor<3x5xbf16>',
+        "%1 = reshape %x : tensor<15xfp32>",
+        "return %0, %x, %1, %m, %i",
+    )
+    check(text, target)
