@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from d1c.errors import CompileError, Loc
 from d1c.ir import Function, Module, Value
 from d1c.passes.kernel_plan import esize, kind_of, returned_values, tile_count
 from d1c.passes.pass_manager import Context, register_pass
@@ -35,18 +36,41 @@ def program_cores(func: Function, target: Target) -> int:
 
 
 class HbmLayout:
-    """Sequential 64-byte aligned allocation, tensor by tensor round-robin over the DIPs."""
+    """Sequential 64-byte aligned allocation, tensor by tensor round-robin over the DIPs (a DIP
+    that is full is skipped); ``take`` returns None when no DIP has room."""
 
-    def __init__(self, dips: int) -> None:
+    def __init__(self, dips: int, capacity: int) -> None:
         self.tops = [0] * dips
         self.next = 0
+        self.capacity = min(capacity, 1 << DIP_SHIFT)
 
-    def take(self, nbytes: int) -> int:
-        d = self.next
-        self.next = (self.next + 1) % len(self.tops)
-        addr = (d << DIP_SHIFT) + self.tops[d]
-        self.tops[d] += -(-max(nbytes, 1) // 64) * 64
-        return addr
+    def take(self, nbytes: int) -> int | None:
+        size = -(-max(nbytes, 1) // 64) * 64
+        for k in range(len(self.tops)):
+            d = (self.next + k) % len(self.tops)
+            if self.tops[d] + size <= self.capacity:
+                self.next = (d + 1) % len(self.tops)
+                self.tops[d] += size
+                return (d << DIP_SHIFT) + self.tops[d] - size
+        return None
+
+
+def hbm_layout(target: Target) -> HbmLayout:
+    return HbmLayout(int(target.dip["count"]), int(target.dip["hbm_bytes"]))
+
+
+def take_hbm(layout: HbmLayout, v: Value, what: str, loc: Loc | None) -> int:
+    """The HBM address of ``v``, or a CompileError saying how much DIP HBM the program needs."""
+    addr = layout.take(hbm_bytes(v))
+    if addr is None:
+        used = sum(layout.tops)
+        raise CompileError(
+            f"{what} ({v.type}, {hbm_bytes(v)} bytes) does not fit in DIP HBM: {used} bytes are "
+            f"already placed in {len(layout.tops)} DIP(s) of {layout.capacity} bytes",
+            loc,
+            hint="use a target with more DIPs or HBM, or cfp8 storage (--dtype cfp8)",
+        )
+    return addr
 
 
 def hbm_bytes(v: Value) -> int:
@@ -55,13 +79,16 @@ def hbm_bytes(v: Value) -> int:
 
 def arg_addresses(func: Function, layout: HbmLayout) -> dict[Value, int]:
     """Function arguments come first in HBM, in order (inputs the host writes in device format)."""
-    return {a: layout.take(hbm_bytes(a)) for a in func.args}
+    return {
+        a: take_hbm(layout, a, f"argument %{a.name or i}", func.pos)
+        for i, a in enumerate(func.args)
+    }
 
 
 def addresses(func: Function, target: Target) -> dict[Value, int]:
     """The HBM address of every value of placed IR: arguments by the layout rule, op results
     from their ``hbm`` attributes."""
-    where = arg_addresses(func, HbmLayout(int(target.dip["count"])))
+    where = arg_addresses(func, hbm_layout(target))
     where.update({op.result: op.attrs["hbm"] for op in func.ops if "hbm" in op.attrs})
     return where
 
@@ -79,7 +106,7 @@ class Place:
 
     def _place(self, func: Function, target: Target) -> None:
         cores = program_cores(func, target)
-        layout = HbmLayout(int(target.dip["count"]))
+        layout = hbm_layout(target)
         returned = returned_values(func)
         where = arg_addresses(func, layout)
         for op in func.ops[:-1]:
@@ -91,5 +118,5 @@ class Place:
             if kind == "alias":
                 where[op.result] = where[op.operands[0]]
             else:
-                where[op.result] = layout.take(hbm_bytes(op.result))
+                where[op.result] = take_hbm(layout, op.result, f"the result of '{op.name}'", op.loc)
             op.attrs["hbm"] = where[op.result]

@@ -499,3 +499,16 @@ def test_regression_arguments_returned_as_results(target: str) -> None:
         "return %0, %x, %1, %m, %i",
     )
     check(text, target)
+
+
+def test_tensors_beyond_dip_hbm_are_a_compile_error() -> None:
+    """mini has one DIP of 1 GiB: a 1.2 GB fill cannot be placed (it used to get an address
+    past the DIP's HBM and fail only in the simulator)."""
+    text = ir(
+        "%x: tensor<4xfp32>",
+        "tensor<300000000xfp32>",
+        "%0 = full {value = 1.0} : tensor<300000000xfp32>",
+        "return %0",
+    )
+    with pytest.raises(CompileError, match="does not fit in DIP HBM"):
+        compile_module(parse_module(text), "mini")
