@@ -25,6 +25,7 @@ Views whose last dim does not have stride 0 or 1 are loaded one of two ways:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -96,23 +97,39 @@ def row_offsets(view: View, r0: int, r1: int) -> np.ndarray:
     return out
 
 
+def row_pitch(view: View) -> int | None:
+    """The element distance between consecutive rows when it is the same for all rows (the
+    leading dims collapse into one, size-1 dims aside) and not negative, else None."""
+    lead = [(n, st) for n, st in zip(view.shape[:-1], view.strides[:-1], strict=True) if n != 1]
+    for (_, outer), (n, inner) in itertools.pairwise(lead):
+        if outer != inner * n:
+            return None
+    pitch = lead[-1][1] if lead else 0
+    return pitch if pitch >= 0 else None
+
+
 def _runs(starts: np.ndarray) -> list[tuple[int, int, int]]:
-    """Split a sequence of row addresses into (first index, count, step) runs with step >= 0."""
-    runs, i, n = [], 0, len(starts)
+    """Split a sequence of row addresses into (first index, count, step) runs with step >= 0,
+    greedily from the left: a run extends while the address difference stays the same; a
+    negative difference ends it. Vectorised over the blocks of equal differences."""
+    n = len(starts)
+    if n <= 1:
+        return [(0, 1, 0)] if n else []
+    d = np.diff(np.asarray(starts, dtype=np.int64))
+    new = np.ones(len(d), dtype=bool)
+    new[1:] = d[1:] != d[:-1]
+    block = np.cumsum(new) - 1
+    last = np.flatnonzero(np.append(new[1:], True)).tolist()  # last index of each block
+    block, d = block.tolist(), d.tolist()
+    runs, i = [], 0
     while i < n:
-        if i + 1 == n:
-            runs.append((i, 1, 0))
-            break
-        step = int(starts[i + 1] - starts[i])
-        j = i + 1
-        while step >= 0 and j + 1 < n and starts[j + 1] - starts[j] == step:
-            j += 1
-        if step < 0:
+        if i == n - 1 or d[i] < 0:
             runs.append((i, 1, 0))
             i += 1
             continue
-        runs.append((i, j - i + 1, step))
-        i = j + 1
+        k = last[block[i]]
+        runs.append((i, k - i + 2, d[i]))
+        i = k + 2
     return runs
 
 
@@ -134,9 +151,15 @@ def row_segments(
     if view.col_stride not in (0, 1):
         raise ValueError("row_segments needs a last-dim stride of 0 or 1; transpose first")
     width = 1 if view.col_stride == 0 else c1 - c0
-    starts = row_offsets(view, r0, r1) + c0 * view.col_stride
+    pitch = row_pitch(view)
+    if pitch is not None:  # fast path: every row address is offset + r * pitch
+        starts = [view.offset + r0 * pitch + c0 * view.col_stride]
+        runs = [(0, r1 - r0, pitch)]
+    else:
+        starts = (row_offsets(view, r0, r1) + c0 * view.col_stride).tolist()
+        runs = _runs(starts)
     out = []
-    for first, count, step in _runs(starts):
+    for first, count, step in runs:
         addr = hbm + int(starts[first]) * esize
         out.append(
             DmaDesc(
