@@ -11,6 +11,10 @@ with a random source location. Use them to check properties that must hold for e
     @given(graph_modules())
     def test_round_trip(m):
         assert print_module(parse_module(print_module(m))) == print_module(m)
+
+``tiled_modules()`` draws modules of the tiled level instead: primitive ops only, within their
+constraints, on small shapes — the input of ``tile``/``place``/``build_program`` for differential
+tests of the backend against the interpreter (tests/passes/test_backend.py).
 """
 
 from __future__ import annotations

@@ -17,10 +17,11 @@ import numpy as np
 
 from d1c.interp import interpret
 from d1c.ir import Module, parse_module, print_module
+from d1c.isa.d1x import D1xProgram
 from d1c.isa.numerics import quantize
 from d1c.passes import Context, run_pipeline
 from d1c.passes.emit import build_program, input_arrays, output_names
-from d1c.runtime.sim import simulate
+from d1c.runtime.sim import SimResult, simulate
 from d1c.target import load_target
 
 TARGETS = ("mini", "dojo-tile")
@@ -54,7 +55,7 @@ def inputs_for(m: Module, seed: int = 0, special: float = 0.1, index_range: int 
     return out
 
 
-def compile_module(m: Module, target: str):
+def compile_module(m: Module, target: str) -> tuple[Module, D1xProgram]:
     """(placed module, program) for a tiled-level module (a fresh copy is compiled)."""
     placed = run_pipeline(parse_module(print_module(m)), "tile,place", ctx=Context(target=target))
     return placed, build_program(placed, load_target(target))
@@ -76,7 +77,9 @@ def mismatches(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     return (got.view(np.uint32) != want.view(np.uint32)) & ~both_nan
 
 
-def check(text_or_module: str | Module, target: str, inputs: list | None = None, **kw):
+def check(
+    text_or_module: str | Module, target: str, inputs: list | None = None, **kw: float
+) -> SimResult:
     """Compile, simulate and assert bit-identical outputs; returns the simulation result."""
     m = text_or_module
     if isinstance(m, str):
