@@ -25,6 +25,7 @@ Views whose last dim does not have stride 0 or 1 are loaded one of two ways:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ def row_offsets(view: View, r0: int, r1: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def row_pitch(view: View) -> int | None:
     """The element distance between consecutive rows when it is the same for all rows (the
     leading dims collapse into one, size-1 dims aside) and not negative, else None."""

@@ -21,13 +21,7 @@ from d1c.passes import dma_views as V
 
 # IR element type name -> device tile format: i1 is stored as bf16 0.0/1.0, integer indices as i32.
 DEVICE_FMT = {
-    "fp32": "fp32",
-    "bf16": "bf16",
-    "fp16": "fp16",
-    "cfp8_143": "cfp8_143",
-    "cfp8_152": "cfp8_152",
-    "shp": "shp",
-    "i32": "i32",
+    **{f: f for f in ("fp32", "bf16", "fp16", "cfp8_143", "cfp8_152", "shp", "i32")},
     "i64": "i32",
     "i1": "bf16",
 }
@@ -316,20 +310,31 @@ def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     a_view, b_view = _batched(a.type.shape), _batched(b.type.shape)
     c_view = _batched(out_t.shape)
     tiles = [(bi, mm, nn) for bi in range(batch) for mm, nn in grid(m, n, (tm, tn))]
+    a_part = _memo(lambda ba, mm, kk: _operand_part(a, a_view, hbm[a], _rows(ba, mm, m), kk, a_buf))
+    b_part = _memo(lambda bb, kk, nn: _operand_part(b, b_view, hbm[b], _rows(bb, kk, k), nn, b_buf))
     for (bi, mm, nn), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
         ba, bb = _batch_of(bi, out_t.shape, a.type.shape), _batch_of(bi, out_t.shape, b.type.shape)
         steps = []
         for k0 in range(0, k, tk):
             kk = (k0, min(k0 + tk, k))
-            la = V.row_segments(a_view, hbm[a], esize(a.type), _rows(ba, mm, m), kk, a_buf)
-            lb = V.row_segments(b_view, hbm[b], esize(b.type), _rows(bb, kk, k), nn, b_buf)
-            ta = tile_desc(a_buf, mm[1] - mm[0], kk[1] - kk[0], a.type)
-            tb = tile_desc(b_buf, kk[1] - kk[0], nn[1] - nn[0], b.type)
-            steps.append(Step(tuple(la + lb), (ta, tb)))
+            (la, ta), (lb, tb) = a_part(ba, mm, kk), b_part(bb, kk, nn)
+            steps.append(Step(la + lb, (ta, tb)))
         out = tile_desc(c_buf, mm[1] - mm[0], nn[1] - nn[0], out_t)
         store = V.row_segments(c_view, hbm[op.result], 4, _rows(bi, mm, m), nn, c_buf, to_hbm=True)
         plan.items.setdefault(core, []).append(WorkItem(out, tuple(steps), tuple(store)))
     return plan
+
+
+def _operand_part(v: Value, view: V.View, addr: int, rows, cols, buf: int):
+    """(DMA descriptors, SRAM tile) of one matmul operand tile."""
+    loads = tuple(V.row_segments(view, addr, esize(v.type), rows, cols, buf))
+    return loads, tile_desc(buf, rows[1] - rows[0], cols[1] - cols[0], v.type)
+
+
+def _memo(fn):
+    """``fn`` with its results kept by argument (matmul operand tiles recur across tiles)."""
+    cache: dict = {}
+    return lambda *key: cache[key] if key in cache else cache.setdefault(key, fn(*key))
 
 
 def _batch_of(bi: int, out_shape: tuple[int, ...], shape: tuple[int, ...]) -> int:
