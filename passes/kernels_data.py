@@ -15,7 +15,9 @@ gather
     ``embedding(weight [V, D], indices)``: output rows are index positions, columns are D. A tile
     of r indices and c columns loads the index tile (i32 on the device: the host packs i64 inputs
     as i32) and columns [c0, c0 + c) of *all* V weight rows, then ``tgather`` picks rows. Tiles go
-    column chunk by column chunk, so a core reloads the weight chunk only when its chunk changes.
+    column chunk by column chunk, so a core reloads the weight chunk only when its chunk changes
+    (the weight buffer must keep its bytes between a core's tiles: a schedule that double-buffers
+    must give it one buffer, or reload).
     The ``tile`` pass makes c small enough for [V, c] to fit a core's buffer budget: a weight
     bigger than that is split into column chunks; if one column of V rows does not fit, the
     embedding is a CompileError (a row-DMA gather would be the fallback).
