@@ -5,7 +5,7 @@ The stages, in order, each a readable pipeline of passes (docs/lowering.md)::
     graph      canonicalize, fold-batchnorm, canonicalize
     quantized  assign-formats{dtype=...}
     tiled      decompose, canonicalize, tile
-    placed     place
+    placed     place, route, allocate-sram
     asm        instruction selection + emission of the .d1x program
 
 :func:`compile_stages` keeps a copy of the IR after every stage so that ``d1c verify`` can check
@@ -55,7 +55,7 @@ PIPELINES: dict[str, str] = {
     "graph": "canonicalize,fold-batchnorm,canonicalize",
     "quantized": "assign-formats{{dtype={dtype}}}",
     "tiled": "decompose,canonicalize,tile",
-    "placed": "place",
+    "placed": "place,route,allocate-sram",
 }
 STAGE_NAMES = (*PIPELINES, "asm")
 
@@ -167,9 +167,10 @@ def compile_stages(
     snapshots = {}
     for stage in PIPELINES:
         module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
-        snapshots[stage] = clone_module(module)
-        if stage == stop_after:
+        if stage == stop_after:  # nothing runs after it: no copy, so emit reuses its plans
+            snapshots[stage] = module
             break
+        snapshots[stage] = clone_module(module)
     return snapshots
 
 

@@ -1,100 +1,28 @@
 """Emit: placed IR -> a ``.d1x`` program (:class:`~d1c.isa.d1x.D1xProgram`).
 
-Per core, SRAM holds (low to high): the kernel buffers (shared by all kernels, which run one after
-another), the static image of work records and DMA lists, and at the top the parameter-table row
-(``[cores in program, records of kernel 0, count, records of kernel 1, count, ...]``). Constants
-become DIP HBM images in their device format; inputs and outputs become symbols placed in HBM.
+Per core, SRAM is laid out and proven to fit by :mod:`d1c.passes.allocate_sram` (kernel buffers
+from 0, the static image of work records and DMA lists above them, the parameter-table row
+``[cores in program, records of kernel 0, count, ...]`` at the top). Constants become DIP HBM
+images in their device format; inputs and outputs become symbols placed in HBM.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from d1c.errors import CompileError
 from d1c.ir import Function, Module, Value
 from d1c.isa import numerics
 from d1c.isa.asm import assemble
 from d1c.isa.d1x import CoreRange, D1xProgram, HbmImage, ParamRow, Placement, SramImage, Symbol
 from d1c.isa.tiles import ELEM_BYTES
-from d1c.passes import kernels_data  # noqa: F401  (registers the concat, fill and gather kernels)
-from d1c.passes.isel import CoreImage, kernel_code, prologue, record
-from d1c.passes.kernel_plan import PLANNERS, KernelPlan, device_fmt, esize, kind_of, returned_values
-from d1c.passes.place import addresses, core_order, program_cores
+from d1c.passes.allocate_sram import core_srams, layout_of, prove_fit, sram_peak
+from d1c.passes.isel import kernel_code, prologue
+from d1c.passes.kernel_plan import KernelPlan, device_fmt, esize, kind_of, returned_values
+from d1c.passes.place import addresses
+from d1c.passes.program_plan import plan_kernels, program_coords
 from d1c.target import Target
-
-ALIGN = 64
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The SRAM layout shared by every core of a program."""
-
-    buffers: int  # bytes of the largest kernel's buffers, from address 0
-    static_base: int
-    param_addr: int
-    param_words: int
-
-
-def plan_kernels(func: Function, target: Target) -> list[KernelPlan]:
-    where = addresses(func, target)
-    returned = returned_values(func)
-    plans = []
-    for op in func.ops[:-1]:
-        kind = kind_of(op, returned)
-        if kind in PLANNERS:
-            plans.append(PLANNERS[kind](op, where, 0))
-        elif kind not in ("host_in", "host_out", "data", "alias"):
-            raise CompileError(f"no kernel for '{op.name}' yet", op.loc)
-    return plans
-
-
-def layout_of(plans: list[KernelPlan], target: Target) -> Layout:
-    buffers = _align(max((p.buffer_bytes for p in plans), default=0))
-    words = 1 + 2 * len(plans)
-    param_addr = (target.sram_bytes - 4 * words) // ALIGN * ALIGN
-    return Layout(buffers, buffers, param_addr, words)
-
-
-def _align(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
-
-
-def core_images(
-    plans: list[KernelPlan], lay: Layout, ncores: int
-) -> tuple[list[CoreImage], list[list[int]]]:
-    """Each core's static image and parameter row."""
-    images, params = [], []
-    for core in range(ncores):
-        img = CoreImage(lay.static_base)
-        row = [ncores]
-        for plan in plans:
-            items = plan.items.get(core, [])
-            words = [w for item in items for w in record(img, item)]
-            row += [img.put(words) if words else 0, len(items)]
-        images.append(img)
-        params.append(row)
-    return images, params
-
-
-def check_fit(images: list[CoreImage], lay: Layout, plans: list[KernelPlan], order: list) -> None:
-    """The compile-time proof that every core's SRAM fits; a CompileError names the worst core."""
-    worst = max(range(len(images)), key=lambda i: images[i].top)
-    if images[worst].top <= lay.param_addr:
-        return
-    big = max(plans, key=lambda p: p.buffer_bytes)
-    live = f"kernel buffers {lay.buffers} B (largest: '{big.op.name}' {big.buffer_bytes} B), work records {images[worst].top - lay.static_base} B, parameter row {4 * lay.param_words} B"
-    raise CompileError(
-        f"core {'.'.join(map(str, order[worst]))} needs {images[worst].top + 4 * lay.param_words} bytes of SRAM, more than it has ({lay.param_addr + 4 * lay.param_words}): {live}",
-        big.op.loc,
-        hint="use a target with more cores or SRAM, or smaller tiles",
-    )
-
-
-def sram_peak(images: list[CoreImage], lay: Layout) -> int:
-    """Bytes of SRAM the busiest core uses: buffers, its records and lists, its parameter row."""
-    return max((img.top for img in images), default=lay.static_base) + 4 * lay.param_words
 
 
 def program_code(plans: list[KernelPlan]) -> str:
@@ -108,11 +36,10 @@ def program_code(plans: list[KernelPlan]) -> str:
 def build_program(module: Module, target: Target) -> D1xProgram:
     func = module.main
     plans = plan_kernels(func, target)
-    ncores = program_cores(func, target)
-    order = core_order(target)[:ncores]
+    order = program_coords(func, target)
     lay = layout_of(plans, target)
-    images, params = core_images(plans, lay, ncores)
-    check_fit(images, lay, plans, order)
+    cores = core_srams(plans, order)
+    prove_fit(plans, lay, cores, func)
     text = (
         f'.target "{target.name}"\n.code main, {", ".join(str(r) for r in _ranges(order))}\n'
         + program_code(plans)
@@ -122,19 +49,19 @@ def build_program(module: Module, target: Target) -> D1xProgram:
         prog,
         param_addr=lay.param_addr,
         param_words=lay.param_words,
-        params=tuple(ParamRow(c, tuple(r)) for c, r in zip(order, params, strict=True)),
+        params=tuple(ParamRow(c.coord, tuple(c.row)) for c in cores),
         sram=tuple(
-            SramImage((CoreRange.single(c),), lay.static_base, img.data())
-            for c, img in zip(order, images, strict=True)
-            if img.words
+            SramImage((CoreRange.single(c.coord),), c.image.base, c.image.data())
+            for c in cores
+            if c.image.words
         ),
         hbm=tuple(hbm_images(func, module, target)),
         symbols=tuple(symbols(func, target)),
         meta=(
             ("module", module.name),
             ("kernels", str(len(plans))),
-            ("cores", str(ncores)),
-            ("sram_peak", str(sram_peak(images, lay))),
+            ("cores", str(len(order))),
+            ("sram_peak", str(sram_peak(cores, lay))),
         ),
     )
 

@@ -56,7 +56,8 @@ COMMON_ATTRS: dict[str, tuple[str, str]] = {
     "tile": ("ints", "tile shape chosen by `tile`: rows, cols of the 2-D view (and K chunk for matmul)"),
     "cores": ("int", "number of cores the op's tiles are dealt over (`place`)"),
     "hbm": ("int", "DIP HBM byte address of the op's result (`place`)"),
-    "sram": ("int", "peak SRAM bytes per core of the op's kernel (`allocate-sram`)"),
+    "sram": ("int", "SRAM bytes of the op's kernel buffers on each of its cores (`allocate-sram`)"),
+    "route": ("ints", "max hops of the DMA routes, bytes on the busiest NoC link (`route`)"),
 }
 
 

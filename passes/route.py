@@ -1,0 +1,130 @@
+"""``route``: the NoC routes of every DMA stream and the bytes each link carries.
+
+A kernel's cores stream operand tiles from DIP HBM into SRAM and result tiles back
+(docs/lowering.md §3). A stream enters the mesh where its DIP attaches
+(:func:`d1c.mesh_geometry.dip_attach`) and runs along the route of
+:func:`d1c.mesh_geometry.route_path` — dimension order XY, else YX, else the cheapest detour around
+disabled cores, the simulator's rule — from the attach point to the core (HBM -> SRAM) or from the
+core to the attach point (SRAM -> HBM). Its bytes are the sum of the DMA descriptors of the kernel
+plan (:mod:`d1c.passes.kernel_plan`), so the estimate counts every byte the program moves.
+
+The pass records on every kernel op ``route = [max_hops, busiest_link_bytes]``: the longest route
+of any of its streams in hops, and the bytes of its most loaded link. :func:`link_loads` gives the
+bytes per link of a whole program, keyed ``(gx, gy, dir)`` by the sending end like the
+simulator's ``SimResult.link_bytes``.
+
+The simulator does not (yet) move DMA bytes over the NoC: its DMA costs only the DIP's bandwidth
+(:mod:`d1c.runtime.timing`), so its ``link_bytes`` count core-to-core messages only, which
+compiled programs do not send.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from d1c import mesh_geometry as G
+from d1c.ir import Module, Op
+from d1c.passes.kernel_plan import KernelPlan
+from d1c.passes.pass_manager import Context, register_pass
+from d1c.passes.place import DIP_SHIFT
+from d1c.passes.program_plan import Coord, plan_kernels, program_coords
+from d1c.target import Target, load_target
+
+StreamKey = tuple[int, int, bool]  # (core index, DIP, towards HBM)
+
+
+def kernel_streams(plan: KernelPlan) -> dict[StreamKey, int]:
+    """Bytes of every (core, DIP, direction) stream of a kernel, from its DMA descriptors."""
+    out: dict[StreamKey, int] = defaultdict(int)
+    for core, items in plan.items.items():
+        for item in items:
+            descs = itertools.chain(*(s.dma_in for s in item.steps), item.dma_out)
+            for d in descs:
+                out[(core, d.hbm >> DIP_SHIFT, bool(d.to_hbm))] += d.rows * d.row_bytes
+    return dict(out)
+
+
+@dataclass(frozen=True)
+class KernelRoute:
+    """The routes of one kernel: bytes per link id, its longest route and busiest link."""
+
+    op: Op
+    loads: dict[int, int]
+    max_hops: int
+
+    @property
+    def busiest(self) -> int:
+        return max(self.loads.values(), default=0)
+
+
+class Router:
+    """Routes of one program on one target (attach points and core positions computed once)."""
+
+    def __init__(self, target: Target, coords: list[Coord]) -> None:
+        self.g = G.geometry(target)
+        self.pos = [G.pos_of(self.g, c) for c in coords]
+        self.attach = [G.dip_attach(target, d) for d in range(int(target.dip["count"]))]
+
+    def links(self, key: StreamKey) -> tuple[int, ...]:
+        core, dip, to_hbm = key
+        a, c = self.attach[dip], self.pos[core]
+        return G.route_links(self.g, c, a) if to_hbm else G.route_links(self.g, a, c)
+
+    def route(self, plan: KernelPlan) -> KernelRoute:
+        streams = kernel_streams(plan)
+        paths = [self.links(k) for k in streams]
+        return KernelRoute(plan.op, _sum_loads(paths, list(streams.values())), _longest(paths))
+
+
+def _longest(paths: list[tuple[int, ...]]) -> int:
+    return max((len(p) for p in paths), default=0)
+
+
+def _sum_loads(paths: list[tuple[int, ...]], nbytes: list[int]) -> dict[int, int]:
+    """Bytes per link id: every stream's bytes on every link of its path (numpy, exact)."""
+    lengths = np.fromiter((len(p) for p in paths), dtype=np.int64, count=len(paths))
+    if not lengths.sum():
+        return {}
+    ids = np.fromiter(itertools.chain.from_iterable(paths), dtype=np.int64)
+    weights = np.repeat(np.asarray(nbytes, dtype=np.int64), lengths)
+    order = np.argsort(ids, kind="stable")
+    uniq, start = np.unique(ids[order], return_index=True)
+    sums = np.add.reduceat(weights[order], start)
+    return dict(zip(uniq.tolist(), sums.tolist(), strict=True))
+
+
+def kernel_routes(module: Module, target: Target) -> list[KernelRoute]:
+    """The routes of every kernel of the module's main function, in program order."""
+    func = module.main
+    router = Router(target, program_coords(func, target))
+    return [router.route(plan) for plan in plan_kernels(func, target)]
+
+
+def link_loads(module: Module, target: Target) -> dict[G.Link, int]:
+    """Bytes each NoC link carries over the whole program, keyed ``(gx, gy, dir)``, sorted."""
+    g = G.geometry(target)
+    total: dict[int, int] = defaultdict(int)
+    for kr in kernel_routes(module, target):
+        for link, nbytes in kr.loads.items():
+            total[link] += nbytes
+    return {G.link_name(g, link): total[link] for link in sorted(total)}
+
+
+@register_pass
+@dataclass(frozen=True)
+class Route:
+    name: ClassVar[str] = "route"
+
+    def apply(self, module: Module, ctx: Context) -> Module:
+        target = load_target(ctx.target or "dojo-tile")
+        for func in module.functions:
+            router = Router(target, program_coords(func, target))
+            for plan in plan_kernels(func, target):
+                kr = router.route(plan)
+                plan.op.attrs["route"] = (kr.max_hops, kr.busiest)
+        return module
