@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from d1c.bound_arith import Bounded, box_row, round_to_format
+from d1c.bound_arith import Bounded, box_row, holds, round_to_format
 from d1c.bound_rules import EXACT_RESULT, Data, data_error, op_bound
 from d1c.errors import D1cError
 from d1c.interp import interpret
@@ -65,10 +65,15 @@ def _step(op: Op, env: dict, data: Data) -> Bounded:
         row = np.minimum(row, box_row(err))
     b = Bounded(ref, err, row)
     elem = op.result.type.elem
-    if elem.is_float and op.name not in EXACT_RESULT:
+    if elem.is_float and op.name not in EXACT_RESULT and not _exact_convert(op):
         rounding = op.attrs.get("rounding", "rne") if op.name == "convert" else "rne"
         b = round_to_format(b, elem, rounding)
     return b
+
+
+def _exact_convert(op: Op) -> bool:
+    src, dst = op.operands[0].type.elem if op.operands else None, op.result.type.elem
+    return op.name == "convert" and src is not None and src.is_float and holds(dst, src)
 
 
 def bounded_outputs(

@@ -39,12 +39,14 @@ one element type)
       storage type: with cfp8, ``cfp8_143<b>`` with b the smallest bias among the operands' and
       the result's (covering all three ranges); operands are converted to it and the result is
       stored in it. With bf16 everything is bf16 already.
-    - Any other op whose float operands already have its result's storage type runs directly on
-      them; otherwise its operands are decoded to fp32 (exact), it runs in fp32, and its result is
-      converted to the storage type: the same single rounding, made explicit.
+    - Any other op runs directly on its result's storage type when every operand converts to it
+      exactly (the same type, or CFloat8 into bf16, which holds every CFloat8 value); otherwise
+      its operands are decoded to fp32 (exact), it runs in fp32, and its result is converted to
+      the storage type: the same single rounding, made explicit. Comparisons run on an operand
+      type that holds the others, else on fp32.
 
-Option ``rounding`` (``rne`` | ``sr``) is the rounding of the converts the pass inserts; the
-results of ops always round to nearest.
+Option ``rounding`` (``rne`` | ``sr``) is the rounding of the converts the pass inserts to a
+storage format (decoding to fp32 is exact); the results of ops always round to nearest.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from d1c.bound_arith import holds
 from d1c.errors import CompileError, D1cError
 from d1c.interp import EVALUATORS, Call, round_to
 from d1c.ir import BF16, FP32, Builder, ElemType, Function, Module, Op, Value
@@ -137,9 +140,10 @@ class _Lowering:
         return ElemType(CFP8, DEFAULT_BIAS[CFP8]) if m is None else cfp8_elem(m)
 
     def convert(self, v: Value, elem: ElemType, loc: Any) -> Value:
+        """``v`` converted to ``elem`` (decoding to fp32 is exact: always ``rne``)."""
         if v.type.elem == elem:
             return v
-        attrs = {"rounding": self.rounding}
+        attrs = {"rounding": "rne" if elem == FP32 else self.rounding}
         return self.b.create("convert", [v], attrs, v.type.with_elem(elem), loc=loc)
 
     def create(self, op: Op, operands: list[Value], elem: ElemType) -> Value:
@@ -217,14 +221,24 @@ def _matrix(op: Op, lw: _Lowering) -> Value:
     return lw.create(op, [lw.convert(v, elem, op.loc) for v in operands], elem)
 
 
+def _common(types: set[ElemType], prefer: ElemType | None) -> ElemType | None:
+    """A type that holds every type of ``types`` exactly: ``prefer`` if it does, else one of
+    them (None: only fp32 does)."""
+    for t in ([prefer] if prefer else []) + sorted(types, key=str):
+        if all(holds(t, u) for u in types):
+            return t
+    return None
+
+
 def _compute(op: Op, lw: _Lowering) -> Value:
-    """Run directly on the storage type when the operands have it, else via fp32."""
+    """Run on the storage type when the operands convert to it exactly, else via fp32."""
     operands = [lw.env[v] for v in op.operands]
     is_float = op.result.type.elem.is_float
     elem = lw.storage(op.result) if is_float else None
-    types = _float_types(operands)
-    if types <= {elem} or (not is_float and len(types) <= 1):
-        return lw.create(op, operands, elem or op.result.type.elem)
+    common = _common(_float_types(operands), elem)
+    if common is not None and (common == elem or not is_float):
+        same = [lw.convert(v, common, op.loc) if v.type.elem.is_float else v for v in operands]
+        return lw.create(op, same, elem or op.result.type.elem)
     wide = [lw.convert(v, FP32, op.loc) if v.type.elem.is_float else v for v in operands]
     y = lw.create(op, wide, FP32 if is_float else op.result.type.elem)
     return lw.convert(y, elem, op.loc) if is_float else y
