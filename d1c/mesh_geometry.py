@@ -11,20 +11,24 @@ Positions
 
 Routes (:func:`route_path`)
     Dimension order XY (all of the X distance, then Y) when no intermediate node is a disabled
-    site; else the cheapest path around the disabled sites, where a hop costs
-    ``noc.hop_latency_cycles`` plus the die-to-die latency when it crosses a chip edge. Ties are
-    broken as the simulator's A* search breaks them (neighbours in the order +x, -x, +y, -y, first
-    reached first): when a path exists that only moves towards the destination, that search
-    returns the lexicographically first such path with X moves before Y moves (its heuristic is
-    exact inside the bounding box, so it visits the box breadth first), which a depth-first walk
-    finds directly (:func:`monotone_path`); otherwise the A* search itself runs (:func:`astar_path`).
+    site, else YX when that is clear (both have the minimal latency), else the cheapest path
+    around the disabled sites, where a hop costs ``noc.hop_latency_cycles`` plus the die-to-die
+    latency when it crosses a chip edge, with ties broken as the simulator's A* search breaks
+    them (neighbours in the order +x, -x, +y, -y, first reached first). When some path only
+    moves towards the destination, that search returns the lexicographically first such path
+    (X moves before Y moves): its heuristic is exact inside the bounding box, so it visits the
+    box breadth first. A depth-first walk finds that path directly (:func:`monotone_path`);
+    otherwise the A* search itself runs (:func:`astar_path`). Tests check every pair of cores
+    of small targets against the simulator's routes.
 
 DIP attach points (:func:`dip_attach`) [A: public sources only say "DIPs at the tile edges"]
     The DIPs of a system are dealt to its training tiles in order (``ceil(count / tiles)`` per
     tile). A tile's DIPs sit on its west edge, one per horizontal band of equal height, each on
-    the row nearest the band's centre that has no disabled site inside the tile (so streams run
-    straight along it), at the first enabled site from the west. A DMA stream enters or leaves the
-    mesh there: HBM -> SRAM runs attach point -> core, SRAM -> HBM runs core -> attach point.
+    the row nearest the band's middle row (the upper of two) that has no disabled site inside
+    the tile (so streams run straight along it), at the first enabled site from the west. On
+    ``dojo-tile`` DIP d attaches at (0, 20d + 9), on chip (0, d); on ``mini`` at (0, 3), on
+    chip (0, 0), where placement starts. A DMA stream enters or leaves the mesh there: HBM ->
+    SRAM runs attach point -> core, SRAM -> HBM runs core -> attach point.
 """
 
 from __future__ import annotations
