@@ -136,6 +136,9 @@ def value_names(func: Function) -> dict[Value, str]:
 Row = tuple[str, int, str, Op | None]  # name, bytes, lifetime, op (for its source line)
 
 
+MAX_RECORD_ROWS = 6  # kernels whose records are listed one by one; the rest share a row
+
+
 def live_at_peak(plans: list[KernelPlan], lay: Layout, core: CoreSram, names) -> list[Row]:
     """The buffers live at ``core``'s peak: the largest kernel buffers it reserves, every
     kernel's records and DMA lists on it (biggest first), and the parameter row."""
@@ -146,12 +149,23 @@ def live_at_peak(plans: list[KernelPlan], lay: Layout, core: CoreSram, names) ->
         life = f"kernel {core.peak_kernel}"
         rows += [(n, b, life, plan.op) for n, b in kernel_buffers(plan, names)]
     recs = sorted(((b, k) for k, b in enumerate(core.records) if b), key=lambda bk: (-bk[0], bk[1]))
-    for nbytes, k in recs:
-        tiles = len(plans[k].items.get(core.index, []))
-        name = f"{names[plans[k].op.result]} work records and DMA lists ({_count(tiles, 'tile')})"
+    for nbytes, k in recs[:MAX_RECORD_ROWS]:
+        name = f"{names[plans[k].op.result]} work records and DMA lists ({_work(plans[k], core)})"
         rows.append((name, nbytes, everything, plans[k].op))
+    rest = recs[MAX_RECORD_ROWS:]
+    if rest:
+        name = f"work records and DMA lists of {_count(len(rest), 'more kernel')}"
+        rows.append((name, sum(b for b, _ in rest), everything, None))
     rows.append(("parameter row", lay.param_bytes, everything, None))
     return rows
+
+
+def _work(plan: KernelPlan, core: CoreSram) -> str:
+    """``3 tiles`` or ``1 tile, 57 steps`` of a kernel on a core."""
+    items = plan.items.get(core.index, [])
+    steps = sum(len(item.steps) for item in items)
+    tiles = _count(len(items), "tile")
+    return tiles if steps <= len(items) else f"{tiles}, {_count(steps, 'step')}"
 
 
 def kernel_buffers(plan: KernelPlan, names: dict[Value, str]) -> list[tuple[str, int]]:
@@ -211,8 +225,9 @@ def _hint(core: CoreSram, plans: list[KernelPlan]) -> str:
             "it a smaller `tile` attribute in the tiled IR, or use a target with more SRAM per core"
         )
     return (
-        "this core holds the work records of too many tiles: use a target with more cores "
-        "(records spread over them) or bigger tiles (fewer records), or more SRAM per core"
+        "this core's work records and DMA lists (one per tile and step) outgrow its SRAM: use "
+        "a target with more cores (records spread over them), bigger tiles or K chunks (fewer "
+        "records), or more SRAM per core"
     )
 
 
