@@ -30,8 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from d1c.bound_arith import Bounded, box_row, holds, round_to_format
-from d1c.bound_rules import EXACT_RESULT, Data, data_error, op_bound
+from d1c.bound_arith import Bounded, box_row, exact, holds, round_to_format
+from d1c.bound_rules import EXACT_RESULT, Data, data_error, op_bound, stored
 from d1c.errors import D1cError
 from d1c.interp import interpret
 from d1c.ir import Module, Op
@@ -76,11 +76,35 @@ def _exact_convert(op: Op) -> bool:
     return op.name == "convert" and src is not None and src.is_float and holds(dst, src)
 
 
+def _data_step(op: Op, env: dict, data: Data) -> Bounded | None:
+    """The result of ``op`` when it is exactly known data (None otherwise): a float constant
+    (its stored data), ``full``/``iota``, or a round-to-nearest convert of an exactly known fp32
+    value (the inputs' encoding)."""
+    if not op.result.type.elem.is_float:
+        return None
+    if op.name == "const":
+        return exact(data.quantized[op.attrs["name"].name].astype(np.float64))
+    if op.name in ("full", "iota"):
+        return exact(stored(evaluate_op(op, [], {}), op).astype(np.float64))
+    if op.name != "convert" or op.attrs["rounding"] != "rne":
+        return None
+    a = env[op.operands[0]]
+    known = a.ref.dtype.kind == "f" and not np.any(a.err)
+    if not known or not np.array_equal(a.ref.astype(np.float32), a.ref, equal_nan=True):
+        return None
+    return exact(stored(a.ref, op).astype(np.float64))
+
+
 def bounded_outputs(
     graph_module: Module, quantized_module: Module, inputs: Sequence[np.ndarray]
 ) -> list[Bounded]:
     """Reference values and error bounds of every output of the quantized module's main
-    function (the bound covers |quantized output - float64 graph reference| elementwise)."""
+    function: |quantized output - float64 graph reference| <= bound, elementwise.
+
+    The bound is |f̃ - f| + e: f is the graph's reference, f̃ the exact (float64) evaluation of
+    the quantized module on its rounded data (stored constants, encoded inputs: known exactly,
+    so their effect is computed, not bounded), and e the propagated bound of everything rounded
+    at run time, which starts at zero on that data."""
     g, q = graph_module.main, quantized_module.main
     if [a.type for a in g.args] != [a.type for a in q.args]:
         raise D1cError(
@@ -88,22 +112,24 @@ def bounded_outputs(
         )
     if len(inputs) != len(q.args):
         raise D1cError(f"function @{q.name} takes {len(q.args)} inputs, got {len(inputs)}")
+    want = reference64(graph_module, inputs)
+    same_ops = Module(quantized_module.name, quantized_module.functions, graph_module.consts)
+    _check_same_reference(reference64(same_ops, inputs), want)
     env: dict = {}
     for arg, x in zip(q.args, inputs, strict=True):
-        ref = as_reference(x, arg.type.elem.is_float)
-        env[arg] = Bounded(ref, np.zeros(ref.shape, np.float64))
+        env[arg] = exact(as_reference(x, arg.type.elem.is_float))
     data = Data(graph_module.consts, quantized_module.consts)
     for op in q.ops[:-1]:
-        env[op.result] = _step(op, env, data)
+        known = _data_step(op, env, data)
+        env[op.result] = known if known is not None else _step(op, env, data)
     outs = [env[v] for v in q.ret.operands]
-    _check_same_reference(outs, reference64(graph_module, inputs))
-    return outs
+    return [Bounded(w, o.err + data_error(o.ref, w)) for o, w in zip(outs, want, strict=True)]
 
 
-def _check_same_reference(outs: list[Bounded], want: list[np.ndarray]) -> None:
-    same = len(outs) == len(want) and all(
-        o.ref.shape == w.shape and np.array_equal(o.ref, w, equal_nan=True)
-        for o, w in zip(outs, want, strict=False)
+def _check_same_reference(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    same = len(got) == len(want) and all(
+        o.shape == w.shape and np.array_equal(o, w, equal_nan=True)
+        for o, w in zip(got, want, strict=False)
     )
     if not same:
         raise D1cError(

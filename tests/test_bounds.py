@@ -12,6 +12,7 @@ import copy
 import math
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pytest
 import torch
@@ -69,13 +70,27 @@ def test_softmax_rule_contains_the_exact_perturbation() -> None:
 
 
 def test_a_tie_is_bounded_almost_exactly() -> None:
-    """x = 1 + 2^-8 is a bf16 tie: it rounds to 1, an error of 2^-8 = (1 - 2^-8 - ...)·bound."""
-    m = parse_module("module @m {\n  func @main(%x: tensor<1xfp32>) -> (tensor<1xfp32>) {\n"
-                     "    return %x\n  }\n}\n")  # fmt: skip
-    x = [np.array([1 + 2.0**-8], np.float32)]
-    q = quantize(m, "bf16", x)
-    ((max_err, max_bound, ok),) = check_within_bound(m, q, x)
+    """1 + 2^-8 (both bf16-exact) is a bf16 tie: the add's result rounds to 1, an error of 2^-8
+    against a bound of 2^-8·(1 + 2^-8) plus fp32 and denormal terms."""
+    m = parse_module(
+        "module @m {\n  func @main(%x: tensor<1xfp32>, %y: tensor<1xfp32>) -> (tensor<1xfp32>) {\n"
+        "    %0 = add %x, %y : tensor<1xfp32>\n    return %0\n  }\n}\n"
+    )
+    x = [np.array([1.0], np.float32), np.array([2.0**-8], np.float32)]
+    ((max_err, max_bound, ok),) = check_within_bound(m, quantize(m, "bf16", x), x)
     assert ok and max_err == 2.0**-8 and 0.99 < max_err / max_bound < 1
+
+
+def test_rounding_of_known_data_is_computed_exactly() -> None:
+    """Encoding the inputs is known data: the bound of a bare encode/decode is the exact error."""
+    m = parse_module(
+        "module @m {\n  func @main(%x: tensor<3xfp32>) -> (tensor<3xfp32>) {\n"
+        "    return %x\n  }\n}\n"
+    )
+    x = [np.array([1 + 2.0**-8, 0.1, -3.0], np.float32)]
+    (bound,) = error_bound(m, quantize(m, "bf16", x), x)
+    want = np.abs(x[0].astype(ml_dtypes.bfloat16).astype(np.float64) - x[0])
+    assert np.array_equal(bound, want)
 
 
 # --- the measured constants --------------------------------------------------------------------
