@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from d1c.bound_arith import holds
-from d1c.errors import CompileError, D1cError
+from d1c.errors import CompileError, D1cError, UnsupportedError
 from d1c.interp import EVALUATORS, Call, round_to
 from d1c.ir import BF16, FP32, Builder, ElemType, Function, Module, Op, Value
 from d1c.isa.numerics import DEFAULT_BIAS, max_value, quantize
@@ -98,18 +98,35 @@ def max_magnitude(x: np.ndarray) -> float:
     return float(np.max(np.abs(x), initial=0.0))
 
 
-def observe(module: Module, func: Function, inputs: Sequence[np.ndarray]) -> dict[Value, float]:
-    """max |value| of every float value of ``func`` interpreted (fp32 graph semantics) on
-    ``inputs``: the calibration run."""
+def _check_calibration(func: Function, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     if len(inputs) != len(func.args):
         raise D1cError(
             f"calibration gives {len(inputs)} inputs, @{func.name} takes {len(func.args)}",
             func.pos,
         )
-    env = {a: np.asarray(x) for a, x in zip(func.args, inputs, strict=True)}
+    arrays = [np.asarray(x) for x in inputs]
+    for i, (a, x) in enumerate(zip(func.args, arrays, strict=True)):
+        host = np.dtype(a.type.elem.host_dtype)
+        if x.shape != a.type.shape or x.dtype != host:
+            raise D1cError(
+                f"calibration input {i} is {x.dtype}{list(x.shape)}, expected {a.type}",
+                func.pos,
+                hint=f"pass {host} arrays of shape {list(a.type.shape)}",
+            )
+    return arrays
+
+
+def observe(module: Module, func: Function, inputs: Sequence[np.ndarray]) -> dict[Value, float]:
+    """max |value| of every float value of ``func`` interpreted (fp32 graph semantics) on
+    ``inputs``: the calibration run."""
+    env = dict(zip(func.args, _check_calibration(func, inputs), strict=True))
     seen = {a: max_magnitude(x) for a, x in env.items() if a.type.elem.is_float}
     with np.errstate(all="ignore"):
         for index, op in enumerate(func.ops[:-1]):
+            if op.name not in EVALUATORS:
+                raise UnsupportedError(
+                    f"cannot calibrate: no evaluator for '{op.name}'", op.where()
+                )
             call = Call(op, tuple(env[v] for v in op.operands), module, index, 0)
             out = round_to(np.asarray(EVALUATORS[op.name](call)), op.result.type.elem)
             env[op.result] = out

@@ -255,6 +255,10 @@ def test_pipeline_options_and_errors() -> None:
     assert (p.dtype, p.rounding) == ("cfp8", "sr")
     with pytest.raises(D1cError, match="dtype must be one of bf16, cfp8"):
         run_pipeline(graph(), "assign-formats{dtype=fp8}")
+    with pytest.raises(D1cError, match=r"calibration input 0 is float64\[2, 3\]"):
+        run_pipeline(
+            graph(), "assign-formats{dtype=cfp8}", ctx=Context(calibration=(X.astype(np.float64),))
+        )
     m = graph()
     del m.consts["w"]
     with pytest.raises(D1cError, match="constant @w has no data"):
