@@ -185,11 +185,18 @@ def targets() -> None:
 @main.command(epilog=MODEL_HELP)
 @click.argument("model")
 @target_options
-def verify(model: str, target: str, dtype: str) -> None:
+@click.option(
+    "--inputs",
+    "inputs_file",
+    metavar="FILE.npz",
+    help="Inputs of @main (keys arg0, arg1, ...) instead of the example or seeded random inputs.",
+)
+@click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
+def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool) -> None:
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
     from d1c.verify import verify as run_verify
 
-    report = run_verify(model, target, dtype)
+    report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism)
     click.echo(report.render())
     if not report.ok:
         raise SystemExit(1)

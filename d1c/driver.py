@@ -15,7 +15,7 @@ each stage against the next.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -122,6 +122,43 @@ def random_inputs(module: Module, seed: int = 0) -> list[np.ndarray]:
         else:
             out.append(rng.standard_normal(t.shape).astype(np.float32))
     return out
+
+
+def write_inputs(path: str, inputs: Sequence[np.ndarray]) -> None:
+    """Save inputs as an .npz with keys ``arg0``, ``arg1``, ... (the order of @main's args)."""
+    try:
+        np.savez(path, **{f"arg{i}": np.asarray(x) for i, x in enumerate(inputs)})
+    except OSError as err:
+        raise D1cError(f"cannot write '{path}': {err.strerror}") from None
+
+
+def read_inputs(path: str, module: Module) -> list[np.ndarray]:
+    """Inputs of @main from an .npz written by :func:`write_inputs` (keys ``arg0``, ...), checked
+    against the argument types (shape, element kind)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise D1cError(f"cannot read inputs file '{path}': {err}") from None
+    args = module.main.args
+    if sorted(arrays) != sorted(f"arg{i}" for i in range(len(args))):
+        raise D1cError(
+            f"inputs file '{path}' holds {', '.join(sorted(arrays)) or 'nothing'}",
+            hint=f"@main takes {len(args)} inputs: arg0 .. arg{len(args) - 1}",
+        )
+    out = [arrays[f"arg{i}"] for i in range(len(args))]
+    for i, (a, x) in enumerate(zip(args, out, strict=True)):
+        _check_input(path, i, a.type, x)
+    return out
+
+
+def _check_input(path: str, i: int, ty, x: np.ndarray) -> None:
+    kinds = "b" if ty.elem.name == "i1" else "iu" if ty.elem.is_int else "f"
+    kind_ok = x.dtype.kind in kinds
+    if tuple(x.shape) != tuple(ty.shape) or not kind_ok:
+        raise D1cError(
+            f"inputs file '{path}': arg{i} is {x.dtype}{list(x.shape)}, @main expects {ty}"
+        )
 
 
 def _context(opts: Options):
