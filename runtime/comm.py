@@ -43,8 +43,16 @@ def _dest(c, packed: int, what: str):
     return dst
 
 
-def _payload(c, d, what: str) -> Message:
+def _touch(c, d, what: str) -> None:
+    """Check tile ``d`` against SRAM and raise the core's SRAM high-water mark to its end."""
     check_tile(d, c.mem.size, what)
+    end = d.base + d.span
+    if end > c.hwm:
+        c.hwm = end
+
+
+def _payload(c, d, what: str) -> Message:
+    _touch(c, d, what)
     data = None
     if c.m.full:
         data = np.array(read_bytes(c.mem, d.base, d.rows, d.row_bytes, d.pitch))
@@ -116,10 +124,8 @@ def ex_recv(c, pc, op):
     msg = q.popleft()
     d = c.t[td]
     _check_message(d, msg, src)
-    check_tile(d, c.mem.size, "recv")
-    if msg.arrival > c.now:
-        c.stall["recv"] += msg.arrival - c.now
-        c.now = msg.arrival
+    _touch(c, d, "recv")
+    m.stall(c, "recv", msg.arrival)
     if msg.data is not None and msg.nbytes:
         write_bytes(c.mem, d.base, msg.data.reshape(d.rows, d.row_bytes), d.pitch)
     c.sram_wr += msg.nbytes
@@ -148,6 +154,7 @@ def ex_barrier(c, pc, op):
         return pc + 1
     m, count = c.m, c.x[a]
     if barrier(1, count):
+        m.passed_barrier(bid, c.now, c.now)
         c.now += 1
         return pc + 1
     want, arrived = m.barriers.setdefault(bid, (count, []))
@@ -160,22 +167,24 @@ def ex_barrier(c, pc, op):
         c.wait = ("barrier", bid, count)
         return BLOCK
     del m.barriers[bid]
-    _release(c, arrived)
+    _release(c, bid, arrived)
     c.now += 1
     return pc + 1
 
 
-def _release(c, arrived: list) -> None:
+def _release(c, bid: int, arrived: list) -> None:
     m = c.m
     t_last, _, last = max(arrived, key=lambda e: (e[0], e[1]))
+    released = t_last
     for _, _, p in arrived:
         at = t_last + m.net.latency(last.pos, p.pos)
+        released = max(released, at)
         if p is c:
-            c.stall["barrier"] += at - c.now
-            c.now = at
+            m.stall(c, "barrier", at)
         else:
             p.passed = True
             m.wake(p, at)
+    m.passed_barrier(bid, t_last, released)
 
 
 def ex_sem_signal(c, pc, op):

@@ -109,9 +109,6 @@ def ex_dma_list(c, pc, op):
 
 def ex_dma_wait(c, pc, op):
     _, tag = op
-    done = c.dma_done[tag]
-    if done > c.now:
-        c.stall["dma"] += done - c.now
-        c.now = done
+    c.m.stall(c, "dma", c.dma_done[tag])
     c.now += 1
     return pc + 1

@@ -20,6 +20,7 @@ import numpy as np
 from d1c.isa.formats import Flags
 from d1c.isa.spec import NUM_TREGS, NUM_XREGS
 from d1c.isa.tiles import TDesc
+from d1c.progress import Progress
 from d1c.runtime.memory import Hbm, geom
 from d1c.runtime.mesh import Coord, Mesh, fmt_coord
 from d1c.runtime.noc import Network
@@ -50,6 +51,7 @@ class CoreState:
         "flags",
         "gid",
         "halted",
+        "hwm",
         "m",
         "macs",
         "mem",
@@ -92,7 +94,7 @@ class CoreState:
         self.mem32 = self.mem.view("<u4")
         self.sregs: dict[str, int] = {}
         self.count = self.macs = self.vops = self.sram_rd = self.sram_wr = 0
-        self.noc_tx = self.noc_rx = self.dma_bytes = 0
+        self.noc_tx = self.noc_rx = self.dma_bytes = self.hwm = 0
         self.stall = dict.fromkeys(STALL_CAUSES, 0)
 
     @property
@@ -132,6 +134,8 @@ class Machine:
     trace: list | None = None
     denorm: str = "ieee"
     cost_cache: dict = field(default_factory=dict)
+    barrier_log: list[tuple[int, int, int]] = field(default_factory=list)
+    progress: Progress | None = None
 
     def __post_init__(self) -> None:
         self.mesh = Mesh.of(self.target)
@@ -169,12 +173,23 @@ class Machine:
         """End ``c``'s wait at ``time``: its clock moves there and the gap counts as a stall."""
         cause = c.wait[0]
         c.wait = None
+        self.stall(c, cause, time)
+        self.push_core(c, c.now)
+
+    def stall(self, c: CoreState, cause: str, time: int) -> None:
+        """Move ``c``'s clock forward to ``time`` (if later), counting the gap as a ``cause`` stall
+        (and a ``stall:<cause>`` trace event), so trace durations add up to the counters."""
         if time > c.now:
             if self.trace is not None:
                 self.event("stall:" + cause, c, c.now, time - c.now)
             c.stall[cause] += time - c.now
             c.now = time
-        self.push_core(c, c.now)
+
+    def passed_barrier(self, bid: int, last_arrival: int, released: int) -> None:
+        """Log a barrier release (kernel boundaries for reports) and advance the progress bar."""
+        self.barrier_log.append((bid, last_arrival, released))
+        if self.progress is not None:
+            self.progress.update(note=f"cycle {released:,}")
 
     def event(self, kind: str, c: CoreState, start: int, dur: int, **args: object) -> None:
         """Record a trace event (only called when tracing)."""

@@ -3,7 +3,6 @@ with their core/pc/instruction context, and the Chrome/Perfetto trace writer."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 from d1c.isa.disasm import format_inst
 from d1c.isa.errors import SimulationError
 from d1c.runtime.mesh import Coord, fmt_coord
+from d1c.runtime.trace import Barrier, Event, chrome_trace, write_json
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,14 @@ class CoreStats:
     dma_bytes: int
     stall: dict[str, int]
     flags: int
+    sram_hwm: int = 0  # end of the highest SRAM tile the core used (0: none)
 
 
 @dataclass(frozen=True)
 class SimResult:
-    """Outputs (float32 values and raw codes), cycles, per-core counters, bytes per link."""
+    """Outputs (float32 values and raw codes), cycles, per-core counters, bytes per link, the
+    barrier releases in program order (:data:`~d1c.runtime.trace.Barrier`; a compiled program's
+    kernel k ends at release k) and, when traced, the recorded events (:mod:`d1c.runtime.trace`)."""
 
     cycles: int
     clock_hz: float
@@ -42,7 +45,8 @@ class SimResult:
     cores: dict[Coord, CoreStats]
     link_bytes: dict[tuple[int, int, str], int]
     undelivered: int = 0
-    trace: list[dict] | None = None
+    trace: list[Event] | None = None
+    barriers: tuple[Barrier, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -88,6 +92,7 @@ def core_stats(c) -> CoreStats:
         dma_bytes=c.dma_bytes,
         stall=dict(c.stall),
         flags=int(c.flags.bits),
+        sram_hwm=c.hwm,
     )
 
 
@@ -105,27 +110,12 @@ def fault_context(c, pc: int, message: str) -> SimulationError:
 
 
 def write_trace(res: SimResult, m, path: str | Path | bool | None) -> SimResult:
-    """Turn the recorded events into Chrome trace events; write them to ``path`` if it is one."""
-    us = 1e6 / m.costs.clock_hz
-    events = []
-    for gid in sorted(m.cores):
-        c = m.cores[gid]
-        if c.code is not None:
-            events.append(
-                {"name": "thread_name", "ph": "M", "pid": 0, "tid": gid, "args": {"name": c.name}}
-            )
-    for kind, gid, start, dur, args in m.trace:
-        events.append(
-            {
-                "name": kind,
-                "ph": "X",
-                "pid": 0,
-                "tid": gid,
-                "ts": start * us,
-                "dur": dur * us,
-                "args": args,
-            }
-        )
+    """Keep the recorded events (with core coordinates) in the result; write the Chrome/Perfetto
+    trace to ``path`` if it is one."""
+    events = [
+        (kind, m.cores[gid].coord, start, dur, args) for kind, gid, start, dur, args in m.trace
+    ]
+    res = replace(res, trace=events)
     if isinstance(path, str | Path):
-        Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
-    return replace(res, trace=events)
+        write_json(chrome_trace(events, list(res.barriers), m.mesh.chips_w, res.clock_hz), path)
+    return res

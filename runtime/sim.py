@@ -32,6 +32,7 @@ from d1c.isa import d1x
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.errors import D1cError, SimulationError
 from d1c.isa.semantics import pack_coord
+from d1c.progress import progress
 from d1c.runtime import symbols
 from d1c.runtime.core import HALT, YIELD
 from d1c.runtime.decode import decode_section
@@ -59,8 +60,9 @@ def simulate(
     ``timing_only`` the same instructions run with the same timing but tile data is not computed
     or moved (scalar ld/st, tld and the parameter table still work on SRAM, so control flow that
     depends on parameters or SRAM images is exact; control flow that depends on computed tile
-    data is not supported); outputs are then empty. ``trace`` (a path, or True) records a Chrome
-    trace of tile ops, DMAs, messages and stalls. ``max_cycles`` stops runaway loops with a
+    data is not supported); outputs are then empty. ``trace`` (a path, or True) records the tile
+    ops, DMAs, messages and stalls (:mod:`d1c.runtime.trace`; a path also gets the Chrome/Perfetto
+    JSON). A progress bar counts barriers (kernels) on a terminal. ``max_cycles`` stops runaway loops with a
     fault. Faults raise :class:`SimulationError`.
     """
     prog = program if isinstance(program, D1xProgram) else d1x.read_d1x(program)
@@ -70,7 +72,9 @@ def simulate(
     m.trace = [] if trace else None
     _load(m, prog)
     symbols.load_inputs(m, prog, inputs)
-    _run_all(m)
+    kernels = dict(prog.meta).get("kernels")
+    with progress("simulate", int(kernels) if kernels else None) as m.progress:
+        _run_all(m)
     return _result(m, prog, trace)
 
 
@@ -234,6 +238,7 @@ def _result(m: Machine, prog: D1xProgram, trace: str | Path | bool | None) -> Si
         link_bytes=m.net.report(),
         undelivered=pending,
         trace=None,
+        barriers=tuple(m.barrier_log),
     )
     if m.trace is not None:
         res = write_trace(res, m, trace)

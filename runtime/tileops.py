@@ -55,9 +55,14 @@ def store(c, d: TDesc, vals: np.ndarray, rounding: str = "rne") -> None:
 
 
 def check(c, i: int, what: str):
-    """The geometry of tile register ``i`` after the bounds and alignment checks."""
+    """The geometry of tile register ``i`` after the bounds and alignment checks; raises the
+    core's SRAM high-water mark (``hwm``, the end of the highest tile it has used)."""
     g = c.tg[i]
-    if g.end > c.mem.size or not g.aligned:
+    if g.end > c.hwm:
+        if g.end > c.mem.size or not g.aligned:
+            check_tile(c.t[i], c.mem.size, what)
+        c.hwm = g.end
+    elif not g.aligned:
         check_tile(c.t[i], c.mem.size, what)
     return g
 
