@@ -26,8 +26,21 @@ def _consts_equal(a: Module, b: Module) -> bool:
     if a.consts.keys() != b.consts.keys():
         return False
     return all(
-        x.dtype == b.consts[k].dtype and np.array_equal(x, b.consts[k]) for k, x in a.consts.items()
+        x.dtype == b.consts[k].dtype
+        and np.array_equal(x, b.consts[k], equal_nan=x.dtype.kind == "f")
+        for k, x in a.consts.items()
     )
+
+
+def _same(x: object, y: object) -> bool:
+    """Equality of attribute values where NaN equals NaN (``full {value = nan}``)."""
+    if isinstance(x, float) and isinstance(y, float):
+        return x == y or (x != x and y != y)
+    return x == y
+
+
+def attrs_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
 
 
 def functions_equal(f: Function, g: Function, *, check_locs: bool = True) -> bool:
@@ -39,7 +52,7 @@ def functions_equal(f: Function, g: Function, *, check_locs: bool = True) -> boo
     for x, y in zip(f.ops, g.ops, strict=True):
         same = (
             x.name == y.name
-            and x.attrs == y.attrs
+            and attrs_equal(x.attrs, y.attrs)
             and [r.type for r in x.results] == [r.type for r in y.results]
             and [mapping.get(v) for v in x.operands] == list(y.operands)
             and (not check_locs or x.loc == y.loc)
