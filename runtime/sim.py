@@ -53,6 +53,7 @@ def simulate(
     timing_only: bool = False,
     trace: str | Path | bool | None = None,
     max_cycles: int | None = None,
+    io: symbols.SymbolIO | None = None,
 ) -> SimResult:
     """Run ``program`` on ``target`` (default: the program's own target) and return the result.
 
@@ -63,7 +64,9 @@ def simulate(
     data is not supported); outputs are then empty. ``trace`` (a path, or True) records the tile
     ops, DMAs, messages and stalls (:mod:`d1c.runtime.trace`; a path also gets the Chrome/Perfetto
     JSON). A progress bar counts barriers (kernels) on a terminal. ``max_cycles`` stops runaway loops with a
-    fault. Faults raise :class:`SimulationError`.
+    fault. ``io`` (:class:`d1c.runtime.host.HostCode`) packs inputs and unpacks outputs with
+    native host code instead of the numpy reference path (same bits). Faults raise
+    :class:`SimulationError`.
     """
     prog = program if isinstance(program, D1xProgram) else d1x.read_d1x(program)
     tgt = load_target(target or prog.target) if not isinstance(target, Target) else target
@@ -71,11 +74,11 @@ def simulate(
     m.limit = float("inf") if max_cycles is None else max_cycles
     m.trace = [] if trace else None
     _load(m, prog)
-    symbols.load_inputs(m, prog, inputs)
+    symbols.load_inputs(m, prog, inputs, io)
     kernels = dict(prog.meta).get("kernels")
     with progress("simulate", int(kernels) if kernels else None) as m.progress:
         _run_all(m)
-    return _result(m, prog, trace)
+    return _result(m, prog, trace, io)
 
 
 # ---------------------------------------------------------------- loading
@@ -224,9 +227,11 @@ def _wait_cycle(m: Machine, stuck: list[CoreState]) -> str | None:
     return None
 
 
-def _result(m: Machine, prog: D1xProgram, trace: str | Path | bool | None) -> SimResult:
+def _result(
+    m: Machine, prog: D1xProgram, trace: str | Path | bool | None, io: symbols.SymbolIO | None
+) -> SimResult:
     running = sorted((c for c in m.cores.values() if c.code is not None), key=lambda c: c.gid)
-    outputs, codes = symbols.read_outputs(m, prog) if m.full else ({}, {})
+    outputs, codes = symbols.read_outputs(m, prog, io) if m.full else ({}, {})
     cores: dict[Coord, CoreStats] = {c.coord: core_stats(c) for c in running}
     pending = sum(len(q) for q in m.mail.values())
     res = SimResult(

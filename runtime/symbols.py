@@ -10,9 +10,16 @@ placement (later ones win where they overlap).
 Inputs are values: float arrays are rounded to the symbol's format with round-to-nearest-even
 (:func:`d1c.isa.numerics.encode`), ``i32`` symbols take integers. Outputs come back as float32
 values (``i32`` as int32) together with their raw codes.
+
+This numpy path is the reference. With a :class:`SymbolIO` (the JIT host code of
+:mod:`d1c.runtime.host`) the conversion and scatter/gather run in native code instead, on the
+placements' *spans*: per placement the bytes ``[addr + lo, addr + hi)`` of its window, as a view of
+the core's SRAM or a copy of HBM that is written back after packing.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 
@@ -123,8 +130,46 @@ def read_symbol(m: Machine, sym: Symbol) -> np.ndarray:
     return out
 
 
-def load_inputs(m: Machine, prog: D1xProgram, inputs: dict[str, np.ndarray] | None) -> None:
-    """Check the names and shapes of ``inputs`` and, in full mode, store them."""
+class SymbolIO(Protocol):
+    """Host code that converts between user arrays and the spans of a symbol's placements."""
+
+    def pack(self, sym: Symbol, value: np.ndarray, spans: list[np.ndarray]) -> None: ...
+
+    def unpack(self, sym: Symbol, spans: list[np.ndarray]) -> np.ndarray: ...
+
+
+def symbol_spans(m: Machine, sym: Symbol, what: str) -> list[np.ndarray]:
+    """Per placement its window's bytes: an SRAM view, an HBM copy, or 0 bytes if empty."""
+    esize, out = ELEM_BYTES[sym.fmt], []
+    for p in sym.placements:
+        lo, hi = _window(p, tuple(sym.shape), esize, what)
+        if _empty(p):
+            out.append(np.zeros(0, dtype=np.uint8))
+        elif p.space == "sram":
+            out.append(_sram(m, p, lo, hi, what))
+        else:
+            m.hbm.check(p.addr + lo, hi - lo, what)
+            out.append(m.hbm.read(p.addr + lo, hi - lo))
+    return out
+
+
+def _pack_with(m: Machine, sym: Symbol, value: np.ndarray, io: SymbolIO) -> None:
+    spans = symbol_spans(m, sym, f"input {sym.name!r}")
+    io.pack(sym, value, spans)
+    for p, span in zip(sym.placements, spans, strict=True):
+        if p.space == "hbm" and span.size:
+            lo, _ = _window(p, tuple(sym.shape), ELEM_BYTES[sym.fmt], sym.name)
+            m.hbm.write(p.addr + lo, span)
+
+
+def load_inputs(
+    m: Machine,
+    prog: D1xProgram,
+    inputs: dict[str, np.ndarray] | None,
+    io: SymbolIO | None = None,
+) -> None:
+    """Check the names and shapes of ``inputs`` and, in full mode, store them (through ``io``
+    when given)."""
     syms = {s.name: s for s in prog.symbols if s.role in INPUT_ROLES}
     given = dict(inputs or {})
     unknown = sorted(set(given) - set(syms))
@@ -136,18 +181,24 @@ def load_inputs(m: Machine, prog: D1xProgram, inputs: dict[str, np.ndarray] | No
     if missing and m.full:
         raise SimulationError(f"missing input(s): {', '.join(missing)}")
     for name, value in sorted(given.items()):
+        if io is not None and m.full:
+            _pack_with(m, syms[name], value, io)
+            continue
         codes = encode_input(syms[name], value)
         if m.full:
             write_symbol(m, syms[name], codes)
 
 
 def read_outputs(
-    m: Machine, prog: D1xProgram
+    m: Machine, prog: D1xProgram, io: SymbolIO | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(values, codes) of every output symbol."""
+    """(values, codes) of every output symbol; ``io`` unpacks the values when given."""
     values, codes = {}, {}
     for sym in prog.symbols:
         if sym.role in OUTPUT_ROLES:
             codes[sym.name] = read_symbol(m, sym)
-            values[sym.name] = decode_output(sym, codes[sym.name])
+            if io is None:
+                values[sym.name] = decode_output(sym, codes[sym.name])
+            else:
+                values[sym.name] = io.unpack(sym, symbol_spans(m, sym, f"output {sym.name!r}"))
     return values, codes
