@@ -25,6 +25,7 @@ import numpy as np
 from d1c.errors import D1cError
 from d1c.ir import Module, parse_module, print_module
 from d1c.ir.clone import clone_module
+from d1c.progress import progress
 
 if TYPE_CHECKING:
     from d1c.isa.d1x import D1xProgram
@@ -202,12 +203,17 @@ def compile_stages(
     check_stage(stop_after)
     opts, debug = opts or Options(), debug or DebugOptions()
     snapshots = {}
-    for stage in PIPELINES:
-        module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
-        if stage == stop_after:  # nothing runs after it: no copy, so emit reuses its plans
-            snapshots[stage] = module
-            break
-        snapshots[stage] = clone_module(module)
+    stages = list(PIPELINES)
+    total = stages.index(stop_after) + 1 if stop_after in stages else len(stages)
+    with progress("compile", total) as bar:
+        for stage in stages:
+            bar.update(0, note=stage)
+            module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
+            bar.update()
+            if stage == stop_after:  # nothing runs after it: no copy, so emit reuses its plans
+                snapshots[stage] = module
+                break
+            snapshots[stage] = clone_module(module)
     return snapshots
 
 
