@@ -16,7 +16,7 @@ import click
 from d1c.errors import D1cError
 
 # Modules whose import registers subcommands on `main`.
-COMMAND_MODULES = ("d1c.cli_compile", "d1c.cli_isa", "d1c.cli_run")
+COMMAND_MODULES = ("d1c.cli_compile", "d1c.cli_isa", "d1c.cli_run", "d1c.cli_report")
 
 
 class _Group(click.Group):
