@@ -65,8 +65,9 @@ def options_for(src: driver.Source, target: str, dtype: str) -> driver.Options:
 @target_options
 @click.option(
     "--emit",
-    type=click.Choice(driver.STAGE_NAMES),
-    help="Write the IR of this stage as text (asm: the program listing) instead of a .d1x.",
+    type=click.Choice((*driver.STAGE_NAMES, "host-ir")),
+    help="Write the IR of this stage as text (asm: the program listing; host-ir: the LLVM IR "
+    "of the host code) instead of a .d1x.",
 )
 @click.option(
     "--stop-after",
@@ -98,7 +99,7 @@ def compile(
     """Compile MODEL for a target: a .d1x program, or the IR of one stage."""
     src = driver.load_source(model)
     opts = options_for(src, target, dtype)
-    stage = emit or stop_after or "asm"
+    stage = "asm" if emit == "host-ir" else emit or stop_after or "asm"
     snaps = driver.compile_stages(
         src.module, "placed" if stage == "asm" else stage, opts, _debug(**debug)
     )
@@ -108,6 +109,11 @@ def compile(
         driver.emit_ir(snaps[stage], output, elide_data=elide_data)
         return
     program = driver.build(snaps["placed"], opts)
+    if emit == "host-ir":
+        from d1c.runtime.host import stored_ir
+
+        driver.write_text(stored_ir(program) or "", output)
+        return
     if emit == "asm":
         from d1c.isa.disasm import disassemble
 
