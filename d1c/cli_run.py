@@ -1,7 +1,8 @@
 """``d1c run``: simulate a ``.d1x`` program (or D1 assembly) and print its outputs and cycles.
 
-``d1c run PROGRAM.d1x --input a=a.npy --input b=b.npy --output-dir out/`` loads each input into
-the places the program's symbol table names, runs the bit-accurate simulator
+``d1c run PROGRAM.d1x --input a=a.npy --input b=b.npy --output-dir out/`` packs each input into
+the places the program's symbol table names with the program's JIT-compiled host code
+(:mod:`d1c.runtime.host`; outputs are unpacked the same way), runs the bit-accurate simulator
 (:func:`d1c.runtime.sim.simulate`), prints a one-line summary per output and the timing
 summary, and saves every output as ``out/NAME.npy`` (float32 values; int32 for i32 outputs).
 """
@@ -85,15 +86,18 @@ def run(
     max_cycles: int | None,
 ) -> None:
     """Simulate PROGRAM (.d1x or assembly) bit-accurately; print outputs and cycles."""
+    from d1c.runtime.host import HostCode
     from d1c.runtime.sim import simulate
 
+    prog = _program(program)
     res = simulate(
-        _program(program),
+        prog,
         target,
         _inputs(inputs),
         timing_only=timing_only,
         trace=trace,
         max_cycles=max_cycles,
+        io=None if timing_only else HostCode.of(prog),
     )
     for name, value in res.outputs.items():
         click.echo(_describe(name, value))
