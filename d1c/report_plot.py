@@ -77,8 +77,7 @@ def disabled_mask(r: Report) -> np.ndarray:
 def _panel(fig, ax, data: np.ndarray, r: Report, title: str, label: str, **kw) -> None:
     import matplotlib as mpl
 
-    cmap = mpl.colormaps[kw.pop("cmap", "viridis")].copy()
-    cmap.set_bad(UNUSED)
+    cmap = mpl.colormaps[kw.pop("cmap", "viridis")].with_extremes(bad=UNUSED)
     w, h, gw, gh = _grid(r)
     extent = (-0.5, w - 0.5, h - 0.5, -0.5)
     im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, extent=extent, interpolation="nearest", **kw)  # fmt: skip
