@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from report_helpers import MLP
 
 from d1c import driver
-
-ROOT = Path(__file__).resolve().parents[2]
-MLP = str(ROOT / "examples" / "mlp.py")
 
 
 @pytest.fixture(scope="session")

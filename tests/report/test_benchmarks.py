@@ -6,7 +6,7 @@ import importlib.util
 import sys
 
 import pytest
-from conftest import ROOT
+from report_helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import MLP, ROOT
+from report_helpers import MLP, ROOT
 
 from d1c.cli import main
 from d1c.passes.emit import input_arrays
