@@ -41,22 +41,52 @@ def _link(k: tuple) -> str:
 # ---------------------------------------------------------------- summaries (shared)
 def headline(r: Report) -> list[tuple[str, str]]:
     """(label, text) rows of the summary: time, work, roofline, stalls, SRAM, NoC."""
-    t, res, roof = r.target, r.result, r.roofline
-    core_cycles = max(r.cycles * len(res.cores), 1)
-    stalls = (
-        ", ".join(f"{k} {fmt_pct(v / core_cycles)}" for k, v in r.stalls.items() if v) or "none"
+    rows = [("time", _time_line(r)), ("work", _work_line(r)), ("roofline", _roof_line(r))]
+    rows.append(("stalls", _stall_line(r)))
+    if r.sram:
+        rows.append(("SRAM", _sram_line(r)))
+    return [*rows, ("NoC", _noc_line(r))]
+
+
+def _time_line(r: Report) -> str:
+    t = r.target
+    return (
+        f"{r.cycles:,} cycles = {r.seconds * 1e6:,.2f} us at {t.clock_hz / 1e9:g} GHz "
+        f"on {len(r.result.cores):,} of {t.num_cores:,} cores"
     )
-    worst = max(r.sram, key=lambda s: s.peak, default=None)
-    rows = [
-        ("time", f"{r.cycles:,} cycles = {r.seconds * 1e6:,.2f} us at {t.clock_hz / 1e9:g} GHz on {len(res.cores):,} of {t.num_cores:,} cores"),
-        ("work", f"{r.macs:,} MACs, {res.total('vector_ops'):,} vector elements; utilization {fmt_pct(r.utilization)} of {t.peak_flops / 1e12:,.1f} TFLOPS peak"),
-        ("roofline", f"{roof.bound()}-bound at {roof.cycles():,.0f} cycles ({fmt_bytes(roof.bytes)} DMA at {roof.dip_bytes_per_cycle:,.0f} B/cycle, {roof.macs:,} MACs at {roof.peak_macs_per_cycle:,}/cycle): achieved {fmt_pct(roof.cycles() / max(r.cycles, 1))} of roofline; compulsory bytes {fmt_bytes(roof.compulsory)} -> {roof.cycles(roof.compulsory):,.0f} cycles"),
-        ("stalls", f"{stalls} of core-cycles"),
-    ]  # fmt: skip
-    if worst is not None:
-        rows.append(("SRAM", f"peak {fmt_bytes(worst.peak)} of {fmt_bytes(t.sram_bytes)} per core on {_core(worst.coord)} (buffers {fmt_bytes(worst.buffers)}, records {fmt_bytes(worst.records)}, params {worst.params} B)"))  # fmt: skip
-    rows.append(("NoC", _noc_line(r)))
-    return rows
+
+
+def _work_line(r: Report) -> str:
+    return (
+        f"{r.macs:,} MACs, {r.result.total('vector_ops'):,} vector elements; utilization "
+        f"{fmt_pct(r.utilization)} of {r.target.peak_flops / 1e12:,.1f} TFLOPS peak"
+    )
+
+
+def _roof_line(r: Report) -> str:
+    roof = r.roofline
+    return (
+        f"{roof.bound()}-bound at {roof.cycles():,.0f} cycles ({fmt_bytes(roof.bytes)} DMA at "
+        f"{roof.dip_bytes_per_cycle:,.0f} B/cycle, {roof.macs:,} MACs at "
+        f"{roof.peak_macs_per_cycle:,}/cycle): achieved {fmt_pct(roof.cycles() / max(r.cycles, 1))}"
+        f" of roofline; compulsory bytes {fmt_bytes(roof.compulsory)} -> "
+        f"{roof.cycles(roof.compulsory):,.0f} cycles"
+    )
+
+
+def _stall_line(r: Report) -> str:
+    core_cycles = max(r.cycles * len(r.result.cores), 1)
+    parts = [f"{k} {fmt_pct(v / core_cycles)}" for k, v in r.stalls.items() if v]
+    return (", ".join(parts) or "none") + " of core-cycles"
+
+
+def _sram_line(r: Report) -> str:
+    w = max(r.sram, key=lambda s: s.peak)
+    return (
+        f"peak {fmt_bytes(w.peak)} of {fmt_bytes(r.target.sram_bytes)} per core on "
+        f"{_core(w.coord)} (buffers {fmt_bytes(w.buffers)}, records {fmt_bytes(w.records)}, "
+        f"params {w.params} B)"
+    )
 
 
 def _noc_line(r: Report) -> str:
@@ -220,28 +250,62 @@ code{font-size:12px}img{max-width:100%;border:1px solid #ddd}h1{font-size:1.4em}
 
 
 def render_html(r: Report, png: bytes | None) -> str:
-    """One self-contained page: summary, heatmaps (inline PNG), ops, source lines, chips, links."""
+    """One self-contained page: summary, heatmaps (inline PNG), then the tables."""
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>d1c report {e(r.name)}</title><style>{CSS}</style></head><body>"]  # fmt: skip
-    parts.append(f"<h1>d1c report: {e(r.name)} on {e(r.target.name)}</h1>")
-    parts.append(_table(["", ""], [[k, v] for k, v in headline(r)]))
+    title = f"d1c report: {e(r.name)} on {e(r.target.name)}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"]
+    parts += [f"<style>{CSS}</style></head><body><h1>{title}</h1>"]
+    parts.append(_table(["", ""], [list(row) for row in headline(r)]))
     if png is not None:
         data = base64.b64encode(png).decode("ascii")
-        parts.append(f"<h2>Heatmaps</h2><img alt='SRAM and NoC heatmaps' src='data:image/png;base64,{data}'>")  # fmt: skip
-    total = max(r.cycles, 1)
-    ops = [[o.index, o.op, f"{o.cycles:,}", f"{100 * o.cycles / total:.1f}%", f"{o.macs:,}", f"{o.compute:,}", top_stall(o, len(r.result.cores)), short_loc(o.loc), o.source] for o in r.ops]  # fmt: skip
-    parts.append("<h2>Kernels (program order)</h2>")
-    parts.append(_table(["#", "op", "cycles", "%", "MACs", "compute core-cycles", "top stall", "location", "source"], ops))  # fmt: skip
-    lines = [[short_loc(d["loc"]), d["kernels"], f"{d['cycles']:,}", f"{100 * d['cycles'] / total:.1f}%", f"{d['macs']:,}", d["source"]] for d in by_line(r.ops)]  # fmt: skip
-    parts.append("<h2>By source line</h2>" + _table(["location", "kernels", "cycles", "%", "MACs", "source"], lines))  # fmt: skip
-    chips = [[c["chip"], c["cores"], fmt_bytes(c["max_core_peak"]), fmt_bytes(c["total_peak"]), fmt_bytes(c["capacity"])] for c in r.chips()]  # fmt: skip
-    parts.append("<h2>SRAM per chip</h2>" + _table(["chip", "cores", "max core peak", "total", "capacity"], chips))  # fmt: skip
-    cores = [[_core(s.coord), f"{s.peak:,}", f"{s.buffers:,}", f"{s.records:,}", s.params] for s in sorted(r.sram, key=lambda s: -s.peak)[:32]]  # fmt: skip
-    parts.append("<h2>SRAM high-water marks (top 32 cores, bytes)</h2>" + _table(["core", "peak", "buffers", "records", "params"], cores))  # fmt: skip
-    links = sorted(links_total(r).items(), key=lambda kv: -kv[1])[:32]
-    parts.append("<h2>Busiest NoC links (top 32; messages + DMA routes)</h2>" + _table(["link (gx,gy) dir", "bytes"], [[_link(k), f"{v:,}"] for k, v in links]))  # fmt: skip
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        parts.append(f"<h2>Heatmaps</h2><img alt='SRAM, NoC and busy heatmaps' src='data:image/png;base64,{data}'>")  # fmt: skip
+    for heading, head, rows in html_sections(r):
+        parts.append(f"<h2>{e(heading)}</h2>" + _table(head, rows))
+    return "\n".join([*parts, "</body></html>"])
+
+
+def html_sections(r: Report) -> list[tuple[str, list[str], list[list]]]:
+    """(heading, column names, rows) of every table of the page."""
+    return [
+        ("Kernels (program order)", ["#", "op", "cycles", "%", "MACs", "compute core-cycles",
+                                     "top stall", "location", "source"], _kernel_rows(r)),
+        ("By source line", ["location", "kernels", "cycles", "%", "MACs", "source"], _line_rows(r)),
+        ("SRAM per chip", ["chip", "cores", "max core peak", "total", "capacity"], _chip_rows(r)),
+        ("SRAM high-water marks (top 32 cores, bytes)",
+         ["core", "peak", "buffers", "records", "params"], _core_rows(r)),
+        ("Busiest NoC links (top 32; messages + DMA routes)",
+         ["link (gx,gy) dir", "bytes"], _link_rows(r)),
+    ]  # fmt: skip
+
+
+def _pct(n: int, r: Report) -> str:
+    return f"{100 * n / max(r.cycles, 1):.1f}%"
+
+
+def _kernel_rows(r: Report) -> list[list]:
+    n = len(r.result.cores)
+    return [[o.index, o.op, f"{o.cycles:,}", _pct(o.cycles, r), f"{o.macs:,}", f"{o.compute:,}",
+             top_stall(o, n), short_loc(o.loc), o.source] for o in r.ops]  # fmt: skip
+
+
+def _line_rows(r: Report) -> list[list]:
+    return [[short_loc(d["loc"]), d["kernels"], f"{d['cycles']:,}", _pct(d["cycles"], r),
+             f"{d['macs']:,}", d["source"]] for d in by_line(r.ops)]  # fmt: skip
+
+
+def _chip_rows(r: Report) -> list[list]:
+    return [[c["chip"], c["cores"], fmt_bytes(c["max_core_peak"]), fmt_bytes(c["total_peak"]),
+             fmt_bytes(c["capacity"])] for c in r.chips()]  # fmt: skip
+
+
+def _core_rows(r: Report) -> list[list]:
+    top = sorted(r.sram, key=lambda s: -s.peak)[:32]
+    return [[_core(s.coord), f"{s.peak:,}", f"{s.buffers:,}", f"{s.records:,}", s.params] for s in top]  # fmt: skip
+
+
+def _link_rows(r: Report) -> list[list]:
+    top = sorted(links_total(r).items(), key=lambda kv: -kv[1])[:32]
+    return [[_link(k), f"{v:,}"] for k, v in top]
 
 
 def _table(head: list[str], rows: list[list]) -> str:
