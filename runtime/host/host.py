@@ -174,7 +174,6 @@ class HostCode:
                 fns[run.nest](*args[0])
             else:
                 list(_pool(threads).map(lambda a, f=fns[run.nest]: f(*a), args))
-        del tables, spans, data  # the buffers stay alive until every call has returned
 
 
 def _source(sym: Symbol, value: np.ndarray) -> np.ndarray:
