@@ -215,6 +215,8 @@ def fill_value(op: Op, key: str = "value") -> float | int | bool:
 
 @_reg("pad")
 def _pad(a: list[np.ndarray], op: Op) -> np.ndarray:
+    if a[0].ndim == 0:  # nothing to pad (numpy cannot pad a 0-d array)
+        return a[0].copy()
     return np.pad(a[0], pad_widths(op, a[0].ndim), constant_values=fill_value(op))
 
 

@@ -45,6 +45,8 @@ def _pad(c: Call) -> np.ndarray:
     pads = c.attrs["pads"]
     widths = [(pads[2 * i], pads[2 * i + 1]) for i in range(c.args[0].ndim)]
     fill = scalar(c, c.attrs["value"], c.elem)
+    if not widths:  # rank 0: nothing to pad (numpy cannot pad a 0-d array)
+        return c.args[0].copy()
     return np.pad(c.args[0], widths, constant_values=fill)
 
 
