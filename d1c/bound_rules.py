@@ -155,6 +155,8 @@ def _concat(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
 def _pad(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     fill = ref64.fill_value(op)
     fill_err = data_error(stored(fill, op), np.asarray(float(fill)))
+    if a[0].err.ndim == 0:  # rank 0: the identity (numpy cannot pad a 0-d array)
+        return a[0].err.copy()
     widths = ref64.pad_widths(op, a[0].ref.ndim)
     return np.pad(a[0].err, widths, constant_values=float(fill_err))
 

@@ -24,3 +24,12 @@ def test_pad_of_a_scalar_is_the_identity() -> None:
     (ref,) = reference64(m, [x])
     assert got.shape == () and got == np.float32(-1.5) and got.dtype == np.float32
     assert ref.shape == () and ref == -1.5
+
+
+def test_pad_of_a_scalar_has_the_bound_of_its_operand() -> None:
+    from d1c.bounds import check_within_bound
+
+    m = parse_module(TEXT)
+    x = [np.array(-1.5, np.float32)]
+    ((err, bound, ok),) = check_within_bound(m, m, x)
+    assert (err, bound, ok) == (0.0, 0.0, True)
