@@ -288,7 +288,9 @@ def _batch_norm(a: list[np.ndarray], op: Op) -> np.ndarray:
 
 @_reg("matmul")
 def _matmul(a: list[np.ndarray], op: Op) -> np.ndarray:
-    return np.matmul(a[0], a[1])
+    # Fresh contiguous copies: for ``x @ x.T`` (one buffer) numpy calls BLAS syrk, whose sums
+    # round differently from gemm's, so the reference would depend on memory layout.
+    return np.matmul(np.array(a[0], order="C"), np.array(a[1], order="C"))
 
 
 def windows(x: np.ndarray, op: Op, kernel: tuple[int, int], fill: float) -> np.ndarray:
