@@ -176,6 +176,11 @@ def layer_norm(a: Bounded, ndim: int, eps: float) -> Bounded:
         cap = math.sqrt(n) * (1 + C_RSQRT) * (1 + U32) / math.sqrt(max(1 - gamma(n + 1), 1e-300))
         total = np.minimum(prop + local, cap + np.abs(y))
         row = np.minimum(row_prop[..., 0] + box_row(local), cap * math.sqrt(n) + box_row(y))
+        # The caps hold for a finite result only: with eps = 0 a row that the input error can
+        # make constant gives 0/0 = NaN in fp32, so it is unbounded.
+        vanish = (np.float32(eps) == 0) & (rho - nd <= 0)
+        total = np.where(vanish, INF, total)
+        row = np.where(vanish[..., 0], INF, row)
     return finish(y, total, row, a.err == 0)
 
 
