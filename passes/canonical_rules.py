@@ -86,6 +86,33 @@ def fold_broadcast_chain(op: Op, rw: Rewriter) -> Value | None:
     return rw.create("broadcast_to", [inner.operands[0]], result_type=op.result.type)
 
 
+def matmul_unbroadcast(op: Op, rw: Rewriter) -> Value | None:
+    """matmul(a, broadcast_to(w)) -> matmul(a, w) when the broadcast only adds or repeats batch
+    dims: matmul broadcasts batch dims itself, and every output element sums the same products in
+    the same K order, so the bits are equal. (torch's decomposition of a 3-D @ 2-D matmul gives
+    ``bmm(x, expand(w))``; without this rule the weight would be materialised B times.)"""
+    for i, v in enumerate(op.operands):
+        inner = v.owner
+        if inner is None or inner.name != "broadcast_to":
+            continue
+        w = inner.operands[0]
+        if w.type.rank < 2 or w.type.shape[-2:] != v.type.shape[-2:]:
+            continue
+        operands = list(op.operands)
+        operands[i] = w
+        if matmul_shape(operands) != op.result.type.shape:
+            continue
+        return rw.create("matmul", operands, result_type=op.result.type)
+    return None
+
+
+def matmul_shape(operands: list[Value]) -> tuple[int, ...]:
+    from d1c.ir import broadcast_shapes
+
+    a, b = (v.type.shape for v in operands)
+    return (*broadcast_shapes(a[:-2], b[:-2]), a[-2], b[-1])
+
+
 def move_splat(op: Op, rw: Rewriter) -> Value | None:
     """reshape / permute / broadcast_to / slice / single-tensor concat of a ``full``: a ``full``
     of the result type (moving equal elements around leaves them equal)."""
@@ -191,6 +218,7 @@ RULES: list[Rule] = [
     ("reshape", fold_reshape_chain),
     ("permute", compose_permutes),
     ("broadcast_to", fold_broadcast_chain),
+    ("matmul", matmul_unbroadcast),
     (VIEW_OPS, move_splat),
     ("mul", mul_by_one),
     ("add", add_neg_zero),
