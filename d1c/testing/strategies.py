@@ -1,9 +1,14 @@
-"""Hypothesis strategies that generate valid d1c IR.
+"""Hypothesis strategies that generate valid d1c inputs: IR modules, targets, torch models,
+ISA programs and mutations of valid texts (issue 7). They are public: use them to fuzz your own
+passes or targets, as ``d1c fuzz`` does.
 
 ``graph_modules()`` draws whole verified modules of graph IR: random arguments (ranks 0..4, sizes
-including 1 and primes), then a random chain of ops from the op table (elementwise with
-broadcasting, reductions, layout ops, conversions to storage formats, constants with data), each
-with a random source location. Use them to check properties that must hold for every module:
+including 1 and primes, or with ``sizes=graph_steps.SIZES`` sizes such as 67 and 131 that do not
+divide the tile sizes), then a random chain of ops: elementwise with broadcasting, reductions,
+layout ops, conversions to storage formats (random CFloat biases), constants with data, and the
+composite ops of :mod:`d1c.testing.graph_steps` (matmul, softmax, layer_norm, batch_norm,
+compare/where, causal masks, concat, pad, conv2d, pools, embedding), each with a random source
+location. Use them to check properties that must hold for every module:
 
     from hypothesis import given
     from d1c.testing.strategies import graph_modules
@@ -15,6 +20,12 @@ with a random source location. Use them to check properties that must hold for e
 ``tiled_modules()`` draws modules of the tiled level instead: primitive ops only, within their
 constraints, on small shapes — the input of ``tile``/``place``/``build_program`` for differential
 tests of the backend against the interpreter (tests/passes/test_backend.py).
+
+Also here (from sibling modules): ``target_specs()`` random mini-like targets
+(:mod:`d1c.testing.targets`), ``asm_programs()`` random assembly programs
+(:mod:`d1c.testing.programs`), ``mutated_texts(text)`` and ``mutated_d1x(data)`` mutations of
+valid IR/assembly text and ``.d1x`` bytes (:mod:`d1c.testing.mutations`). Random torch models,
+``torch_recipes()``, live in :mod:`d1c.testing.torch_models` (it imports torch).
 """
 
 from __future__ import annotations
@@ -24,6 +35,20 @@ from hypothesis import strategies as st
 
 from d1c.errors import Loc
 from d1c.ir import FP32, Builder, ElemType, Function, Module, Sym, TensorType, Value, verify_module
+from d1c.testing.graph_steps import GRAPH_STEPS, MAX_ELEMENTS
+from d1c.testing.mutations import mutated_d1x, mutated_texts
+from d1c.testing.programs import asm_programs
+from d1c.testing.targets import target_specs
+
+__all__ = [
+    "asm_programs",
+    "graph_modules",
+    "mutated_d1x",
+    "mutated_texts",
+    "shapes",
+    "target_specs",
+    "tiled_modules",
+]
 
 DIMS = st.sampled_from([1, 2, 3, 4, 5, 7])
 UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "erf", "relu", "rsqrt", "silu"]
@@ -38,8 +63,18 @@ STORAGE = [
 
 
 @st.composite
-def shapes(draw: st.DrawFn, min_rank: int = 0, max_rank: int = 4) -> tuple[int, ...]:
-    return tuple(draw(st.lists(DIMS, min_size=min_rank, max_size=max_rank)))
+def shapes(
+    draw: st.DrawFn,
+    min_rank: int = 0,
+    max_rank: int = 4,
+    sizes: st.SearchStrategy[int] = DIMS,
+    max_elements: int = MAX_ELEMENTS,
+) -> tuple[int, ...]:
+    """A shape of ``sizes``; leading dims are dropped while it holds more than ``max_elements``."""
+    dims = draw(st.lists(sizes, min_size=min_rank, max_size=max_rank))
+    while len(dims) > min_rank and int(np.prod(dims)) > max_elements:
+        dims.pop(0)
+    return tuple(dims)
 
 
 @st.composite
@@ -116,14 +151,17 @@ def _const(draw: st.DrawFn, b: Builder, m: Module, ty: TensorType, loc: Loc | No
     return b.create("const", [], {"name": Sym(name)}, result_type=ty, loc=loc)
 
 
-STEPS = [_unary, _binary, _reduce, _permute, _reshape, _slice, _convert]
+STEPS = [_unary, _binary, _reduce, _permute, _reshape, _slice, _convert, *GRAPH_STEPS]
 
 
 @st.composite
-def graph_modules(draw: st.DrawFn, max_ops: int = 8) -> Module:
-    """A verified graph-IR module with fp32 arguments and results."""
+def graph_modules(
+    draw: st.DrawFn, max_ops: int = 8, sizes: st.SearchStrategy[int] = DIMS
+) -> Module:
+    """A verified graph-IR module with fp32 arguments and results; argument dims from ``sizes``
+    (e.g. :data:`d1c.testing.graph_steps.SIZES`, which has sizes that do not divide tiles)."""
     args = [
-        Value(TensorType(draw(shapes()), FP32), name=f"x{i}")
+        Value(TensorType(draw(shapes(sizes=sizes)), FP32), name=f"x{i}")
         for i in range(draw(st.integers(1, 3)))
     ]
     func = Function("main", args, [])
