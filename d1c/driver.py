@@ -4,8 +4,8 @@ The stages, in order, each a readable pipeline of passes (docs/lowering.md)::
 
     graph      canonicalize, fold-batchnorm, canonicalize
     quantized  assign-formats{dtype=...}
-    tiled      decompose, canonicalize, tile
-    placed     place, route, allocate-sram
+    tiled      decompose, canonicalize, tile, fuse
+    placed     place, schedule, route, allocate-sram
     asm        instruction selection + emission of the .d1x program
 
 :func:`compile_stages` keeps a copy of the IR after every stage so that ``d1c verify`` can check
@@ -55,8 +55,8 @@ class Options:
 PIPELINES: dict[str, str] = {
     "graph": "canonicalize,fold-batchnorm,canonicalize",
     "quantized": "assign-formats{{dtype={dtype}}}",
-    "tiled": "decompose,canonicalize,tile",
-    "placed": "place,route,allocate-sram",
+    "tiled": "decompose,canonicalize,tile,fuse",
+    "placed": "place,schedule,route,allocate-sram",
 }
 STAGE_NAMES = (*PIPELINES, "asm")
 
@@ -100,10 +100,11 @@ def load_source(spec: str, *, with_reference: bool = False) -> Source:
     model, inputs = load_model(spec)
     module = export_model(model, inputs, name=path.stem, user_file=str(path))
     arrays = [t.detach().numpy() for t in inputs]
-    return Source(module, arrays, _eager(model, inputs) if with_reference else None)
+    return Source(module, arrays, eager_outputs(model, inputs) if with_reference else None)
 
 
-def _eager(model, inputs) -> list[np.ndarray]:
+def eager_outputs(model, inputs) -> list[np.ndarray]:
+    """torch eager outputs of ``model`` (eval mode, no grad) on ``inputs``, as numpy arrays."""
     import torch
 
     with torch.no_grad():
