@@ -16,7 +16,13 @@ import click
 from d1c.errors import D1cError
 
 # Modules whose import registers subcommands on `main`.
-COMMAND_MODULES = ("d1c.cli_compile", "d1c.cli_isa", "d1c.cli_run", "d1c.cli_report")
+COMMAND_MODULES = (
+    "d1c.cli_compile",
+    "d1c.cli_isa",
+    "d1c.cli_run",
+    "d1c.cli_report",
+    "d1c.cli_fuzz",
+)
 
 
 class _Group(click.Group):
