@@ -7,6 +7,7 @@ from d1c.passes import canonicalize, fold_batchnorm, place, tile  # noqa: F401  
 from d1c.passes import decompose, fold_constants  # noqa: F401  (registers the passes)
 from d1c.passes import assign_formats  # noqa: F401  (registers the pass)
 from d1c.passes import allocate_sram, route  # noqa: F401  (registers the passes)
+from d1c.passes import fuse, schedule  # noqa: F401  (registers the passes)
 from d1c.passes.pass_manager import (
     PASSES,
     Context,

@@ -70,7 +70,8 @@ class CoreImage:
 
 # ---------------------------------------------------------------------------------------------
 # Records. Common header: [dma_out list, dma_out count, steps, 0]; then the result tile record;
-# then per step: [dma_in list, dma_in count, 0, 0], operand tile records, staged tile records.
+# then per step: [dma_in list, dma_in count, 0, 0], operand tile records, staged tile records;
+# then per fused epilogue op: its result tile record and its side operand tile records.
 
 
 def _tile_words(t: TDesc) -> list[int]:
@@ -85,6 +86,7 @@ def record(img: CoreImage, item: WorkItem) -> list[int]:
         words += [in_list, len(step.dma_in), 0, 0]
         words += [w for t in step.tiles for w in _tile_words(t)]
         words += [w for staged, _ in step.trans for w in _tile_words(staged)]
+    words += [w for tiles in item.epilogue for t in tiles for w in _tile_words(t)]
     return words
 
 
@@ -96,7 +98,12 @@ def step_bytes(plan: KernelPlan) -> int:
 
 def record_bytes(plan: KernelPlan) -> int:
     item = next(iter(next(iter(plan.items.values()))))
-    return 32 + step_bytes(plan) * len(item.steps)
+    return 32 + step_bytes(plan) * len(item.steps) + epilogue_bytes(plan)
+
+
+def epilogue_bytes(plan: KernelPlan) -> int:
+    """Bytes of the epilogue tile records that follow the last step of a record."""
+    return sum(16 * (1 + len(f.sides)) for f in plan.chain)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,58 +113,63 @@ def record_bytes(plan: KernelPlan) -> int:
 # Logic on 0/1 (i1 as bf16) or any numbers, nonzero = true, NaN = true, exactly as the IR:
 # and = (a ? b : a) != 0, or = (a ? a : b) != 0, not = a == 0; x0 reads as +0.0.
 LOGIC_CODE = {
-    "logical_and": ["vsel t0, t1, t2, t1, rne", "vcmps t0, t0, x0, ne"],
-    "logical_or": ["vsel t0, t1, t1, t2, rne", "vcmps t0, t0, x0, ne"],
-    "logical_not": ["vcmps t0, t1, x0, eq"],
+    "logical_and": ["vsel {d}, {a}, {b}, {a}, rne", "vcmps {d}, {d}, x0, ne"],
+    "logical_or": ["vsel {d}, {a}, {a}, {b}, rne", "vcmps {d}, {d}, x0, ne"],
+    "logical_not": ["vcmps {d}, {a}, x0, eq"],
 }
 I1_ARITH = {"add": "logical_or", "mul": "logical_and"}  # i1 + is or, i1 * is and
 
 
 def _compute(plan: KernelPlan) -> list[str]:
     """The instruction(s) computing t0 from operand tiles t1.. (loaded by the caller)."""
-    op = plan.op
+    return compute_lines(plan.op, "t0", [f"t{1 + i}" for i in range(len(plan.op.operands))])
+
+
+def compute_lines(op: Op, d: str, srcs: list[str]) -> list[str]:
+    """The instruction(s) computing tile register ``d`` from the operand registers ``srcs``
+    (in the op's operand order): one kernel's compute, or one op of a fused epilogue."""
     name = op.name
     if op.result.type.elem.name == "i1" and name in I1_ARITH:
         name = I1_ARITH[name]
+    a, b, c = (*srcs, "", "")[:3]
     if name in UNARY_FN:
-        return [f"vfn t0, t1, {UNARY_FN[name]}, rne"]
+        return [f"vfn {d}, {a}, {UNARY_FN[name]}, rne"]
     if name == "relu":
-        return ["vmaxs t0, t1, x0, rne"]  # max(x, +0): -0 and NaN pass, as the IR's relu
+        return [f"vmaxs {d}, {a}, x0, rne"]  # max(x, +0): -0 and NaN pass, as the IR's relu
     if name == "gelu":
         fn = "gelu_tanh" if op.attrs["approximate"] == "tanh" else "gelu_erf"
-        return [f"vfn t0, t1, {fn}, rne"]
+        return [f"vfn {d}, {a}, {fn}, rne"]
     if name in BINARY_INST:
-        return [f"{BINARY_INST[name]} t0, t1, t2, rne"]
+        return [f"{BINARY_INST[name]} {d}, {a}, {b}, rne"]
     if name in COMPARE:
-        return [f"vcmp t0, t1, t2, {name}"]
+        return [f"vcmp {d}, {a}, {b}, {name}"]
     if name in LOGIC_CODE:
-        return LOGIC_CODE[name]
+        return [line.format(d=d, a=a, b=b) for line in LOGIC_CODE[name]]
     if name == "where":
-        return ["vsel t0, t1, t2, t3, rne"]
+        return [f"vsel {d}, {a}, {b}, {c}, rne"]
     if name == "convert":
-        return _convert(op)
+        return [_convert(op).format(d=d, a=a)]
     if name == "embedding":
-        return ["tgather t0, t1, t2, rows"]
-    return _movement(plan)
+        return [f"tgather {d}, {a}, {b}, rows"]
+    return [_movement(op).format(d=d, a=a)]
 
 
-def _convert(op: Op) -> list[str]:
+def _convert(op: Op) -> str:
     """vcvt between number formats; to i1 a != 0 test; integer to integer (both i32 on the
     device) a raw copy, so values beyond fp32's 24 bits survive."""
     src, dst = op.operands[0].type.elem, op.result.type.elem
     if dst.name == "i1":
-        return ["vcmps t0, t1, x0, ne"]
+        return "vcmps {d}, {a}, x0, ne"
     if src.is_int and dst.is_int:
-        return ["tcopy t0, t1"]
-    return ["vcvt t0, t1, rne"]
+        return "tcopy {d}, {a}"
+    return "vcvt {d}, {a}, rne"
 
 
-def _movement(plan: KernelPlan) -> list[str]:
+def _movement(op: Op) -> str:
     """A copy; a broadcast of the last dim loads [r, 1] tiles and repeats them across."""
-    op = plan.op
     if op.name == "broadcast_to" and operand_view(op, 0, op.result.type.shape).col_stride == 0:
-        return ["tbcast t0, t1, cols"]
-    return ["tcopy t0, t1"]
+        return "tbcast {d}, {a}, cols"
+    return "tcopy {d}, {a}"
 
 
 def load_step(plan: KernelPlan, reg: str) -> list[str]:
@@ -226,6 +238,7 @@ def code_ew(k: int, plan: KernelPlan) -> list[str]:
         "addi x6, x1, 32",
         *load_step(plan, "x6"),
         *_compute(plan),
+        *epilogue_code(plan),
         *store_result(),
     ]
     return [*kernel_head(k), *body, *kernel_tail(k, plan)]
@@ -244,14 +257,23 @@ def _code_stepped(k: int, plan: KernelPlan, first: list[str], rest: list[str]) -
         f"loop x7, k{k}_step",
         f"k{k}store_result:",
     ]
+    body += epilogue_code(plan)
     return [*kernel_head(k), *body, *store_result(), *kernel_tail(k, plan)]
 
 
 def code_matmul(k: int, plan: KernelPlan) -> list[str]:
-    return _code_stepped(k, plan, ["mma t0, t1, t2, zero"], ["mma t0, t1, t2, acc"])
+    return _code_stepped(k, plan, *_matmul_steps(plan))
 
 
 def code_reduce(k: int, plan: KernelPlan) -> list[str]:
+    return _code_stepped(k, plan, *_reduce_steps(plan))
+
+
+def _matmul_steps(plan: KernelPlan) -> tuple[list[str], list[str]]:
+    return ["mma t0, t1, t2, zero"], ["mma t0, t1, t2, acc"]
+
+
+def _reduce_steps(plan: KernelPlan) -> tuple[list[str], list[str]]:
     """``vred`` along columns: zero mode starts from the identity (-0.0 for a sum, as the IR's
     sequential sum), acc mode continues; an i1 sum is an or, i.e. a max of 0/1."""
     op = plan.op
@@ -259,11 +281,38 @@ def code_reduce(k: int, plan: KernelPlan) -> list[str]:
     if red == "sum" and op.result.type.elem.name == "i1":
         red = "max"
     first, rest = (f"vred t0, t1, {red}, cols, {mode}, rne" for mode in ("zero", "acc"))
-    return _code_stepped(k, plan, [first], [rest])
+    return [first], [rest]
+
+
+def _ew_steps(plan: KernelPlan) -> tuple[list[str], list[str]]:
+    return _compute(plan), []
+
+
+def epilogue_code(plan: KernelPlan) -> list[str]:
+    """The fused epilogue on the SRAM tile, after the last step (x6 points at that step's record):
+    each op loads its result tile into t14/t15 (alternating) and its side operands into t11..,
+    and computes from the previous op's result (t0, the kernel's own result, for the first)."""
+    lines, at, cur = [], step_bytes(plan), "t0"
+    for i, f in enumerate(plan.chain):
+        dst = f"t{14 + i % 2}"
+        lines.append(f"tld {dst}, x6, {at}")
+        sides = [f"t{11 + j}" for j in range(len(f.sides))]
+        lines += [f"tld {r}, x6, {at + 16 * (1 + j)}" for j, r in enumerate(sides)]
+        regs = iter(sides)
+        srcs = [cur if n in f.chain else next(regs) for n in range(len(f.op.operands))]
+        lines += compute_lines(f.op, dst, srcs)
+        at, cur = at + 16 * (1 + len(sides)), dst
+    return lines
 
 
 CODEGEN = {"ew": code_ew, "matmul": code_matmul, "reduce": code_reduce}
+STEP_CODE = {"ew": _ew_steps, "concat": _ew_steps, "matmul": _matmul_steps, "reduce": _reduce_steps}
+"""Kernel kind -> (first step, later steps) compute code, for kinds that may be double-buffered."""
 
 
 def kernel_code(k: int, plan: KernelPlan) -> list[str]:
+    if plan.buffers == 2:
+        from d1c.passes.isel_pipelined import code_pipelined
+
+        return code_pipelined(k, plan, *STEP_CODE[plan.kind](plan))
     return CODEGEN[plan.kind](k, plan)

@@ -53,8 +53,8 @@ def esize(t: TensorType) -> int:
 
 def kind_of(op: Op, returned: set[Value]) -> str:
     """How an op runs: on the host (input packing / output unpacking), as an HBM alias or image,
-    or as a kernel of one of the kinds ew, matmul, reduce, concat, fill (full, pad), gather
-    (embedding). Variants the D1 cannot compute bit-exactly raise CompileError here, before any
+    inside the kernel of its fused group's producer (``fused``), or as a kernel of one of the
+    kinds ew, matmul, reduce, concat, fill (full, pad), gather (embedding). Variants the D1 cannot compute bit-exactly raise CompileError here, before any
     work is planned."""
     if _host_in(op):
         return "host_in"
@@ -64,6 +64,8 @@ def kind_of(op: Op, returned: set[Value]) -> str:
         return "data"
     if op.name == "reshape":
         return "alias"
+    if "fuse" in op.attrs and "tile" not in op.attrs:
+        return "fused"  # runs in the kernel of its group's producer (d1c.passes.epilogue)
     kind = KINDS.get(op.name) or ("ew" if op.name in EW else None)
     if kind is None:
         raise CompileError(
@@ -154,11 +156,16 @@ class Step:
     trans: tuple[tuple[TDesc, TDesc], ...] = ()  # (staged [C, R], operand [R, C]) for ttrans
 
 
+Span = tuple[tuple[int, int], tuple[int, int]]  # (rows, cols) of a tile of a 2-D form
+
+
 @dataclass(frozen=True)
 class WorkItem:
     out: TDesc
     steps: tuple[Step, ...]
     dma_out: tuple[DmaDesc, ...]
+    at: Span | None = None  # the tile's rows and columns in the 2-D form of the result
+    epilogue: tuple[tuple[TDesc, ...], ...] = ()  # per fused op: result tile, side operand tiles
 
 
 @dataclass
@@ -167,6 +174,36 @@ class KernelPlan:
     kind: str
     buffer_bytes: int  # SRAM bytes of this kernel's buffers on each core
     items: dict[int, list[WorkItem]] = field(default_factory=dict)  # core index -> its tiles
+    buffers: int = 1  # buffer sets (2: double-buffered, see :func:`buffer_sets`)
+    chain: tuple = ()  # fused epilogue ops (:class:`d1c.passes.epilogue.FusedOp`)
+
+
+def buffer_sets(op: Op) -> int:
+    """How many sets of buffers the kernel of ``op`` has (``schedule``'s ``buffers``, default 1).
+
+    With two sets, a core's i-th work item writes its result into set ``i % 2`` and its j-th
+    step (counted over all its items) loads operands into set ``j % 2``; set 1 is set 0 moved up
+    by the single-set size, so doubling doubles ``buffer_bytes`` exactly. The code
+    (:func:`d1c.passes.isel.code_pipelined`) then loads step j+1 while it computes step j and
+    stores tile i while it computes tile i+1."""
+    return int(op.attrs.get("buffers", 1))
+
+
+class Parity:
+    """Per-core counters of work items, giving each item's SRAM offset for its buffer set."""
+
+    def __init__(self, sets: int, stride: int) -> None:
+        self.sets, self.stride, self.seen = sets, stride, {}
+
+    def next_item(self, core: int) -> int:
+        """The index of the core's next item (0, 1, 2, ...)."""
+        i = self.seen.get(core, 0)
+        self.seen[core] = i + 1
+        return i
+
+    def offset(self, n: int) -> int:
+        """The SRAM offset of set ``n % sets``."""
+        return (n % self.sets) * self.stride
 
 
 def grid(
@@ -253,18 +290,25 @@ def plan_views(
         area.take(tr * tc * esize(v.type)) if m == "trans" else None
         for v, m in zip(slots, modes, strict=True)
     ]
-    plan = KernelPlan(op, kind, area.used)
+    sets = buffer_sets(op)
+    plan = KernelPlan(op, kind, area.used * sets, buffers=sets)
+    par = Parity(sets, area.used)
     tiles = [(job, t) for job in jobs for t in grid(job.out.rows, job.out.cols, (tr, tc))]
     for (job, (rr, cc)), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
+        off = par.offset(par.next_item(core))  # one step per item: both parities agree
         dmas, descs, trans = [], [], []
         for (v, w), buf, stage in zip(job.operands, bufs, stages, strict=True):
-            d, t = _operand_tile(v, w, hbm[v], rr, cc, buf, stage)
+            st = None if stage is None else stage + off
+            d, t = _operand_tile(v, w, hbm[v], rr, cc, buf + off, st)
             dmas += d
             descs.append(t[0])
             trans += t[1:]
-        out = tile_desc(out_buf, rr[1] - rr[0], cc[1] - cc[0], out_t)
-        store = V.row_segments(job.out, hbm[op.result], esize(out_t), rr, cc, out_buf, to_hbm=True)
-        item = WorkItem(out, (Step(tuple(dmas), tuple(descs), tuple(trans)),), tuple(store))
+        out = tile_desc(out_buf + off, rr[1] - rr[0], cc[1] - cc[0], out_t)
+        store = V.row_segments(
+            job.out, hbm[op.result], esize(out_t), rr, cc, out_buf + off, to_hbm=True
+        )
+        step = Step(tuple(dmas), tuple(descs), tuple(trans))
+        item = WorkItem(out, (step,), tuple(store), (rr, cc))
         plan.items.setdefault(core, []).append(item)
     return plan
 
@@ -306,22 +350,32 @@ def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
         area.take(tm * tk * esize(a.type)),
         area.take(tk * tn * esize(b.type)),
     )
-    plan = KernelPlan(op, "matmul", area.used)
+    sets = buffer_sets(op)
+    plan = KernelPlan(op, "matmul", area.used * sets, buffers=sets)
+    par, nk = Parity(sets, area.used), len(range(0, k, tk))
     a_view, b_view = _batched(a.type.shape), _batched(b.type.shape)
     c_view = _batched(out_t.shape)
     tiles = [(bi, mm, nn) for bi in range(batch) for mm, nn in grid(m, n, (tm, tn))]
-    a_part = _memo(lambda ba, mm, kk: _operand_part(a, a_view, hbm[a], _rows(ba, mm, m), kk, a_buf))
-    b_part = _memo(lambda bb, kk, nn: _operand_part(b, b_view, hbm[b], _rows(bb, kk, k), nn, b_buf))
+    a_part = _memo(
+        lambda ba, mm, kk, o: _operand_part(a, a_view, hbm[a], _rows(ba, mm, m), kk, a_buf + o)
+    )
+    b_part = _memo(
+        lambda bb, kk, nn, o: _operand_part(b, b_view, hbm[b], _rows(bb, kk, k), nn, b_buf + o)
+    )
     for (bi, mm, nn), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
         ba, bb = _batch_of(bi, out_t.shape, a.type.shape), _batch_of(bi, out_t.shape, b.type.shape)
+        i = par.next_item(core)
         steps = []
-        for k0 in range(0, k, tk):
-            kk = (k0, min(k0 + tk, k))
-            (la, ta), (lb, tb) = a_part(ba, mm, kk), b_part(bb, kk, nn)
+        for j, k0 in enumerate(range(0, k, tk), start=i * nk):
+            kk, o = (k0, min(k0 + tk, k)), par.offset(j)
+            (la, ta), (lb, tb) = a_part(ba, mm, kk, o), b_part(bb, kk, nn, o)
             steps.append(Step(la + lb, (ta, tb)))
-        out = tile_desc(c_buf, mm[1] - mm[0], nn[1] - nn[0], out_t)
-        store = V.row_segments(c_view, hbm[op.result], 4, _rows(bi, mm, m), nn, c_buf, to_hbm=True)
-        plan.items.setdefault(core, []).append(WorkItem(out, tuple(steps), tuple(store)))
+        c_at = c_buf + par.offset(i)
+        rows = _rows(bi, mm, m)
+        out = tile_desc(c_at, mm[1] - mm[0], nn[1] - nn[0], out_t)
+        store = V.row_segments(c_view, hbm[op.result], 4, rows, nn, c_at, to_hbm=True)
+        item = WorkItem(out, tuple(steps), tuple(store), (rows, nn))
+        plan.items.setdefault(core, []).append(item)
     return plan
 
 
@@ -367,21 +421,23 @@ def plan_reduce(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     tr, tc = op.attrs["tile"][:2]
     area = BufferArea(buffers_at)
     o_buf, x_buf = area.take(tr * esize(out_t)), area.take(tr * tc * esize(x.type))
-    plan = KernelPlan(op, "reduce", area.used)
+    sets = buffer_sets(op)
+    plan = KernelPlan(op, "reduce", area.used * sets, buffers=sets)
+    par, nc = Parity(sets, area.used), len(range(0, cols, tc))
     out_view = V.contiguous((rows, 1))
     tiles = grid(rows, 1, (tr, 1))
     for (rr, _), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
-        r = rr[1] - rr[0]
+        r, i = rr[1] - rr[0], par.next_item(core)
         steps = []
-        for c0 in range(0, cols, tc):
-            cc = (c0, min(c0 + tc, cols))
-            load = V.row_segments(view, hbm[x], esize(x.type), rr, cc, x_buf)
-            steps.append(Step(tuple(load), (tile_desc(x_buf, r, cc[1] - cc[0], x.type),)))
-        out = tile_desc(o_buf, r, 1, out_t)
-        store = V.row_segments(
-            out_view, hbm[op.result], esize(out_t), rr, (0, 1), o_buf, to_hbm=True
-        )
-        plan.items.setdefault(core, []).append(WorkItem(out, tuple(steps), tuple(store)))
+        for j, c0 in enumerate(range(0, cols, tc), start=i * nc):
+            cc, xb = (c0, min(c0 + tc, cols)), x_buf + par.offset(j)
+            load = V.row_segments(view, hbm[x], esize(x.type), rr, cc, xb)
+            steps.append(Step(tuple(load), (tile_desc(xb, r, cc[1] - cc[0], x.type),)))
+        ob = o_buf + par.offset(i)
+        out = tile_desc(ob, r, 1, out_t)
+        store = V.row_segments(out_view, hbm[op.result], esize(out_t), rr, (0, 1), ob, to_hbm=True)
+        item = WorkItem(out, tuple(steps), tuple(store), (rr, (0, 1)))
+        plan.items.setdefault(core, []).append(item)
     return plan
 
 

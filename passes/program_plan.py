@@ -14,6 +14,7 @@ from __future__ import annotations
 from d1c.errors import CompileError
 from d1c.ir import Function
 from d1c.passes import kernels_data  # noqa: F401  (registers the concat, fill and gather kernels)
+from d1c.passes.epilogue import groups, plan_kernel
 from d1c.passes.kernel_plan import PLANNERS, KernelPlan, kind_of, returned_values
 from d1c.passes.place import addresses, core_order, program_cores
 from d1c.target import Target
@@ -58,12 +59,13 @@ def fingerprint(func: Function, target: Target) -> tuple:
 def _plan_all(func: Function, target: Target) -> list[KernelPlan]:
     where = addresses(func, target)
     returned = returned_values(func)
+    chains = groups(func)  # fused epilogues (``fuse`` groups), planned with their producer
     plans = []
     for op in func.ops[:-1]:
         kind = kind_of(op, returned)
         if kind in PLANNERS:
-            plans.append(PLANNERS[kind](op, where, 0))
-        elif kind not in ("host_in", "host_out", "data", "alias"):
+            plans.append(plan_kernel(op, kind, where, chains))
+        elif kind not in ("host_in", "host_out", "data", "alias", "fused"):
             raise CompileError(f"no kernel for '{op.name}' yet", op.loc)
     return plans
 

@@ -179,7 +179,7 @@ def test_compiled_program_trace_from_d1c_run(tmp_path: Path, mlp_d1x: Path) -> N
     sim = simulate(mlp_d1x.read_bytes(), None, None, timing_only=True, trace=True)
     check_counters(trace, sim)
     kernels = [e for e in trace["traceEvents"] if e["ph"] == "X" and e["pid"] == 0]
-    assert len(kernels) == len(sim.barriers) == 11  # the mlp's kernels
+    assert len(kernels) == len(sim.barriers) == 3  # the mlp: three linear layers, epilogues fused
     assert sum(k["args"]["cycles"] for k in kernels) == sim.barriers[-1][2]
     cats = {e["cat"] for e in trace["traceEvents"] if e["ph"] == "X"}
     assert {"compute", "dma", "stall", "kernel"} <= cats
