@@ -27,6 +27,7 @@ from d1c.passes.kernel_plan import (
     BufferArea,
     KernelPlan,
     WorkItem,
+    _operand_tile,
     esize,
     operand_view,
     tile_desc,
@@ -130,10 +131,9 @@ def _fused_item(item: WorkItem, chain, bufs, offsets: tuple[int, int], hbm) -> W
 
 def _side_tile(op: Op, i: int, hbm, at, buf: int) -> tuple[list[DmaDesc], TDesc]:
     """DMA descriptors and tile of side operand ``i`` of ``op`` (a direct view: last-dim stride
-    0 or 1, which ``fuse`` checked) for the tile ``at`` of the result's 2-D form."""
+    0 or 1, which ``fuse`` checked) for the tile ``at`` of the result's 2-D form; the vector unit
+    broadcasts [r, 1] and [1, c] tiles, so a column or a row broadcast loads only that."""
     v = op.operands[i]
     w = operand_view(op, i, op.result.type.shape)
-    (rr, cc) = at
-    width = 1 if w.col_stride == 0 else cc[1] - cc[0]
-    loads = V.row_segments(w, hbm[v], esize(v.type), rr, cc, buf)
-    return loads, tile_desc(buf, rr[1] - rr[0], width, v.type)
+    v_, d = _operand_tile(v, w, hbm[v], *at, buf, None, vector=True)
+    return list(v_), d[0]

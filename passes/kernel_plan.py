@@ -293,13 +293,14 @@ def plan_views(
     sets = buffer_sets(op)
     plan = KernelPlan(op, kind, area.used * sets, buffers=sets)
     par = Parity(sets, area.used)
+    vector = kind == "ew" and op.name not in MOVEMENT  # operands broadcast in the vector unit
     tiles = [(job, t) for job in jobs for t in grid(job.out.rows, job.out.cols, (tr, tc))]
     for (job, (rr, cc)), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
         off = par.offset(par.next_item(core))  # one step per item: both parities agree
         dmas, descs, trans = [], [], []
         for (v, w), buf, stage in zip(job.operands, bufs, stages, strict=True):
             st = None if stage is None else stage + off
-            d, t = _operand_tile(v, w, hbm[v], rr, cc, buf + off, st)
+            d, t = _operand_tile(v, w, hbm[v], rr, cc, buf + off, st, vector)
             dmas += d
             descs.append(t[0])
             trans += t[1:]
@@ -313,14 +314,20 @@ def plan_views(
     return plan
 
 
-def _operand_tile(v: Value, w: V.View, addr: int, rr, cc, buf: int, stage: int | None):
-    """(DMA descriptors, (operand tile, *(staged, operand) transposes)) of one operand tile."""
+def _operand_tile(
+    v: Value, w: V.View, addr: int, rr, cc, buf: int, stage: int | None, vector: bool = False
+):
+    """(DMA descriptors, (operand tile, *(staged, operand) transposes)) of one operand tile.
+    For a ``vector`` instruction (which broadcasts [1, c] and [r, 1] tiles) a view whose rows
+    are all the same (a bias broadcast over the leading dims) loads one row, not r copies."""
     r, c = rr[1] - rr[0], cc[1] - cc[0]
     es = esize(v.type)
     mode = V.load_mode(w)
     if mode == "strided":
         return V.strided_segments(w, addr, es, rr, cc, buf), (tile_desc(buf, r, c, v.type),)
     if mode == "direct":
+        if vector and not any(w.strides[:-1]):
+            rr, r = (rr[0], rr[0] + 1), 1
         width = 1 if w.col_stride == 0 else c
         return V.row_segments(w, addr, es, rr, cc, buf), (tile_desc(buf, r, width, v.type),)
     loads = V.transposed_segments(w, addr, es, rr, cc, stage)
