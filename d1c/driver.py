@@ -194,6 +194,25 @@ def check_stage(stage: str) -> None:
         raise D1cError(f"unknown stage '{stage}'", hint=f"stages: {', '.join(STAGE_NAMES)}")
 
 
+def check_const_data(module: Module) -> None:
+    """Every ``const`` op must have its data: IR printed with ``--elide-data`` parses (for
+    reading) but cannot be compiled."""
+    from d1c.errors import CompileError
+
+    missing = [
+        op
+        for op in module.ops()
+        if op.name == "const" and op.attrs["name"].name not in module.consts
+    ]
+    if missing:
+        names = ", ".join(sorted({f"@{op.attrs['name'].name}" for op in missing}))
+        raise CompileError(
+            f"constant(s) {names} have no data",
+            missing[0].where(),
+            hint="add their `data @NAME` lines (was the IR printed with --elide-data?)",
+        )
+
+
 def compile_stages(
     module: Module,
     stop_after: str = "asm",
@@ -202,6 +221,7 @@ def compile_stages(
 ) -> dict[str, Module]:
     """Run the stages in order up to ``stop_after`` (IR stages only); a copy of the IR after each."""
     check_stage(stop_after)
+    check_const_data(module)
     opts, debug = opts or Options(), debug or DebugOptions()
     snapshots = {}
     stages = list(PIPELINES)
