@@ -98,7 +98,7 @@ def case_draws(
 
         source = draw(torch_recipes())
     else:
-        source = draw(graph_modules(max_ops=12, sizes=SIZES))
+        source = draw(graph_modules(max_ops=16, sizes=SIZES))
     return CaseDraw(
         source,
         draw(st.integers(0, 2**16)),
@@ -202,19 +202,27 @@ def check_case(case: Case) -> tuple[str, Failure | None, bytes | None]:
 
 
 def check_mutant(text: str, case: Case) -> tuple[str, Failure | None]:
-    """Parse and compile a mutated IR text: only D1cErrors may escape."""
+    """Parse a mutated IR text; a mutant that parses is a valid module, so it must compile and
+    verify like any other (on seeded inputs, as ``d1c verify mutant.d1`` does) or be rejected
+    with a D1cError."""
+    from d1c.verify import verify_module
+
+    files = (("mutant.d1", text.encode()),)
+    opts = f"--target {case.target_arg} --dtype {case.draw.dtype}"
     try:
         module = parse_module(text, "mutant.d1")
-        opts = driver.Options(case.target, case.draw.dtype)
-        driver.build(driver.compile_stages(module, "placed", opts)["placed"], opts)
+        inputs = driver.random_inputs(module)
+        report = verify_module(module, inputs, case.target, case.draw.dtype, name="mutant.d1")
     except D1cError as err:
         return type(err).__name__, None
     except Exception as err:
-        cmd = f"d1c compile mutant.d1 --target {case.target_arg} --dtype {case.draw.dtype} -o mutant.d1x"
-        return "crash", crash_failure(
-            "mutant-ir", err, files=(("mutant.d1", text.encode()),), commands=(cmd,)
-        )
-    return "compiled", None
+        cmd = f"d1c compile mutant.d1 {opts} -o mutant.d1x"
+        return "crash", crash_failure("mutant-ir", err, files=files, commands=(cmd,))
+    if report.ok:
+        return "verified", None
+    sig = "mutant-ir: ladder: " + ", ".join(failed_checks(report))
+    cmd = f"d1c verify mutant.d1 {opts}"
+    return "ladder failure", Failure("mutant-ir", sig, report.render(), files, (cmd,))
 
 
 def check_d1x(data: bytes, case: Case) -> tuple[str, Failure | None]:

@@ -1,7 +1,7 @@
 """Graph-IR steps for :func:`d1c.testing.strategies.graph_modules`: the composite and structural
 ops of the graph level (matmul, softmax, layer_norm, batch_norm, compare + where, causal masks,
-concat, pad, broadcast, conv2d, pools, embedding, gelu, converts to storage formats with random
-biases).
+concat, pad, broadcast, conv2d, pools, embedding, gelu, log, sqrt, reciprocal, converts to
+storage formats with random biases).
 
 Every step has the signature ``step(draw, builder, module, value, loc) -> Value``: it applies one
 op (or a short idiom) to the float value ``value`` and returns a float result. A step that does
@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from d1c.errors import Loc
 from d1c.ir import FP32, Builder, ElemType, Module, Sym, TensorType, Value
 
-MAX_ELEMENTS = 4096
+MAX_ELEMENTS = 32768
 COMPARES = ["eq", "ne", "lt", "le", "gt", "ge"]
 # Sizes for new dims: 1, small primes and sizes that do not divide the tile sizes (64, 128, 512).
-SIZES = st.sampled_from([1, 2, 3, 5, 7, 8, 13, 17, 31, 67, 131])
+SIZES = st.sampled_from([1, 2, 3, 5, 7, 8, 13, 17, 31, 67, 131, 257, 600])
 
 
 def weight(
@@ -215,15 +215,12 @@ def embedding(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None)
 
 
 def unary_more(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) -> Value:
-    """The unary ops the first step table leaves out: log, sqrt, reciprocal, gelu, pow."""
-    name = draw(st.sampled_from(["log", "sqrt", "reciprocal", "gelu", "pow"]))
+    """The unary ops the first step table leaves out: log, sqrt, reciprocal, gelu. (``pow`` is
+    left out: d1c.bounds has no error-bound rule for it, so ``d1c verify`` rejects it.)"""
+    name = draw(st.sampled_from(["log", "sqrt", "reciprocal", "gelu"]))
     if name == "gelu":
         approximate = draw(st.sampled_from(["none", "tanh"]))
         return b.create(name, [v], {"approximate": approximate}, loc=loc)
-    if name == "pow":
-        e = b.create("full", [], {"value": draw(st.sampled_from([2.0, 3.0, 0.5, -1.0]))},
-                     result_type=TensorType((), FP32), loc=loc)  # fmt: skip
-        return b.create("pow", [v, e], loc=loc)
     if draw(st.booleans()):  # mostly a positive operand, so the result is not all NaN
         v = b.create("abs", [v], loc=loc)
     return b.create(name, [v], loc=loc)
