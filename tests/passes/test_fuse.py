@@ -3,8 +3,9 @@
 IR before/after (groups, ``fuse`` ids, moved ops, dropped ``tile``s, shrunk elementwise tiles),
 where chains stop, the compiled and simulated groups bit-identical to the interpreter on both
 targets (special values included; matmul, reduction, elementwise and transposed producers;
-i1 chains; row and column broadcasts), and the examples' kernel and DMA byte counts: fusion
-removes exactly one HBM write and one read of every intermediate result."""
+i1 chains; row and column broadcasts; random tiled modules with every DMA deferred to its
+``dma.wait``), and the examples' kernel and DMA byte counts: fusion removes exactly one HBM
+write and one read of every intermediate result."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from pathlib import Path
 
 import pytest
 from backend_harness import TARGETS, expected, inputs_for, ir, mismatches
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_schedule import deferred_dma
 
 from d1c import driver
+from d1c.errors import D1cError
 from d1c.interp import interpret
 from d1c.ir import modules_equal, parse_module, print_module
 from d1c.passes import Context, run_pipeline
@@ -22,6 +27,7 @@ from d1c.passes.epilogue import groups
 from d1c.passes.kernel_plan import esize, tile_count
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
+from d1c.testing.strategies import tiled_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,10 +134,12 @@ def test_elementwise_producer_rows_shrink_to_fit_the_group() -> None:
 # ---------------------------------------------------------------------- bits on the device
 
 
-def run_device(text: str, target: str, passes: str = "tile,fuse,place,schedule", special=0.1):
+def run_device(
+    text: str, target: str, passes: str = "tile,fuse,place,schedule", special=0.1, seed: int = 0
+):
     """Compile with ``passes``, simulate, assert bit-identical to the interpreter."""
     m = parse_module(text, "<test>")
-    xs = inputs_for(m, special=special)
+    xs = inputs_for(m, seed=seed, special=special)
     ref = interpret(m, xs)
     placed = run_pipeline(parse_module(text), passes, ctx=Context(target=target))
     prog = build_program(placed, load_target(target))
@@ -245,3 +253,16 @@ def test_gpt_block_kernels_and_dma_bytes_follow_the_groups() -> None:
     ops, nbytes = intermediate_bytes(m)
     assert k1 == k0 - ops and ops >= 30
     assert 0 <= b1 - (b0 - 2 * nbytes) <= scalar_reloads(m)
+
+
+# ------------------------------------------------------------------------ property: random IR
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiled_modules(), st.sampled_from(TARGETS), st.integers(0, 2**16))
+def test_random_modules_fused_and_scheduled_are_bit_identical(m, target: str, seed: int) -> None:
+    text = print_module(m)
+    try:
+        interpret(m, inputs_for(m, seed=seed))
+    except D1cError:
+        assume(False)  # a data fault of the module itself (the interpreter's verdict)
+    with deferred_dma():
+        run_device(text, target, special=0.1, seed=seed)
