@@ -47,7 +47,11 @@ class D1cError(Exception):
 
     def render(self) -> str:
         """The full diagnostic: position, message, the source line with a caret, and the hint."""
-        head = f"{self.loc}: {self.kind}: {self.message}" if self.loc else f"{self.kind}: {self.message}"
+        head = (
+            f"{self.loc}: {self.kind}: {self.message}"
+            if self.loc
+            else f"{self.kind}: {self.message}"
+        )
         lines = [head]
         text = _source_line(self.loc, self.source)
         if text is not None:

@@ -3,11 +3,19 @@
 Importing this package registers every pass in :data:`PASSES`.
 """
 
-from d1c.passes import canonicalize, fold_batchnorm, place, tile  # noqa: F401  (registers the passes)
-from d1c.passes import decompose, fold_constants  # noqa: F401  (registers the passes)
-from d1c.passes import assign_formats  # noqa: F401  (registers the pass)
-from d1c.passes import allocate_sram, route  # noqa: F401  (registers the passes)
-from d1c.passes import fuse, schedule  # noqa: F401  (registers the passes)
+from d1c.passes import (  # noqa: F401  (registers the passes)  # noqa: F401  (registers the passes)  # noqa: F401  (registers the passes)  # noqa: F401  (registers the passes)
+    allocate_sram,
+    assign_formats,
+    canonicalize,
+    decompose,
+    fold_batchnorm,
+    fold_constants,
+    fuse,
+    place,
+    route,
+    schedule,
+    tile,
+)
 from d1c.passes.pass_manager import (
     PASSES,
     Context,

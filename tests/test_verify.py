@@ -44,7 +44,9 @@ def test_examples_verify_on_the_default_tile(example: str) -> None:
 
 
 def test_verify_cli_prints_one_screen_and_exit_code() -> None:
-    result = CliRunner().invoke(main, ["verify", str(ROOT / "examples" / "mlp.py"), "--target", "mini"])
+    result = CliRunner().invoke(
+        main, ["verify", str(ROOT / "examples" / "mlp.py"), "--target", "mini"]
+    )
     assert result.exit_code == 0, result.output
     for needle in ("bit-exact", "cycles:", "utilization:", "SRAM peak per core:", "PASS"):
         assert needle in result.output

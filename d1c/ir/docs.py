@@ -67,7 +67,13 @@ def render() -> str:
     for name in sorted(OPS):
         op = OPS[name]
         lines.append(f"| `{name}` | {_arity(op)} | {_attrs(op)} | {op.doc} |")
-    lines += ["", "## Attributes of every op", "", "The lowering stages add these to any op; they never change its value.", ""]
+    lines += [
+        "",
+        "## Attributes of every op",
+        "",
+        "The lowering stages add these to any op; they never change its value.",
+        "",
+    ]
     lines += ["| attribute | kind | meaning |", "|---|---|---|"]
     lines += [f"| `{k}` | {kind} | {doc} |" for k, (kind, doc) in COMMON_ATTRS.items()]
     return "\n".join(lines) + "\n"

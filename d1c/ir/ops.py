@@ -53,8 +53,14 @@ def lookup(name: str) -> OpDef:
 # Attributes any op may carry, added by the lowering stages (docs/lowering.md); they never change
 # an op's value, so the interpreter ignores them. Printed after the op's own attributes when set.
 COMMON_ATTRS: dict[str, tuple[str, str]] = {
-    "tile": ("ints", "tile shape chosen by `tile`: rows, cols of the 2-D view (and K chunk for matmul)"),
-    "fuse": ("int", "kernel group (`fuse`): the op with a `tile` is the kernel, the others its epilogue"),
+    "tile": (
+        "ints",
+        "tile shape chosen by `tile`: rows, cols of the 2-D view (and K chunk for matmul)",
+    ),
+    "fuse": (
+        "int",
+        "kernel group (`fuse`): the op with a `tile` is the kernel, the others its epilogue",
+    ),
     "cores": ("int", "number of cores the op's tiles are dealt over (`place`)"),
     "hbm": ("int", "DIP HBM byte address of the op's result (`place`)"),
     "sram": ("int", "SRAM bytes of the op's kernel buffers on each of its cores (`allocate-sram`)"),

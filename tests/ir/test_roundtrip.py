@@ -17,7 +17,9 @@ CORPUS = sorted((ROOT / "examples").glob("*.d1")) + sorted(
 
 def _without_comments(text: str) -> str:
     """Canonical text has no comments (the printer writes none)."""
-    return "".join(line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("//"))
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("//")
+    )
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
