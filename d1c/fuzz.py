@@ -7,10 +7,11 @@ Each example is drawn by :func:`d1c.fuzz_checks.case_draws` and checked by the p
 :mod:`d1c.fuzz_checks`. The search is hypothesis's: a seeded ``@given`` run (no example
 database, so a seed always means the same examples) that stops at the first failure with a new
 *signature* (property + where it failed) and shrinks it. Shrinking re-checks candidates; after
-``shrink_calls`` candidates (or when the time budget is spent) only candidates already known to
-fail still fail, which ends the shrink quickly and keeps the result deterministic. The shrunk
-example is saved as a reproducer (:mod:`d1c.fuzz_repro`) and a new seeded run continues with
-the remaining examples; later examples failing with a known signature are only counted.
+``shrink_calls`` candidates (or when the time budget is spent) the run is stopped and the
+smallest failing example so far is kept (a count, not a time, so the result is deterministic).
+It is reduced further on the IR (:mod:`d1c.fuzz_reduce`) and saved as a reproducer
+(:mod:`d1c.fuzz_repro`); a new seeded run continues with the remaining examples, and later
+examples failing with a known signature are only counted.
 
 Checks are cached by their input within a run, so the shrinker's repeated candidates cost
 nothing.
@@ -114,6 +115,11 @@ class _Found(Exception):
     """Raised inside the hypothesis test to mark a failing example."""
 
 
+class _StopShrinking(BaseException):
+    """Raised inside the hypothesis test when the shrink budget is spent: hypothesis lets a
+    BaseException end the run at once (it is not a test failure)."""
+
+
 class _Search:
     """The state shared by the hypothesis runs of one fuzz session."""
 
@@ -146,16 +152,17 @@ class _Search:
     def body(self, data: st.DataObject) -> None:
         # Every call draws the same structure whatever the state (hypothesis requires data
         # generation not to depend on external state); the state only decides what is checked.
-        drawn = data.draw(self.examples)
         shrinking = self.goal is not None
+        if shrinking and (self.shrink_checks >= self.cfg.shrink_calls or self.out_of_time()):
+            raise _StopShrinking  # keep the smallest failure so far (self.best)
+        drawn = data.draw(self.examples)
         if not shrinking:
             if self.result.examples >= self.cfg.examples or self.out_of_time():
                 return
             self.result.examples += 1
+        self.shrink_checks += shrinking
         self._tick(shrinking)
-        frozen = shrinking and (self.shrink_checks >= self.cfg.shrink_calls or self.out_of_time())
-        self.shrink_checks += shrinking and not frozen
-        case, failures = self.example(drawn, frozen, count=not shrinking)
+        case, failures = self.example(drawn, count=not shrinking)
         self.judge(case, failures, shrinking)
 
     def _tick(self, shrinking: bool) -> None:
@@ -165,33 +172,32 @@ class _Search:
                 Progress(r.examples, self.cfg.examples, len(self.known), self.elapsed(), shrinking)
             )
 
-    def example(self, drawn: tuple, frozen: bool, count: bool) -> tuple[C.Case | None, list]:
-        """Run every property on one drawn example (cached; ``frozen``: cached results only)."""
+    def example(self, drawn: tuple, count: bool) -> tuple[C.Case | None, list]:
+        """Run every property on one drawn example (cached by input)."""
         cd, ir_edits, d1x_edits, asm = drawn
         key = _case_key(cd)
         tag = hashlib.sha256(key.encode()).hexdigest()[:12]
-        got = self.checked(("case", key), frozen, lambda: self.run_case(cd, tag))
-        case, outcome, failure, program = got or (None, "skipped", None, None)
+        case, outcome, failure, program = self.checked(
+            ("case", key), lambda: self.run_case(cd, tag)
+        )
         results = [("compile", outcome, failure)]
         if case is not None and case.module is not None:
             text = apply_text_edits(print_module(case.module), ir_edits)
-            res = self.checked(("ir", key, text), frozen, lambda: C.check_mutant(text, case))
-            results.append(("mutated IR", *(res or ("skipped", None))))
+            res = self.checked(("ir", key, text), lambda: C.check_mutant(text, case))
+            results.append(("mutated IR", *res))
         if case is not None and program is not None:
             blob = apply_d1x_edits(program, d1x_edits)
-            res = self.checked(("d1x", key, blob), frozen, lambda: C.check_d1x(blob, case))
-            results.append(("mutated .d1x", *(res or ("skipped", None))))
-        res = self.checked(("asm", asm), frozen, lambda: C.check_asm(asm))
-        results.append(("assembly", *(res or ("skipped", None))))
+            res = self.checked(("d1x", key, blob), lambda: C.check_d1x(blob, case))
+            results.append(("mutated .d1x", *res))
+        res = self.checked(("asm", asm), lambda: C.check_asm(asm))
+        results.append(("assembly", *res))
         if count:
             for prop, outcome, _ in results:
                 self.result.outcomes[prop][outcome] += 1
         return case, [f for _, _, f in results if f is not None]
 
-    def checked(self, key: tuple, frozen: bool, run: Callable[[], object]) -> object | None:
+    def checked(self, key: tuple, run: Callable[[], object]) -> object:
         if key not in self.cache:
-            if frozen:
-                return None
             self.cache[key] = run()
         return self.cache[key]
 
@@ -272,7 +278,7 @@ def _hypothesis_run(s: _Search, seed: int) -> bool:
 
     try:
         search()
-    except Exception:
+    except (Exception, _StopShrinking):
         if s.best is None:
             raise  # not a property failure: a bug of the fuzzer itself
         return False

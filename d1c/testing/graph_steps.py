@@ -60,12 +60,13 @@ def matmul(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) ->
         return b.create("matmul", [v, vt], loc=loc) if _fits(out) else v
     n = draw(SIZES)
     batch = shape[:-2] if draw(st.booleans()) else ()
-    if kind == "left":
-        w = weight(draw, b, m, TensorType((*batch, n, shape[-2]), FP32), loc, 0.5)
-        out = (*shape[:-2], n, k)
-        return b.create("matmul", [w, v], loc=loc) if _fits(out) else v
-    w = weight(draw, b, m, TensorType((*batch, k, n), FP32), loc, k**-0.5)
-    return b.create("matmul", [v, w], loc=loc) if _fits((*shape[:-1], n)) else v
+    left = kind == "left"
+    wshape = (*batch, n, shape[-2]) if left else (*batch, k, n)
+    out = (*shape[:-2], n, k) if left else (*shape[:-1], n)
+    if not (_fits(wshape) and _fits(out)):
+        return v
+    w = weight(draw, b, m, TensorType(wshape, FP32), loc, 0.5 if left else k**-0.5)
+    return b.create("matmul", [w, v] if left else [v, w], loc=loc)
 
 
 def softmax(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) -> Value:
@@ -131,11 +132,13 @@ def concat(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) ->
     dim = draw(st.integers(0, v.type.rank - 1))
     shape = list(v.type.shape)
     shape[dim] = draw(SIZES)
+    count = draw(st.integers(2, 3))
+    total = shape[dim] + (count - 1) * v.type.shape[dim]
+    if not _fits((*v.type.shape[:dim], total, *v.type.shape[dim + 1 :])):
+        return v
     other = weight(draw, b, m, TensorType(tuple(shape), FP32), loc)
-    parts = draw(st.permutations([v, other, v][: draw(st.integers(2, 3))]))
-    total = sum(p.type.shape[dim] for p in parts)
-    out = (*v.type.shape[:dim], total, *v.type.shape[dim + 1 :])
-    return b.create("concat", list(parts), {"dim": dim}, loc=loc) if _fits(out) else v
+    parts = draw(st.permutations([v, other, v][:count]))
+    return b.create("concat", list(parts), {"dim": dim}, loc=loc)
 
 
 def pad(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) -> Value:
