@@ -115,9 +115,10 @@ class _Found(Exception):
     """Raised inside the hypothesis test to mark a failing example."""
 
 
-class _StopShrinking(BaseException):
-    """Raised inside the hypothesis test when the shrink budget is spent: hypothesis lets a
-    BaseException end the run at once (it is not a test failure)."""
+class _StopRun(BaseException):
+    """Raised inside the hypothesis test when the examples, the time budget or the shrink
+    budget are spent: hypothesis lets a BaseException end the run at once (it is not a test
+    failure)."""
 
 
 class _Search:
@@ -152,13 +153,13 @@ class _Search:
     def body(self, data: st.DataObject) -> None:
         # Every call draws the same structure whatever the state (hypothesis requires data
         # generation not to depend on external state); the state only decides what is checked.
+        drawn = data.draw(self.examples)
         shrinking = self.goal is not None
         if shrinking and (self.shrink_checks >= self.cfg.shrink_calls or self.out_of_time()):
-            raise _StopShrinking  # keep the smallest failure so far (self.best)
-        drawn = data.draw(self.examples)
+            raise _StopRun  # keep the smallest failure so far (self.best)
+        if not shrinking and (self.result.examples >= self.cfg.examples or self.out_of_time()):
+            raise _StopRun
         if not shrinking:
-            if self.result.examples >= self.cfg.examples or self.out_of_time():
-                return
             self.result.examples += 1
         self.shrink_checks += shrinking
         self._tick(shrinking)
@@ -278,7 +279,9 @@ def _hypothesis_run(s: _Search, seed: int) -> bool:
 
     try:
         search()
-    except (Exception, _StopShrinking):
+    except _StopRun:
+        return s.best is None
+    except Exception:
         if s.best is None:
             raise  # not a property failure: a bug of the fuzzer itself
         return False

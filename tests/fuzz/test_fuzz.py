@@ -30,6 +30,12 @@ def test_bounded_run_is_clean(tmp_path: Path) -> None:
     assert "no failures" in result.summary() and not list(tmp_path.iterdir())
 
 
+def test_time_budget_stops_the_run() -> None:
+    result = run_fuzz(FuzzConfig(examples=100_000, seed=0, out=None, time_budget=1.5))
+    assert 0 < result.examples < 100_000 and result.stopped == "time budget"
+    assert result.elapsed < 30 and "(stopped: time budget)" in result.summary()
+
+
 def test_same_seed_same_examples(tmp_path: Path) -> None:
     runs = [run_fuzz(FuzzConfig(examples=12, seed=3, out=None)) for _ in range(2)]
     assert runs[0].outcomes == runs[1].outcomes
