@@ -42,12 +42,14 @@ from d1c.testing.programs import asm_programs
 
 @dataclass(frozen=True)
 class FuzzConfig:
+    """What ``d1c fuzz`` runs: its options, plus the share of torch examples and the dtypes."""
+
     examples: int = 100
     seed: int = 0
     target: str | None = None  # None: a random mini-like target per example
     time_budget: float | None = None  # seconds; the run stops drawing new examples after it
     out: str | None = "fuzz-out"  # reproducer folder (None: do not save)
-    shrink_calls: int = 150
+    shrink_calls: int = 150  # candidates checked while shrinking one failure
     dtypes: tuple[str, ...] = C.DTYPES
     torch_share: float = 0.25
 
