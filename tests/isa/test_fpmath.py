@@ -55,7 +55,7 @@ def test_ulp_distance_matches_spacing_on_random_values() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_max_ulp_over_domain(name: str) -> None:
     row = FUNCTIONS[name]
-    assert row.ulp_bound <= 4
+    assert row.ulp_bound <= fpmath.ULP_CONTRACT == 4
     x = sample_domain(row, 1 << 20)
     assert x.dtype == F32 and (x >= F32(row.lo)).all() and (x <= F32(row.hi)).all()
     with np.errstate(all="ignore"):
@@ -181,12 +181,12 @@ GOLDEN = {
     "erf": "1ae075c9ebfdcf90",
     "exp": "cd123571a1e71b2b",
     "gelu_erf": "d34aa3b228fb60d8",
-    "gelu_tanh": "8fd0be687e52ec36",
+    "gelu_tanh": "00e3f08f5f17d703",
     "log": "9c83328225827acf",
     "reciprocal": "8be90b70568a2ab8",
     "rsqrt": "f8090e59af6fc221",
-    "sigmoid": "60544211714bd93f",
-    "silu": "838dfbed001612bb",
+    "sigmoid": "9956c75e58fe1300",
+    "silu": "91f3f9b6a416be38",
     "tanh": "b34af26c531765c0",
 }
 
@@ -249,19 +249,19 @@ def test_data_path_float_literals_are_wrapped_in_f32() -> None:
             assert id(node) in wrapped | arrays, f"bare float {node.value} on line {node.lineno}"
 
 
-# ---- exhaustive-ish check (slow) ---------------------------------------------------------------
+# ---- strided walk over every binade ---------------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_strided_walk_over_every_binade(name: str) -> None:
-    """Every 257th FP32 bit pattern in the domain (about 16M points for the all-floats ones)."""
-    row = FUNCTIONS[name]
+    """Every 509th FP32 bit pattern in the whole domain (about 8M points for the all-floats
+    ones), so the saturated tails beyond the exhaustively checked ranges are covered too."""
+    row, stride = FUNCTIONS[name], 509
     lo = int(fpmath._ordinal(F32(row.lo)))
     hi = int(fpmath._ordinal(F32(row.hi)))
     worst = 0
-    for start in range(lo, hi + 1, 257 << 20):
-        o = np.arange(start, min(start + (257 << 20), hi + 1), 257, dtype=np.int64)
+    for start in range(lo, hi + 1, stride << 20):
+        o = np.arange(start, min(start + (stride << 20), hi + 1), stride, dtype=np.int64)
         x = np.where(o < 0, (-o) | (1 << 31), o).astype(np.uint32).view(F32)
         with np.errstate(all="ignore"):
             worst = max(worst, int(ulp_distance(row.fn(x), row.reference(x)).max()))
