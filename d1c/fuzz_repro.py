@@ -23,13 +23,14 @@ from d1c.ir import print_module
 from d1c.testing.targets import TargetSpec
 
 
-def verify_commands(case: Case) -> list[str]:
-    """The ``d1c verify`` commands that replay a ladder or compile failure of ``case``."""
+def verify_commands(case: Case, eager: bool = False) -> list[str]:
+    """The ``d1c verify`` commands that replay a ladder or compile failure of ``case`` (a
+    failure against torch eager replays from the model file only)."""
     opts = f"--target {case.target_arg} --dtype {case.draw.dtype}"
     cmds = []
     if case.recipe is not None:
         cmds.append(f"d1c verify model.py {opts} --determinism")
-    if case.module is not None:
+    if case.module is not None and not eager:
         cmds.append(f"d1c verify case.d1 {opts} --inputs inputs.npz --determinism")
     return cmds
 
@@ -48,7 +49,8 @@ def case_files(case: Case) -> dict[str, bytes]:
 
 def replay_commands(case: Case, failure: Failure) -> list[str]:
     """The commands (run in the reproducer folder) that replay ``failure``."""
-    return list(failure.commands) or verify_commands(case)
+    eager = "torch eager" in failure.signature and case.recipe is not None
+    return list(failure.commands) or verify_commands(case, eager)
 
 
 def save_reproducer(out: Path, index: int, case: Case, failure: Failure, note: str) -> Path:
