@@ -251,10 +251,14 @@ def dip_attach(t: Target, dip: int) -> Pos:
     tile, j = divmod(dip, per)
     tile_w, tile_h = g.width // tiles_x, g.height // tiles_y
     x0, y0 = (tile % tiles_x) * tile_w, (tile // tiles_x) * tile_h
-    band = (y0 + j * tile_h // per, y0 + (j + 1) * tile_h // per)
-    row = _clean_row(g, band, (band[0] + band[1] - 1) // 2, (x0, x0 + tile_w))
-    x = next((x for x in range(x0, x0 + tile_w) if pos_enabled(g, (x, row))), x0)
-    return x, row
+    lo = y0 + j * tile_h // per
+    band = (lo, max(lo + 1, y0 + (j + 1) * tile_h // per))  # more DIPs than rows: they share
+    centre = (band[0] + band[1] - 1) // 2
+    row = _clean_row(g, band, centre, (x0, x0 + tile_w))
+    rows = [row, *sorted(range(y0, y0 + tile_h), key=lambda r: (abs(r - centre), r))]
+    return next(
+        (x, r) for r in rows for x in range(x0, x0 + tile_w) if pos_enabled(g, (x, r))
+    )  # the first usable site of the row, else of the nearest row that has one
 
 
 def _clean_row(g: Geometry, band: tuple[int, int], centre: int, cols: tuple[int, int]) -> int:
