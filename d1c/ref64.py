@@ -385,7 +385,13 @@ def evaluate_op(op: Op, args: list[np.ndarray], consts: dict[str, np.ndarray]) -
     if fn is None:
         raise UnsupportedError(f"no float64 reference for op '{op.name}'", op.where())
     with np.errstate(all="ignore"):
-        return np.asarray(fn(args, op))
+        return _c_order(np.asarray(fn(args, op)))
+
+
+def _c_order(x: np.ndarray) -> np.ndarray:
+    """``x`` in C order: numpy's sums (pairwise on contiguous axes) and BLAS calls depend on
+    memory layout, so every reference value gets the same layout, whatever view made it."""
+    return x if x.flags.c_contiguous else x.copy(order="C")
 
 
 def reference64(

@@ -1,8 +1,12 @@
-"""The float64 reference of ``matmul`` does not depend on memory layout: numpy evaluates
-``x @ x.T`` (one buffer) with BLAS syrk, whose sums round differently from gemm's, so the graph
-``matmul(x, permute(x))`` and its quantized module (where a convert copies the operand) had
-different references and ``d1c verify`` failed with "the quantized module does not compute its
-graph" (found by ``d1c fuzz --seed 2``; this is its shrunk reproducer)."""
+"""The float64 reference does not depend on memory layout, so a graph and its quantized module
+(where converts copy values into other layouts) have the same reference. Two cases found by
+``d1c fuzz``, where ``d1c verify`` failed with "the quantized module does not compute its graph"
+(these are their shrunk reproducers):
+
+- ``matmul(x, permute(x))``: numpy evaluates ``x @ x.T`` (one buffer) with BLAS syrk, whose sums
+  round differently from gemm's (``--seed 2``);
+- ``softmax`` of a ``broadcast_to``: the convert of a broadcast view kept a strided layout, and
+  numpy sums a strided axis sequentially but a contiguous one pairwise (``--seed 7``)."""
 
 import numpy as np
 
@@ -37,6 +41,26 @@ def test_quantized_x_times_x_transposed_is_checked_against_its_bound() -> None:
     graph, x = parse_module(GRAPH), [_x()]
     quantized = run_pipeline(
         parse_module(GRAPH), "assign-formats{dtype=cfp8}", ctx=Context(calibration=tuple(x))
+    )
+    ((err, bound, ok),) = check_within_bound(graph, quantized, x)
+    assert ok and 0 < err <= bound
+
+
+BROADCAST = """module @m {
+  func @main(%x: tensor<257xfp32>) -> (tensor<1x2x257xfp32>) {
+    %0 = broadcast_to %x : tensor<1x2x257xfp32>
+    %1 = softmax %0 {dim = 2} : tensor<1x2x257xfp32>
+    return %1
+  }
+}
+"""
+
+
+def test_quantized_softmax_of_a_broadcast_is_checked_against_its_bound() -> None:
+    graph = parse_module(BROADCAST)
+    x = [np.random.default_rng(0).standard_normal(257).astype(np.float32)]
+    quantized = run_pipeline(
+        parse_module(BROADCAST), "assign-formats{dtype=cfp8}", ctx=Context(calibration=tuple(x))
     )
     ((err, bound, ok),) = check_within_bound(graph, quantized, x)
     assert ok and 0 < err <= bound
