@@ -266,6 +266,7 @@ def _hypothesis_run(s: _Search, seed: int) -> bool:
 
     @hypothesis_seed(seed)
     @settings(
+        settings.get_profile("default"),  # the caller's profile (a test suite's) must not matter
         database=None,
         max_examples=max(1, s.cfg.examples - s.result.examples),
         deadline=None,

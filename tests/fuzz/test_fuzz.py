@@ -45,9 +45,10 @@ def test_same_seed_same_examples(tmp_path: Path) -> None:
 
 def test_a_broken_pass_is_caught_shrunk_saved_and_replayed(tmp_path: Path, monkeypatch) -> None:
     """decompose with a wrong constant: every ``full`` it emits (the 1/n of means, layer_norm's
-    count and eps, pool divisors, ...) is 1% too large."""
+    count and eps, pool divisors, ...) is 10% too large. (1% is within the derived bound of some
+    deep bf16 examples, so whether 40 examples catch it depended on hypothesis's version.)"""
     full = Emitter.full
-    monkeypatch.setattr(Emitter, "full", lambda e, v, *a: full(e, 1.01 * v if v else v, *a))
+    monkeypatch.setattr(Emitter, "full", lambda e, v, *a: full(e, 1.1 * v if v else v, *a))
     cfg = FuzzConfig(40, seed=4, target="mini", out=str(tmp_path), shrink_calls=60, torch_share=0)
     result = run_fuzz(cfg)
     assert len(result.found) == 1, result.summary()
