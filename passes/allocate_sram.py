@@ -78,16 +78,16 @@ class CoreSram:
         return self.image.top + lay.param_bytes
 
 
-def core_sram(plans: list[KernelPlan], index: int, coord: Coord, ncores: int) -> CoreSram:
+def core_sram(plans: list[KernelPlan], index: int, coords: list[Coord]) -> CoreSram:
     """Lay out core ``index``: its image starts above the largest buffers of its kernels."""
     mine = [k for k, p in enumerate(plans) if p.items.get(index)]
     peak = max(mine, key=lambda k: plans[k].buffer_bytes, default=None)
     base = 0 if peak is None else align(plans[peak].buffer_bytes)
-    core = CoreSram(index, coord, CoreImage(base), [ncores], peak_kernel=peak)
+    core = CoreSram(index, coords[index], CoreImage(base), [len(coords)], peak_kernel=peak)
     for plan in plans:
         items = plan.items.get(index, [])
         start = core.image.top
-        words = [w for item in items for w in record(core.image, item)]
+        words = [w for item in items for w in record(core.image, item, coords)]
         core.row += [core.image.put(words) if words else 0, len(items)]
         core.records.append(core.image.top - start)
     return core
@@ -103,7 +103,7 @@ def core_srams(plans: list[KernelPlan], coords: list[Coord]) -> list[CoreSram]:
     hit = _LAST.get(key)
     if hit is not None and hit[0] is plans:
         return hit[1]
-    cores = [core_sram(plans, i, c, len(coords)) for i, c in enumerate(coords)]
+    cores = [core_sram(plans, i, coords) for i in range(len(coords))]
     _LAST.clear()
     _LAST[key] = (plans, cores)
     return cores

@@ -20,11 +20,13 @@ result set 0/1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from d1c.ir import Op
+from d1c.isa.semantics import pack_coord as _pack
 from d1c.isa.tiles import DMA_DESC_FIELDS, DmaDesc, TDesc, tdesc_words
 from d1c.passes.kernel_plan import (
     BINARY_INST,
@@ -37,6 +39,7 @@ from d1c.passes.kernel_plan import (
 )
 
 DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
+Coord = tuple[int, int, int, int]
 
 
 def desc_words(d: DmaDesc) -> list[int]:
@@ -82,22 +85,35 @@ def _tile_words(t: TDesc) -> list[int]:
     return tdesc_words(t).tolist()
 
 
-def record(img: CoreImage, item: WorkItem) -> list[int]:
+def record(img: CoreImage, item: WorkItem, coords: Sequence[Coord] = ()) -> list[int]:
+    """The record words of ``item`` (its DMA lists go to ``img``); ``coords`` places the core
+    indices of a systolic step's neighbours."""
     out_list = img.put([w for d in item.dma_out for w in desc_words(d)])
     words = [out_list, len(item.dma_out), len(item.steps), 0, *_tile_words(item.out)]
     for step in item.steps:
         in_list = img.put([w for d in step.dma_in for w in desc_words(d)])
         words += [in_list, len(step.dma_in), 0, 0]
+        if step.noc is not None:
+            words += [_pack(*coords[c]) if c >= 0 else NO_CORE for c in step.noc]
         words += [w for t in step.tiles for w in _tile_words(t)]
         words += [w for staged, _ in step.trans for w in _tile_words(staged)]
     words += [w for tiles in item.epilogue for t in tiles for w in _tile_words(t)]
     return words
 
 
+def _first_step(plan: KernelPlan):
+    return next(iter(next(iter(plan.items.values())))).steps[0]
+
+
+def step_head(plan: KernelPlan) -> int:
+    """Bytes of a step record's header: DMA list and count, then (systolic matmul) the packed
+    coordinates of the cores A and B come from and go to."""
+    return 32 if _first_step(plan).noc is not None else 16
+
+
 def step_bytes(plan: KernelPlan) -> int:
-    item = next(iter(next(iter(plan.items.values()))))
-    step = item.steps[0]
-    return 16 + 16 * (len(step.tiles) + len(step.trans))
+    step = _first_step(plan)
+    return step_head(plan) + 16 * (len(step.tiles) + len(step.trans))
 
 
 def record_bytes(plan: KernelPlan) -> int:
@@ -177,16 +193,49 @@ def _movement(op: Op) -> str:
 
 
 def load_step(plan: KernelPlan, reg: str) -> list[str]:
-    """DMA a step's operands in, load their tile records into t1.. and transpose staged tiles."""
-    item = next(iter(next(iter(plan.items.values()))))
-    step = item.steps[0]
-    lines = [f"ld x3, {reg}, 0", f"ld x4, {reg}, 4", "dma.list x3, x4, 0", "dma.wait 0"]
-    lines += [f"tld t{1 + i}, {reg}, {16 + 16 * i}" for i in range(len(step.tiles))]
-    base = 16 + 16 * len(step.tiles)
+    """DMA a step's operands in, then :func:`step_tiles`."""
+    dma = [f"ld x3, {reg}, 0", f"ld x4, {reg}, 4", "dma.list x3, x4, 0", "dma.wait 0"]
+    return [*dma, *step_tiles(plan, reg)]
+
+
+def step_tiles(plan: KernelPlan, reg: str) -> list[str]:
+    """Load the operand tile records of the step at ``reg`` into t1.., transpose staged tiles,
+    and (systolic matmul) receive and forward the A and B tiles."""
+    step, head = _first_step(plan), step_head(plan)
+    lines = [f"tld t{1 + i}, {reg}, {head + 16 * i}" for i in range(len(step.tiles))]
+    base = head + 16 * len(step.tiles)
     for j, (_, final) in enumerate(step.trans):
         slot = 1 + step.tiles.index(final)
         lines += [f"tld t{8 + j}, {reg}, {base + 16 * j}", f"ttrans t{slot}, t{8 + j}"]
+    if step.noc is not None:
+        lines += noc_exchange(reg)
     return lines
+
+
+NO_CORE = 0xFFFFFFFF  # a step's missing neighbour (negative as a signed register)
+NOC_TAGS = (4, 5)  # message tags of A and B tiles
+
+
+def noc_exchange(reg: str) -> list[str]:
+    """Receive A (t1) from the left neighbour and forward it to the right one, then B (t2) from
+    above and down (the step header's coordinates at ``reg`` + 16..28; negative = none). Labels
+    hold ``$``, which :func:`kernel_code` numbers per exchange."""
+    lines = ["; noc exchange"]
+    for t, tag, src, dst in (("t1", NOC_TAGS[0], 16, 24), ("t2", NOC_TAGS[1], 20, 28)):
+        for op, off in (("recv", src), ("send", dst)):
+            skip = f"n$_{op}{t}"
+            lines += [f"ld x10, {reg}, {off}", f"blt x10, x0, {skip}", f"{op} {t}, x10, {tag}"]
+            lines.append(f"{skip}:")
+    return lines
+
+
+def _number_exchanges(k: int, lines: list[str]) -> list[str]:
+    out, n = [], -1
+    for ln in lines:
+        if ln == "; noc exchange":
+            n += 1
+        out.append(ln.replace("$", f"k{k}_{n}") if "$" in ln else ln)
+    return out
 
 
 def store_result() -> list[str]:
@@ -318,5 +367,5 @@ def kernel_code(k: int, plan: KernelPlan) -> list[str]:
     if plan.buffers == 2:
         from d1c.passes.isel_pipelined import code_pipelined
 
-        return code_pipelined(k, plan, *STEP_CODE[plan.kind](plan))
-    return CODEGEN[plan.kind](k, plan)
+        return _number_exchanges(k, code_pipelined(k, plan, *STEP_CODE[plan.kind](plan)))
+    return _number_exchanges(k, CODEGEN[plan.kind](k, plan))

@@ -35,6 +35,7 @@ from d1c.passes.isel import (
     load_const,
     record_bytes,
     step_bytes,
+    step_tiles,
 )
 from d1c.passes.kernel_plan import KernelPlan
 
@@ -88,7 +89,7 @@ def _item(k: int, plan: KernelPlan, q: int, p0: int, first: list[str], rest: lis
 def _step(k, plan, q: int, p: int, compute: list[str], first: bool = False, last: bool = False):
     """Wait for this step's loads (set ``p``), issue the next step's, load this step's tiles; an
     item's first step then waits for the store that last read result set ``q``; compute."""
-    lines = [f"dma.wait {p}", *_prefetch(k, plan, q, p, last), *_tiles(plan)]
+    lines = [f"dma.wait {p}", *_prefetch(k, plan, q, p, last), *step_tiles(plan, "x6")]
     if first:
         lines.append(f"dma.wait {2 + q}")
     return [*lines, *compute]
@@ -107,17 +108,6 @@ def _prefetch(k: int, plan: KernelPlan, q: int, p: int, last: bool) -> list[str]
         *issue,
         f"{skip}:",
     ]
-
-
-def _tiles(plan: KernelPlan) -> list[str]:
-    """Load the step's operand tile records into t1.. and transpose staged tiles (x6 = step)."""
-    step = next(iter(plan.items.values()))[0].steps[0]
-    lines = [f"tld t{1 + i}, x6, {16 + 16 * i}" for i in range(len(step.tiles))]
-    base = 16 + 16 * len(step.tiles)
-    for j, (_, final) in enumerate(step.trans):
-        slot = 1 + step.tiles.index(final)
-        lines += [f"tld t{8 + j}, x6, {base + 16 * j}", f"ttrans t{slot}, t{8 + j}"]
-    return lines
 
 
 def _add(dst: str, src: str, n: int) -> list[str]:

@@ -43,6 +43,9 @@ class Step:
     dma_in: tuple[DmaDesc, ...]
     tiles: tuple[TDesc, ...]  # operand tiles in SRAM, in the order the instruction takes them
     trans: tuple[tuple[TDesc, TDesc], ...] = ()  # (staged [C, R], operand [R, C]) for ttrans
+    # systolic matmul (:mod:`d1c.passes.kernel_systolic`): the core indices this step receives
+    # its A and B tiles from and forwards them to, -1 for none (A or B then comes by DMA / stops)
+    noc: tuple[int, int, int, int] | None = None
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]  # (rows, cols) of a tile of a 2-D form
@@ -234,6 +237,10 @@ def _operand_tile(
 def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     """C[b] = A[b] @ B[b]: output tiles [tm, tn], K in chunks of tk accumulated in fp32. Batch
     dims broadcast (an operand of rank 2 or with size-1 batch dims is shared by every batch)."""
+    if "grid" in op.attrs:
+        from d1c.passes.kernel_systolic import plan_systolic
+
+        return plan_systolic(op, hbm, buffers_at)
     a, b = op.operands
     out_t = op.result.type
     batch = math.prod(out_t.shape[:-2])

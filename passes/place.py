@@ -12,12 +12,14 @@ operand (row-major data does not move).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 from d1c.errors import CompileError, Loc
-from d1c.ir import Function, Module, Value
+from d1c.ir import Function, Module, Op, Value
 from d1c.passes.kernel_plan import esize, kind_of, returned_values, tile_count
+from d1c.passes.kernel_systolic import grid_options, tile_grid
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import Target, load_target
 
@@ -28,6 +30,41 @@ def core_order(target: Target) -> list[tuple[int, int, int, int]]:
     """Usable cores, chips first (row-major), then cores within a chip (row-major)."""
     cx, cy = target.chips
     return [(x, y, gx, gy) for y in range(cy) for x in range(cx) for gx, gy in target.chip_cores()]
+
+
+def systolic_grid(op: Op, cores: int, target: Target) -> tuple[int, int] | None:
+    """The core grid of a systolic matmul (:mod:`d1c.passes.kernel_systolic`) when the cost
+    model says it beats dealing tiles to cores that each read their own operands; else None.
+
+    Estimate of a kernel: max(compute of its busiest core, its DIP bytes / all DIPs' bandwidth)
+    plus, on a grid, the chains' fill (one K step per core along a row and a column)."""
+    options = grid_options(op, cores)
+    if not options:
+        return None
+    a, b = op.operands
+    m, k = a.type.shape[-2:]
+    n = b.type.shape[-1]
+    tm, tn, tk = op.attrs["tile"]
+    ti, tj = tile_grid(op)
+    mac_rate = int(target.core["matrix_macs_per_cycle"])
+    dip = target.dip
+    bw = int(dip["count"]) * min(dip["hbm_bytes_per_s"], dip["link_bytes_per_s"]) / target.clock_hz
+    ea, eb = esize(a.type), esize(b.type)
+    tile_cycles = tm * tn * k / mac_rate
+    out_bytes = m * n * 4
+
+    def estimate(r: int, q: int, dealt: bool) -> float:
+        if dealt:  # every tile reads its A rows and B columns
+            busiest = math.ceil(ti * tj / min(cores, ti * tj)) * tile_cycles
+            moved = (m * k * ea) * tj + (k * n * eb) * ti
+            return max(busiest, (moved + out_bytes) / bw)
+        busiest = (ti // r) * (tj // q) * tile_cycles
+        moved = (m * k * ea) * (tj // q) + (k * n * eb) * (ti // r)
+        fill = (r + q) * tm * tn * tk / mac_rate
+        return max(busiest, (moved + out_bytes) / bw) + fill
+
+    best = min(options, key=lambda g: (estimate(*g, False), -g[0] * g[1], g))
+    return best if estimate(*best, False) < estimate(1, 1, True) else None
 
 
 def program_cores(func: Function, target: Target) -> int:
@@ -113,6 +150,10 @@ class Place:
             kind = kind_of(op, returned)
             if "tile" in op.attrs:
                 op.attrs["cores"] = min(cores, tile_count(op))
+                op.attrs.pop("grid", None)
+                grid = systolic_grid(op, cores, target)
+                if grid is not None:
+                    op.attrs["grid"], op.attrs["cores"] = tuple(grid), grid[0] * grid[1]
             if kind == "host_out":
                 continue
             if kind == "alias":

@@ -66,6 +66,11 @@ COMMON_ATTRS: dict[str, tuple[str, str]] = {
     "sram": ("int", "SRAM bytes of the op's kernel buffers on each of its cores (`allocate-sram`)"),
     "route": ("ints", "max hops of the DMA routes, bytes on the busiest NoC link (`route`)"),
     "buffers": ("int", "buffer sets of the op's kernel: 2 = DMA overlaps compute (`schedule`)"),
+    "grid": (
+        "ints",
+        "systolic matmul (`place`): rows, cols of its core grid; A tiles flow along the rows and "
+        "B tiles down the columns over the NoC, so each is read from HBM once per grid row/col",
+    ),
 }
 
 

@@ -1,0 +1,109 @@
+"""Systolic matmul: a grid of cores shares operand tiles over the NoC instead of each core
+reading its own from DIP HBM (docs/lowering.md §3).
+
+``C = A @ B`` with output tiles ``[tm, tn]`` on a grid of ``R x Q`` cores (``grid`` attribute,
+chosen by ``place``): core ``(r, q)`` (core index ``r * Q + q``) computes the tiles ``(i, j)``
+with ``i = r (mod R)`` and ``j = q (mod Q)``, in the same order on every core (``i`` outer). For
+each K step, the first core of a grid row loads the A tile by DMA and every core of the row
+receives it from its left neighbour and forwards it to its right one; B tiles flow down the grid
+columns the same way. ``R`` divides the tile rows and ``Q`` the tile columns, so every core of a
+row (column) takes part in every round and the chains stay in step. A is read from HBM
+``tiles_cols / Q`` times instead of ``tiles_cols`` times, B ``tiles_rows / R`` times.
+
+The arithmetic is the per-core plan's (the same tiles, K chunks and ``mma`` order), so the IR
+interpreter's bits hold; only where the operand bytes come from changes. Messages are copied at
+``send`` and each core forwards a tile before computing with it, so a chain advances at compute
+speed and a receiver holds at most a step or two of tiles in flight.
+"""
+
+from __future__ import annotations
+
+import math
+
+from d1c.ir import Op
+from d1c.passes import dma_views as V
+from d1c.passes.kernel_plan import (
+    BufferArea,
+    KernelPlan,
+    Parity,
+    Step,
+    WorkItem,
+    _batched,
+    _operand_part,
+    buffer_sets,
+    esize,
+    tile_desc,
+)
+
+NONE = -1  # no neighbour: the operand comes by DMA (chain head) or is not forwarded (chain end)
+
+
+def _spans(size: int, tile: int) -> list[tuple[int, int]]:
+    return [(s, min(s + tile, size)) for s in range(0, max(size, 1), tile)]
+
+
+def tile_grid(op: Op) -> tuple[int, int]:
+    """Output tiles of a matmul along rows and columns."""
+    tm, tn, _ = op.attrs["tile"]
+    shape = op.result.type.shape
+    return math.ceil(shape[-2] / tm), math.ceil(shape[-1] / tn)
+
+
+def grid_options(op: Op, cores: int) -> list[tuple[int, int]]:
+    """The grids ``(R, Q)`` a matmul can run on: R divides its tile rows, Q its tile columns,
+    ``R * Q <= cores``, more than one core; none for a batched matmul (its operand tiles differ
+    per batch) or one tile."""
+    if op.name != "matmul" or math.prod(op.result.type.shape[:-2]) != 1:
+        return []
+    ti, tj = tile_grid(op)
+    return [(r, q) for r in _divisors(ti) for q in _divisors(tj) if 1 < r * q <= cores]
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def plan_systolic(op: Op, hbm: dict, buffers_at: int) -> KernelPlan:
+    """The plan of a matmul with a ``grid`` attribute (module docstring)."""
+    a, b = op.operands
+    m, k = a.type.shape[-2:]
+    n = b.type.shape[-1]
+    tm, tn, tk = op.attrs["tile"]
+    rows, cols = op.attrs["grid"]
+    area = BufferArea(buffers_at)
+    c_buf, a_buf, b_buf = (
+        area.take(tm * tn * 4),
+        area.take(tm * tk * esize(a.type)),
+        area.take(tk * tn * esize(b.type)),
+    )
+    sets = buffer_sets(op)
+    plan = KernelPlan(op, "matmul", area.used * sets, buffers=sets)
+    par = Parity(sets, area.used)
+    a_view, b_view, c_view = _batched(a.type.shape), _batched(b.type.shape), _batched((m, n))
+    ispan, jspan, kspan = _spans(m, tm), _spans(n, tn), _spans(k, tk)
+    for r in range(rows):
+        for q in range(cols):
+            core = r * cols + q
+            noc = (
+                core - 1 if q else NONE,
+                core - cols if r else NONE,
+                core + 1 if q + 1 < cols else NONE,
+                core + cols if r + 1 < rows else NONE,
+            )
+            for i in range(r, len(ispan), rows):
+                for j in range(q, len(jspan), cols):
+                    it = par.next_item(core)
+                    steps = []
+                    for s, kk in enumerate(kspan, start=it * len(kspan)):
+                        o = par.offset(s)
+                        la, ta = _operand_part(a, a_view, hbm[a], ispan[i], kk, a_buf + o)
+                        lb, tb = _operand_part(b, b_view, hbm[b], kk, jspan[j], b_buf + o)
+                        dma = (la if q == 0 else ()) + (lb if r == 0 else ())
+                        steps.append(Step(dma, (ta, tb), noc=noc))
+                    c_at = c_buf + par.offset(it)
+                    rr, cc = ispan[i], jspan[j]
+                    out = tile_desc(c_at, rr[1] - rr[0], cc[1] - cc[0], op.result.type)
+                    store = V.row_segments(c_view, hbm[op.result], 4, rr, cc, c_at, to_hbm=True)
+                    item = WorkItem(out, tuple(steps), tuple(store), (rr, cc))
+                    plan.items.setdefault(core, []).append(item)
+    return plan
