@@ -240,6 +240,34 @@ def hbm_addr(lo: int, hi: int) -> int:
     return ((hi & M32) << 32) | (lo & M32)
 
 
+# Global HBM addresses. Window ``d < 31``, ``[d << 35, (d + 1) << 35)``, is DIP d's own HBM.
+# Window 31 is *striped*: offset ``o`` of it is served by DIP ``(o // STRIPE_BYTES) % dips``, so a
+# large tensor placed there streams from every DIP at once; its bytes take an equal share of every
+# DIP's capacity (the compiler's accounting), and it holds ``dips * dip_bytes`` bytes.
+DIP_SHIFT = 35
+STRIPED = 31
+STRIPE_BYTES = 4096
+
+
+def dip_shares(addr: int, nbytes: int, span: int, dips: int) -> list[tuple[int, int]]:
+    """The DIPs serving a transfer of ``nbytes`` whose HBM side spans ``[addr, addr + span)``,
+    as (DIP, bytes): its own DIP, or in the striped window every DIP in proportion to the stripes
+    the span touches (integer shares, the remainder to the first stripes' DIPs: deterministic)."""
+    window = addr >> DIP_SHIFT
+    if window != STRIPED:
+        return [(window, nbytes)]
+    off = addr & ((1 << DIP_SHIFT) - 1)
+    first, last = off // STRIPE_BYTES, (off + max(span, 1) - 1) // STRIPE_BYTES
+    total = last - first + 1
+    full, rem = divmod(total, dips)
+    counts = [full + (1 if (d - first) % dips < rem else 0) for d in range(dips)]
+    shares = [nbytes * c // total for c in counts]
+    left = nbytes - sum(shares)
+    for i in range(left):
+        shares[(first + i) % dips] += 1
+    return [(d, b) for d, b in enumerate(shares) if b]
+
+
 def dma_list(words: np.ndarray) -> tuple[DmaDesc, ...]:
     """Parse ``n * 8`` uint32 words of dma.list descriptors; SimulationError on reserved bits."""
     w = np.asarray(words, dtype=np.uint32).reshape(-1, len(DMA_DESC_FIELDS))

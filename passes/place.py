@@ -18,12 +18,13 @@ from typing import ClassVar
 
 from d1c.errors import CompileError, Loc
 from d1c.ir import Function, Module, Op, Value
+from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED
 from d1c.passes.kernel_plan import esize, kind_of, returned_values, tile_count
 from d1c.passes.kernel_systolic import grid_options, tile_grid
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import Target, load_target
 
-DIP_SHIFT = 35  # DIP d owns HBM [d << 35, (d + 1) << 35) (d1c.isa.d1x)
+STRIPE_MIN = 1 << 20  # tensors from 1 MiB up are striped over the DIPs
 
 
 def core_order(target: Target) -> list[tuple[int, int, int, int]]:
@@ -73,20 +74,32 @@ def program_cores(func: Function, target: Target) -> int:
 
 
 class HbmLayout:
-    """Sequential 64-byte aligned allocation, tensor by tensor round-robin over the DIPs (a DIP
-    that is full is skipped); ``take`` returns None when no DIP has room."""
+    """HBM allocation, 64-byte aligned. A tensor of at least ``STRIPE_MIN`` bytes on a target with
+    several DIPs goes to the striped window (:func:`d1c.isa.tiles.dip_shares`: every DIP serves its
+    stripes, so one big operand streams at all DIPs' bandwidth) and takes an equal share of every
+    DIP's capacity; smaller tensors go round-robin over the DIPs (a full DIP is skipped). ``take``
+    returns None when there is no room."""
 
     def __init__(self, dips: int, capacity: int) -> None:
         self.tops = [0] * dips
         self.next = 0
+        self.striped = 0
         self.capacity = min(capacity, 1 << DIP_SHIFT)
 
     def take(self, nbytes: int) -> int | None:
         size = -(-max(nbytes, 1) // 64) * 64
-        for k in range(len(self.tops)):
-            d = (self.next + k) % len(self.tops)
+        dips = len(self.tops)
+        if dips > 1 and size >= STRIPE_MIN:
+            stripes = -(-size // STRIPE_BYTES)
+            share = -(-stripes // dips) * STRIPE_BYTES
+            if all(top + share <= self.capacity for top in self.tops):
+                self.tops = [top + share for top in self.tops]
+                self.striped += stripes * STRIPE_BYTES
+                return (STRIPED << DIP_SHIFT) + self.striped - stripes * STRIPE_BYTES
+        for k in range(dips):
+            d = (self.next + k) % dips
             if self.tops[d] + size <= self.capacity:
-                self.next = (d + 1) % len(self.tops)
+                self.next = (d + 1) % dips
                 self.tops[d] += size
                 return (d << DIP_SHIFT) + self.tops[d] - size
         return None

@@ -29,23 +29,26 @@ import numpy as np
 
 from d1c import mesh_geometry as G
 from d1c.ir import Module, Op
+from d1c.isa.tiles import dip_shares
 from d1c.passes.kernel_plan import KernelPlan
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.passes.place import DIP_SHIFT
 from d1c.passes.program_plan import Coord, plan_kernels, program_coords
 from d1c.target import Target, load_target
 
 StreamKey = tuple[int, int, bool]  # (core index, DIP, towards HBM)
 
 
-def kernel_streams(plan: KernelPlan) -> dict[StreamKey, int]:
-    """Bytes of every (core, DIP, direction) stream of a kernel, from its DMA descriptors."""
+def kernel_streams(plan: KernelPlan, dips: int) -> dict[StreamKey, int]:
+    """Bytes of every (core, DIP, direction) stream of a kernel, from its DMA descriptors (a
+    descriptor in the striped window feeds one stream per DIP serving its stripes)."""
     out: dict[StreamKey, int] = defaultdict(int)
     for core, items in plan.items.items():
         for item in items:
             descs = itertools.chain(*(s.dma_in for s in item.steps), item.dma_out)
             for d in descs:
-                out[(core, d.hbm >> DIP_SHIFT, bool(d.to_hbm))] += d.rows * d.row_bytes
+                span = (d.rows - 1) * d.hbm_stride + d.row_bytes
+                for dip, part in dip_shares(d.hbm, d.rows * d.row_bytes, span, dips):
+                    out[(core, dip, bool(d.to_hbm))] += part
     return dict(out)
 
 
@@ -76,7 +79,7 @@ class Router:
         return G.route_links(self.g, c, a) if to_hbm else G.route_links(self.g, a, c)
 
     def route(self, plan: KernelPlan) -> KernelRoute:
-        streams = kernel_streams(plan)
+        streams = kernel_streams(plan, len(self.attach))
         paths = [self.links(k) for k in streams]
         return KernelRoute(plan.op, _sum_loads(paths, list(streams.values())), _longest(paths))
 

@@ -1,7 +1,8 @@
 """DMA between DIP HBM and core SRAM: dma.ld, dma.st, dma.list and dma.wait.
 
 A DMA moves its bytes when it issues (full mode) and completes at the time the cost model gives
-(:mod:`d1c.runtime.timing`: setup, then the DIP's bandwidth, FIFO per DIP). The
+(:mod:`d1c.runtime.timing`: setup, then the DIP's bandwidth, FIFO per DIP; a transfer in the
+striped HBM window is split over the DIPs that serve its stripes, each FIFO). The
 program contract (spec) is that the SRAM bytes are not touched before ``dma.wait``; moving them
 early is invisible to such programs and keeps data flow causal in host order. ``dma.wait tag``
 stalls the core until every DMA it issued under that tag has completed (a ``dma`` stall).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from d1c.isa.tiles import DMA_DESC_FIELDS, dma_list, hbm_addr
+from d1c.isa.tiles import DMA_DESC_FIELDS, STRIPED, dip_shares, dma_list, hbm_addr
 from d1c.runtime.core import YIELD
 from d1c.runtime.memory import check_span, check_word, read_bytes, write_bytes
 from d1c.runtime.tileops import check
@@ -41,11 +42,16 @@ def _transfer(
     if nbytes == 0:
         return
     what = "dma.st" if to_hbm else "dma.ld"
-    dip = m.hbm.check(hbm, (rows - 1) * hbm_stride + row_bytes, what)
+    span = (rows - 1) * hbm_stride + row_bytes
+    dip = m.hbm.check(hbm, span, what)
     if m.full:
         _move(c, to_hbm, sram, hbm, rows, row_bytes, sram_pitch, hbm_stride)
-    start = max(c.now + m.costs.dma_setup, m.dip_free[dip])
-    done = m.dip_free[dip] = start + m.costs.dip.cycles(nbytes)
+    done = 0
+    shares = [(dip, nbytes)] if dip != STRIPED else dip_shares(hbm, nbytes, span, len(m.dip_free))
+    for d, part in shares:  # each serving DIP is FIFO; the transfer ends with its last part
+        start = max(c.now + m.costs.dma_setup, m.dip_free[d])
+        m.dip_free[d] = start + m.costs.dip.cycles(part)
+        done = max(done, m.dip_free[d])
     if done > c.dma_done[tag]:
         c.dma_done[tag] = done
     c.dma_bytes += nbytes

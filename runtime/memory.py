@@ -8,8 +8,9 @@ raise :class:`SimulationError` (the core loop adds the core, pc and instruction)
 - a tile's ``base`` and row pitch must be multiples of its element size, and its last byte must lie
   inside SRAM; a scalar ``ld``/``st``/``tld`` address must be 4-byte aligned and inside SRAM.
 
-HBM is global: DIP ``d`` owns ``[d << 35, (d+1) << 35)`` of which the first ``dip.hbm_bytes`` exist.
-It is stored as a dict of 1 MiB pages created on first write; unwritten bytes read as zero.
+HBM is global: DIP ``d`` owns ``[d << 35, (d+1) << 35)`` of which the first ``dip.hbm_bytes`` exist;
+window 31 is striped over all DIPs (:func:`d1c.isa.tiles.dip_shares`) and holds all of them. It is
+stored as a dict of 1 MiB pages created on first write; unwritten bytes read as zero.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from d1c.isa.errors import SimulationError
-from d1c.isa.tiles import CODE_DTYPE, ELEM_BYTES, TDesc
+from d1c.isa.tiles import CODE_DTYPE, DIP_SHIFT, ELEM_BYTES, STRIPED, TDesc
 
-DIP_SHIFT = 35
 PAGE_SHIFT = 20
 PAGE = 1 << PAGE_SHIFT
 SPAN_LIMIT = 16 << 20
@@ -122,12 +122,15 @@ class Hbm:
         self.pages: dict[int, np.ndarray] = {}
 
     def check(self, addr: int, nbytes: int, what: str) -> int:
-        """The DIP index of ``[addr, addr + nbytes)``; fault if it is not inside one DIP's HBM."""
+        """The window (DIP index or ``STRIPED``) of ``[addr, addr + nbytes)``; fault if it is not
+        inside one DIP's HBM or the striped window."""
         dip, off = addr >> DIP_SHIFT, addr & ((1 << DIP_SHIFT) - 1)
-        if dip >= self.dips or off + nbytes > self.dip_bytes:
+        size = self.dips * self.dip_bytes if dip == STRIPED else self.dip_bytes
+        if (dip >= self.dips and dip != STRIPED) or off + nbytes > size:
             raise SimulationError(
                 f"{what} HBM [{addr:#x}, {addr + nbytes:#x}) is outside the HBM of the "
-                f"{self.dips} DIP(s) ({self.dip_bytes:#x} bytes each at d << {DIP_SHIFT})"
+                f"{self.dips} DIP(s) ({self.dip_bytes:#x} bytes each at d << {DIP_SHIFT}; "
+                f"striped over all at {STRIPED} << {DIP_SHIFT})"
             )
         return dip
 

@@ -16,16 +16,21 @@ from __future__ import annotations
 from collections import defaultdict
 
 from d1c.isa.d1x import D1xProgram, Placement
+from d1c.isa.tiles import DIP_SHIFT, STRIPED
 from d1c.runtime.host.codegen import pack_name, roundings, unpack_name
 from d1c.runtime.host.layout import SymbolLayout
-from d1c.runtime.memory import DIP_SHIFT
 
 
 def _where(p: Placement, lo: int) -> str:
     if p.space == "sram":
         return f"SRAM of core {'.'.join(map(str, p.core or ()))} @{p.addr + lo:#x}"
     addr = p.addr + lo
-    return f"HBM DIP {addr >> DIP_SHIFT} @{addr & ((1 << DIP_SHIFT) - 1):#x}"
+    return f"HBM {_window(addr)} @{addr & ((1 << DIP_SHIFT) - 1):#x}"
+
+
+def _window(addr: int) -> str:
+    d = addr >> DIP_SHIFT
+    return "striped over the DIPs" if d == STRIPED else f"DIP {d}"
 
 
 def _transfers(lay: SymbolLayout, arrow: str) -> list[str]:
@@ -55,7 +60,10 @@ def _hbm_summary(prog: D1xProgram) -> list[str]:
     for img in prog.hbm:
         per_dip[img.addr >> DIP_SHIFT][0] += 1
         per_dip[img.addr >> DIP_SHIFT][1] += len(img.data)
-    return [f";   DIP {d}: {n} image(s), {b:,} bytes" for d, (n, b) in sorted(per_dip.items())]
+    return [
+        f";   {_window(d << DIP_SHIFT)}: {n} image(s), {b:,} bytes"
+        for d, (n, b) in sorted(per_dip.items())
+    ]
 
 
 def launch_lines(prog: D1xProgram, layouts: list[SymbolLayout]) -> list[str]:

@@ -1,11 +1,15 @@
-"""place: chips first, then cores; disabled cores never used; HBM addresses round-robin over DIPs."""
+"""place: chips first, then cores; disabled cores never used; HBM addresses round-robin over DIPs,
+tensors from 1 MiB up striped over them (and the simulator splits their DMAs over the DIPs)."""
 
 import numpy as np
 
 from d1c.ir import parse_module
 from d1c.passes import Context, run_pipeline
 from d1c.passes.emit import build_program
-from d1c.passes.place import DIP_SHIFT, core_order
+from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED, dip_shares
+from d1c.passes import place
+from d1c.passes.place import HbmLayout, core_order
+from d1c.runtime.sim import simulate
 from d1c.target import load_target
 
 BIG = """module @m {
@@ -40,10 +44,53 @@ def test_big_kernel_spreads_over_every_usable_core_of_mini() -> None:
     assert all((c[2], c[3]) not in t.disabled for c in cores)
 
 
-def test_tensors_are_spread_over_the_dips_of_the_tile() -> None:
-    m = run_pipeline(parse_module(BIG), "tile,place", ctx=Context(target="dojo-tile"))
-    dips = {op.attrs["hbm"] >> DIP_SHIFT for op in m.main.ops if "hbm" in op.attrs}
-    assert len(dips) == 2  # two stored tensors (input, exp result) on consecutive DIPs
+SMALL = BIG.replace("4096x512", "64x512")
+
+
+def test_small_tensors_go_round_robin_over_the_dips() -> None:
+    m = run_pipeline(parse_module(SMALL), "tile,place", ctx=Context(target="dojo-tile"))
+    dips = [op.attrs["hbm"] >> DIP_SHIFT for op in m.main.ops if "hbm" in op.attrs]
+    assert dips == [1, 2]  # the argument took DIP 0; two stored tensors on the next DIPs
     addrs = [op.attrs["hbm"] for op in m.main.ops if "hbm" in op.attrs]
     assert all(a % 64 == 0 for a in addrs) and len(set(addrs)) == len(addrs)
-    assert np.all(np.array(addrs) >= 0)
+
+
+def test_big_tensors_are_striped_and_take_a_share_of_every_dip() -> None:
+    m = run_pipeline(parse_module(BIG), "tile,place", ctx=Context(target="dojo-tile"))
+    addrs = [op.attrs["hbm"] for op in m.main.ops if "hbm" in op.attrs]
+    assert {a >> DIP_SHIFT for a in addrs} == {STRIPED}
+    assert all(a % STRIPE_BYTES == 0 for a in addrs) and len(set(addrs)) == len(addrs)
+    lay = HbmLayout(5, 1 << 30)
+    a = lay.take(256 * STRIPE_BYTES + 1)  # 257 stripes: 52 on each DIP's budget
+    assert a == STRIPED << DIP_SHIFT and lay.tops == [52 * STRIPE_BYTES] * 5
+    assert lay.take(100) == 52 * STRIPE_BYTES  # small: DIP 0, above its share of the stripes
+    full = HbmLayout(5, 1 << 20)
+    assert full.take(8 << 20) is None  # 8 MiB needs 1.6 MiB of every 1 MiB DIP
+
+
+def test_dip_shares_split_a_transfer_by_the_stripes_it_touches() -> None:
+    s = STRIPE_BYTES
+    assert dip_shares(3 << DIP_SHIFT, 100, 100, 5) == [(3, 100)]  # a DIP's own window
+    base = STRIPED << DIP_SHIFT
+    assert dip_shares(base + 2 * s, 2 * s, 2 * s, 5) == [(2, s), (3, s)]
+    # 7 stripes from stripe 4: DIPs 4, 0, 1, 2, 3, 4, 0 -> DIP 4 and 0 twice
+    got = dict(dip_shares(base + 4 * s, 7 * s, 7 * s, 5))
+    assert got == {0: 2 * s, 1: s, 2: s, 3: s, 4: 2 * s} and sum(got.values()) == 7 * s
+    got = dip_shares(base, 10, 3 * s, 2)  # integer shares add up to the bytes
+    assert sum(b for _, b in got) == 10
+
+
+def test_a_striped_stream_is_served_by_every_dip(monkeypatch) -> None:
+    """The exp kernel of BIG streams 4 MiB in and 4 MiB out: striped over the 5 DIPs of the tile,
+    its cores wait for DMA much less than with each tensor on one DIP (timing-only)."""
+    t = load_target("dojo-tile")
+
+    def dma_stalls() -> int:
+        m = run_pipeline(parse_module(BIG), "tile,place", ctx=Context(target="dojo-tile"))
+        res = simulate(build_program(m, t), t, None, timing_only=True)
+        return sum(c.stall.get("dma", 0) for c in res.cores.values())
+
+    striped = dma_stalls()
+    monkeypatch.setattr(place, "STRIPE_MIN", 1 << 60)
+    one_dip = dma_stalls()
+    assert 0 < striped * 2 < one_dip, (striped, one_dip)
