@@ -70,9 +70,21 @@ def fused_ops(producer: Op, chain: list[Op]) -> tuple[FusedOp, ...]:
     return tuple(out)
 
 
-def plan_kernel(op: Op, kind: str, hbm: dict[Value, int], chains: dict[Op, list[Op]]) -> KernelPlan:
-    """The plan of kernel op ``op``, with its fused epilogue if it produces a group."""
-    plan = PLANNERS[kind](op, hbm, 0)
+def plan_kernel(
+    op: Op,
+    kind: str,
+    hbm: dict[Value, int],
+    chains: dict[Op, list[Op]],
+    sites: list[int] | None = None,
+) -> KernelPlan:
+    """The plan of kernel op ``op``, with its fused epilogue if it produces a group; a matmul on
+    a ``grid`` runs systolically on the cores ``sites``."""
+    if sites is not None:
+        from d1c.passes.kernel_systolic import plan_systolic
+
+        plan = plan_systolic(op, hbm, 0, sites)
+    else:
+        plan = PLANNERS[kind](op, hbm, 0)
     chain = chains.get(op)
     return with_epilogue(plan, fused_ops(op, chain), hbm) if chain else plan
 

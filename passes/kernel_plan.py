@@ -237,10 +237,6 @@ def _operand_tile(
 def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     """C[b] = A[b] @ B[b]: output tiles [tm, tn], K in chunks of tk accumulated in fp32. Batch
     dims broadcast (an operand of rank 2 or with size-1 batch dims is shared by every batch)."""
-    if "grid" in op.attrs:
-        from d1c.passes.kernel_systolic import plan_systolic
-
-        return plan_systolic(op, hbm, buffers_at)
     a, b = op.operands
     out_t = op.result.type
     batch = math.prod(out_t.shape[:-2])

@@ -2,7 +2,9 @@
 reading its own from DIP HBM (docs/lowering.md §3).
 
 ``C = A @ B`` with output tiles ``[tm, tn]`` on a grid of ``R x Q`` cores (``grid`` attribute,
-chosen by ``place``): core ``(r, q)`` (core index ``r * Q + q``) computes the tiles ``(i, j)``
+chosen by ``place``). The grid is a rectangle of the tile's global mesh (:func:`grid_sites`: the
+first R rows, and the first Q columns with no disabled site in those rows), so each hop of a
+chain is one link. Core ``(r, q)`` computes the tiles ``(i, j)``
 with ``i = r (mod R)`` and ``j = q (mod Q)``, in the same order on every core (``i`` outer). For
 each K step, the first core of a grid row loads the A tile by DMA and every core of the row
 receives it from its left neighbour and forwards it to its right one; B tiles flow down the grid
@@ -34,6 +36,7 @@ from d1c.passes.kernel_plan import (
     esize,
     tile_desc,
 )
+from d1c.target import Target
 
 NONE = -1  # no neighbour: the operand comes by DMA (chain head) or is not forwarded (chain end)
 
@@ -63,8 +66,46 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def plan_systolic(op: Op, hbm: dict, buffers_at: int) -> KernelPlan:
-    """The plan of a matmul with a ``grid`` attribute (module docstring)."""
+_CACHE: dict[tuple, tuple[dict[tuple[int, int], int], list[list[int]]]] = {}
+
+
+def _mesh(target: Target) -> tuple[dict[tuple[int, int], int], list[list[int]]]:
+    """(global site -> core index in program core order, and for ``r`` = 1, 2, ... the global
+    columns whose sites in rows ``0..r-1`` are all usable), per target geometry."""
+    key = (target.name, target.chips, target.chip_grid, target.disabled)
+    if key not in _CACHE:
+        from d1c.passes.place import core_order
+
+        (cw, ch), (gx, gy) = target.chip_grid, target.chips
+        order = core_order(target)
+        index = {(cx * cw + x, cy * ch + y): i for i, (cx, cy, x, y) in enumerate(order)}
+        cols, clean = list(range(cw * gx)), []
+        for y in range(ch * gy):
+            cols = [x for x in cols if (x, y) in index]
+            clean.append(cols)
+        _CACHE[key] = (index, clean)
+    return _CACHE[key]
+
+
+def grid_columns(target: Target) -> list[list[int]]:
+    """Entry ``r - 1``: the global mesh columns whose sites in rows ``0..r-1`` are all usable
+    (a grid of r rows takes the first of them, :func:`grid_sites`)."""
+    return _mesh(target)[1]
+
+
+def grid_sites(target: Target, rows: int, cols: int) -> list[int] | None:
+    """Core indices (program core order, :func:`d1c.passes.place.core_order`) of an ``rows x
+    cols`` grid, row-major: global mesh rows ``0..rows-1`` and the first ``cols`` global columns
+    whose sites in those rows are all usable; None if the mesh has no such rectangle."""
+    index, clean = _mesh(target)
+    if not 1 <= rows <= len(clean) or len(clean[rows - 1]) < cols:
+        return None
+    xs = clean[rows - 1]
+    return [index[(xs[q], r)] for r in range(rows) for q in range(cols)]
+
+
+def plan_systolic(op: Op, hbm: dict, buffers_at: int, sites: list[int]) -> KernelPlan:
+    """The plan of a matmul with a ``grid`` attribute on the cores ``sites`` (module docstring)."""
     a, b = op.operands
     m, k = a.type.shape[-2:]
     n = b.type.shape[-1]
@@ -83,12 +124,13 @@ def plan_systolic(op: Op, hbm: dict, buffers_at: int) -> KernelPlan:
     ispan, jspan, kspan = _spans(m, tm), _spans(n, tn), _spans(k, tk)
     for r in range(rows):
         for q in range(cols):
-            core = r * cols + q
+            at = r * cols + q
+            core = sites[at]
             noc = (
-                core - 1 if q else NONE,
-                core - cols if r else NONE,
-                core + 1 if q + 1 < cols else NONE,
-                core + cols if r + 1 < rows else NONE,
+                sites[at - 1] if q else NONE,
+                sites[at - cols] if r else NONE,
+                sites[at + 1] if q + 1 < cols else NONE,
+                sites[at + cols] if r + 1 < rows else NONE,
             )
             for i in range(r, len(ispan), rows):
                 for j in range(q, len(jspan), cols):

@@ -20,7 +20,7 @@ from d1c.errors import CompileError, Loc
 from d1c.ir import Function, Module, Op, Value
 from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED
 from d1c.passes.kernel_plan import esize, kind_of, returned_values, tile_count
-from d1c.passes.kernel_systolic import grid_options, tile_grid
+from d1c.passes.kernel_systolic import grid_columns, grid_options, grid_sites
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import Target, load_target
 
@@ -33,44 +33,143 @@ def core_order(target: Target) -> list[tuple[int, int, int, int]]:
     return [(x, y, gx, gy) for y in range(cy) for x in range(cx) for gx, gy in target.chip_cores()]
 
 
-def systolic_grid(op: Op, cores: int, target: Target) -> tuple[int, int] | None:
-    """The core grid of a systolic matmul (:mod:`d1c.passes.kernel_systolic`) when the cost
-    model says it beats dealing tiles to cores that each read their own operands; else None.
+Layout = tuple[tuple[int, int], tuple[int, int, int]]  # (grid rows, cols), (tm, tn, tk)
+STEP_CYCLES = 32  # a K step's instructions, DMA setup and message latency, roughly
+MARGIN = 0.75  # a grid must be estimated this much faster than dealing: overheads not modelled
 
-    Estimate of a kernel: max(compute of its busiest core, its DIP bytes / all DIPs' bandwidth)
-    plus, on a grid, the chains' fill (one K step per core along a row and a column)."""
-    options = grid_options(op, cores)
-    if not options:
+
+def systolic_layout(op: Op, func: Function, target: Target, cores: int) -> Layout | None:
+    """The core grid and tile of a systolic matmul (:mod:`d1c.passes.kernel_systolic`) when the
+    cost model says it beats dealing the ``tile`` pass's tiles to ``cores`` cores; else None.
+
+    Candidates: the tile pass's tiles on a grid whose rows and columns divide the tile rows and
+    columns, and tiles re-cut so that the grid has one tile per core (rows and columns rounded up
+    to the matrix block, buffers within half the SRAM, K chunk halved until they fit). Estimate of
+    a kernel: max(matrix-unit cycles of its busiest core, DIP bytes / all DIPs' bandwidth); a grid
+    adds its chains' fill (per core along a row and a column: a tile's transfer and a hop's
+    latency) and the result's store after the last step, and must win by ``MARGIN``. Retiling changes no bits: the matrix
+    unit accumulates K sequentially in fp32 whatever the tile."""
+    if op.name != "matmul" or math.prod(op.result.type.shape[:-2]) != 1:
         return None
     a, b = op.operands
     m, k = a.type.shape[-2:]
     n = b.type.shape[-1]
-    tm, tn, tk = op.attrs["tile"]
-    ti, tj = tile_grid(op)
-    mac_rate = int(target.core["matrix_macs_per_cycle"])
+    tm0, tn0, tk0 = op.attrs["tile"]
+    ea, eb = esize(a.type), esize(b.type)
+    bm, bn, bk = (int(v) for v in target.core["matrix_block"])
+    link, hop = int(target.noc["link_bytes_per_cycle"]), int(target.noc["hop_latency_cycles"])
     dip = target.dip
     bw = int(dip["count"]) * min(dip["hbm_bytes_per_s"], dip["link_bytes_per_s"]) / target.clock_hz
-    ea, eb = esize(a.type), esize(b.type)
-    tile_cycles = tm * tn * k / mac_rate
     out_bytes = m * n * 4
+    budget = target.sram_bytes // 2
+    epilogue = 8 * _fused_count(op, func)  # bytes per result element of fused ops and side operands
 
-    def estimate(r: int, q: int, dealt: bool) -> float:
-        if dealt:  # every tile reads its A rows and B columns
-            busiest = math.ceil(ti * tj / min(cores, ti * tj)) * tile_cycles
-            moved = (m * k * ea) * tj + (k * n * eb) * ti
-            return max(busiest, (moved + out_bytes) / bw)
-        busiest = (ti // r) * (tj // q) * tile_cycles
-        moved = (m * k * ea) * (tj // q) + (k * n * eb) * (ti // r)
-        fill = (r + q) * tm * tn * tk / mac_rate
-        return max(busiest, (moved + out_bytes) / bw) + fill
+    def tile_cycles(tm: int, tn: int) -> int:
+        return -(-tm // bm) * -(-tn // bn) * -(-k // bk)
 
-    best = min(options, key=lambda g: (estimate(*g, False), -g[0] * g[1], g))
-    return best if estimate(*best, False) < estimate(1, 1, True) else None
+    def estimate(r: int, q: int, tm: int, tn: int, tk: int) -> float:
+        ti, tj = -(-m // tm), -(-n // tn)
+        busiest = (ti // r) * (tj // q) * (tile_cycles(tm, tn) + _cdiv(k, tk) * STEP_CYCLES)
+        moved = m * k * ea * (tj // q) + k * n * eb * (ti // r)
+        fill = (r + q) * (hop + max(tm * tk * ea, tk * tn * eb) / link)
+        return max(busiest, moved / bw) + out_bytes / bw + fill
+
+    ti0, tj0 = -(-m // tm0), -(-n // tn0)
+    dealt = max(-(-ti0 * tj0 // min(cores, ti0 * tj0))
+                * (tile_cycles(tm0, tn0) + _cdiv(k, tk0) * STEP_CYCLES),
+                (m * k * ea * tj0 + k * n * eb * ti0 + out_bytes) / bw)  # fmt: skip
+    clean = grid_columns(target)  # usable grid columns for 1, 2, ... rows
+    widest = [len(c) for c in clean]
+    options: list[tuple[float, int, Layout]] = []
+    # a grid reaching beyond the program's cores makes every kernel's barrier wait longer
+    far = max(_latency(target, c) for c in core_order(target)[:cores])
+    kernels = sum("tile" in o.attrs for o in func.ops)
+
+    def consider(r: int, q: int, tile: tuple[int, int, int]) -> None:
+        if 1 < r * q <= target.num_cores and r <= len(widest) and q <= widest[r - 1]:
+            reach = _latency_at(target, clean[r - 1][q - 1], r - 1)
+            barriers = 2 * kernels * max(0, reach - far)
+            options.append((estimate(r, q, *tile) + barriers, -r * q, ((r, q), tile)))
+
+    for r, q in grid_options(op, target.num_cores):
+        consider(r, q, (tm0, tn0, tk0))
+    row_cuts = sorted({_round_up(_cdiv(m, r), bm) for r in range(1, len(widest) + 1)})
+    col_cuts = sorted({_round_up(_cdiv(n, q), bn) for q in range(1, max(widest, default=0) + 1)})
+    for tm in row_cuts:
+        for tn in col_cuts:
+            tk = min(k, tk0)
+            while (tm * tn * (4 + epilogue) + (tm + tn) * tk * max(ea, eb)) > budget and tk > bk:
+                tk //= 2
+            if tm * tn * (4 + epilogue) + (tm + tn) * tk * max(ea, eb) <= budget:
+                consider(-(-m // tm), -(-n // tn), (tm, tn, tk))
+    if not options:
+        return None
+    cost, _, best = min(options)
+    return best if cost < MARGIN * dealt else None
+
+
+def _latency(target: Target, c: tuple[int, int, int, int]) -> int:
+    cw, ch = target.chip_grid
+    return _latency_at(target, c[0] * cw + c[2], c[1] * ch + c[3])
+
+
+def _latency_at(target: Target, gx: int, gy: int) -> int:
+    """Network latency from core 0.0.0.0 to global site (gx, gy): hops and chip-edge crossings
+    (:mod:`d1c.runtime.timing`), the wait a barrier adds for the farthest core."""
+    cw, ch = target.chip_grid
+    d2d = math.ceil(float(target.edge["d2d_latency_ns"]) * target.clock_hz / 1e9)
+    return (gx + gy) * int(target.noc["hop_latency_cycles"]) + (gx // cw + gy // ch) * d2d
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _round_up(a: int, b: int) -> int:
+    return _cdiv(a, b) * b
+
+
+def _fused_count(op: Op, func: Function) -> int:
+    """Ops fused into ``op``'s epilogue (its ``fuse`` group), counted with their side operands."""
+    group = op.attrs.get("fuse")
+    if group is None:
+        return 0
+    return sum(
+        len(o.operands)
+        for o in func.ops
+        if o is not op and o.attrs.get("fuse") == group and "tile" not in o.attrs
+    )
 
 
 def program_cores(func: Function, target: Target) -> int:
+    """How many cores (a prefix of :func:`core_order`) the program runs on: enough for the
+    kernel with the most tiles, capped by the target, and every systolic grid's cores."""
     tiles = [tile_count(op) for op in func.ops if "tile" in op.attrs]
-    return max(1, min(target.num_cores, max(tiles, default=1)))
+    n = max(1, min(target.num_cores, max(tiles, default=1)))
+    grids = [op_sites(op, target) for op in func.ops if "grid" in op.attrs]
+    return max([n] + [max(s) + 1 for s in grids if s])
+
+
+def op_sites(op: Op, target: Target) -> list[int] | None:
+    """The cores of a systolic matmul's ``grid`` (None: not on a grid); a CompileError if the
+    target has no such grid (IR written by hand for another target)."""
+    if "grid" not in op.attrs:
+        return None
+    if op.name != "matmul" or math.prod(op.result.type.shape[:-2]) != 1:
+        raise CompileError(
+            f"'{op.name}' has a `grid`: only an unbatched matmul runs on a core grid",
+            op.loc,
+            hint="drop the `grid` attribute",
+        )
+    rows, cols = op.attrs["grid"]
+    sites = grid_sites(target, rows, cols)
+    if sites is None:
+        raise CompileError(
+            f"target '{target.name}' has no {rows}x{cols} grid of usable cores for this matmul",
+            op.loc,
+            hint="drop the `grid` attribute or use a smaller grid",
+        )
+    return sites
 
 
 class HbmLayout:
@@ -164,9 +263,10 @@ class Place:
             if "tile" in op.attrs:
                 op.attrs["cores"] = min(cores, tile_count(op))
                 op.attrs.pop("grid", None)
-                grid = systolic_grid(op, cores, target)
-                if grid is not None:
-                    op.attrs["grid"], op.attrs["cores"] = tuple(grid), grid[0] * grid[1]
+                systolic = systolic_layout(op, func, target, cores)
+                if systolic is not None:
+                    (r, q), op.attrs["tile"] = systolic
+                    op.attrs["grid"], op.attrs["cores"] = (r, q), r * q
             if kind == "host_out":
                 continue
             if kind == "alias":

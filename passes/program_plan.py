@@ -16,7 +16,7 @@ from d1c.ir import Function
 from d1c.passes import kernels_data  # noqa: F401  (registers the concat, fill and gather kernels)
 from d1c.passes.epilogue import groups, plan_kernel
 from d1c.passes.kernel_plan import PLANNERS, KernelPlan, kind_of, returned_values
-from d1c.passes.place import addresses, core_order, program_cores
+from d1c.passes.place import addresses, core_order, op_sites, program_cores
 from d1c.target import Target
 
 Coord = tuple[int, int, int, int]
@@ -64,7 +64,7 @@ def _plan_all(func: Function, target: Target) -> list[KernelPlan]:
     for op in func.ops[:-1]:
         kind = kind_of(op, returned)
         if kind in PLANNERS:
-            plans.append(plan_kernel(op, kind, where, chains))
+            plans.append(plan_kernel(op, kind, where, chains, op_sites(op, target)))
         elif kind not in ("host_in", "host_out", "data", "alias", "fused"):
             raise CompileError(f"no kernel for '{op.name}' yet", op.loc)
     return plans

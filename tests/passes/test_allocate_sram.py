@@ -93,7 +93,7 @@ HUGE = module(
 )
 
 
-def test_huge_tiles_overflow_names_the_core_and_the_live_buffers() -> None:
+def test_huge_tiles_overflow_names_the_core_and_the_live_buffers(dealt) -> None:
     with pytest.raises(CompileError) as err:
         run(HUGE, "place,allocate-sram")
     e = err.value
@@ -115,7 +115,7 @@ def test_huge_tiles_overflow_names_the_core_and_the_live_buffers() -> None:
     assert "smaller `tile`" in e.hint and "more SRAM" in e.hint
 
 
-def test_emit_runs_the_same_proof() -> None:
+def test_emit_runs_the_same_proof(dealt) -> None:
     placed = run(HUGE, "place")
     with pytest.raises(CompileError) as built:
         build_program(placed, MINI)

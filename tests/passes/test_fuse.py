@@ -226,7 +226,7 @@ def intermediate_bytes(m) -> tuple[int, int]:
     return ops, nbytes
 
 
-def test_mlp_kernels_and_dma_bytes() -> None:
+def test_mlp_kernels_and_dma_bytes(dealt) -> None:
     """11 kernels (3 x matmul, convert, add; relu; gelu) become 3. The intermediates of the batch
     of 8: per hidden layer matmul 8x128 fp32 4096 B, convert and add 8x128 bf16 2048 B each; the
     last layer 8x10 fp32 320 B and bf16 160 B: 2 * 8192 + 480 = 16864 B, each once written and
@@ -247,7 +247,7 @@ def scalar_reloads(m) -> int:
     return total
 
 
-def test_gpt_block_kernels_and_dma_bytes_follow_the_groups() -> None:
+def test_gpt_block_kernels_and_dma_bytes_follow_the_groups(dealt) -> None:
     k0, b0, _ = counts("gpt_block", "decompose,canonicalize,tile")
     k1, b1, m = counts("gpt_block", "decompose,canonicalize,tile,fuse")
     ops, nbytes = intermediate_bytes(m)

@@ -1,13 +1,10 @@
 """place: chips first, then cores; disabled cores never used; HBM addresses round-robin over DIPs,
 tensors from 1 MiB up striped over them (and the simulator splits their DMAs over the DIPs)."""
 
-import numpy as np
-
 from d1c.ir import parse_module
-from d1c.passes import Context, run_pipeline
-from d1c.passes.emit import build_program
 from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED, dip_shares
-from d1c.passes import place
+from d1c.passes import Context, place, run_pipeline
+from d1c.passes.emit import build_program
 from d1c.passes.place import HbmLayout, core_order
 from d1c.runtime.sim import simulate
 from d1c.target import load_target

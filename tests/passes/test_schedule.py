@@ -143,7 +143,7 @@ def test_every_pipeline_shape_is_bit_identical(k: int) -> None:
     assert mm.attrs["buffers"] == 2 and "fuse" in mm.attrs
 
 
-def test_overlap_saves_the_load_time_of_all_but_the_first_step() -> None:
+def test_overlap_saves_the_load_time_of_all_but_the_first_step(dealt) -> None:
     """One core, 16 K steps of A 64x128 + B 128x64 bf16 = 32 KiB each (82 cycles at mini's 400
     B/cycle DIP) against 2048-cycle mma steps: double buffering hides 15 steps' loads."""
     text = ir(

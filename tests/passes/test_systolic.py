@@ -16,7 +16,6 @@ from d1c.interp import interpret
 from d1c.ir import parse_module, print_module
 from d1c.passes import Context, place, run_pipeline
 from d1c.passes.emit import build_program, input_arrays, output_names
-from d1c.passes.kernel_systolic import grid_options
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 
@@ -37,7 +36,11 @@ def mm(m: int, k: int, n: int, fmt: str = "bf16", epilogue: bool = True) -> str:
 
 def compile_on(text: str, target: str, grid, passes: str, monkeypatch):
     """Placed module and program with ``place`` forced to ``grid`` (None: dealt tiles)."""
-    monkeypatch.setattr(place, "systolic_grid", lambda op, cores, t: grid)
+    monkeypatch.setattr(
+        place,
+        "systolic_layout",
+        lambda op, f, t, cores: (grid, op.attrs["tile"]) if grid and op.name == "matmul" else None,
+    )
     placed = run_pipeline(parse_module(text), passes, ctx=Context(target=target))
     return placed, build_program(placed, load_target(target))
 
@@ -64,7 +67,7 @@ def run_checked(text, target, grid, passes, monkeypatch, seed=0):
         ((200, 300, 170), (2, 3)),  # edge tiles in every direction, one tile per core
         ((200, 300, 170), (2, 1)),  # a single column: B flows down, every row loads its A
         ((200, 300, 170), (1, 3)),  # a single row: A flows right
-        ((512, 200, 640), (4, 10)),  # 40 cores over chips of mini, two tile rows per core
+        ((512, 200, 640), (8, 5)),  # a rectangle over the 4 chips of mini, two tiles per core
     ],
 )
 def test_systolic_is_bit_identical(shape, grid, passes, monkeypatch) -> None:
@@ -78,7 +81,7 @@ def test_systolic_cfloat8_operands(monkeypatch) -> None:
 def test_each_operand_is_read_once_per_grid_row_or_column(monkeypatch) -> None:
     m, k, n = 256, 384, 512  # tiles 4 x 8 of 64 x 64; K in 3 chunks
     text = mm(m, k, n, epilogue=False)
-    for grid in [(2, 4), (4, 8), (1, 2)]:
+    for grid in [(2, 4), (4, 4), (2, 8), (1, 2)]:
         r, q = grid
         _, res = run_checked(text, "mini", grid, "tile,place", monkeypatch)
         ti, tj = m // 64, n // 64
@@ -88,15 +91,43 @@ def test_each_operand_is_read_once_per_grid_row_or_column(monkeypatch) -> None:
 
 
 def test_cost_model_picks_a_grid_only_where_reuse_pays() -> None:
-    tgt = load_target("dojo-tile")
     big = run_pipeline(parse_module(mm(2048, 2048, 2048, epilogue=False)), "tile,place",
                        ctx=Context(target="dojo-tile"))  # fmt: skip
     (op,) = [op for op in big.main.ops if op.name == "matmul"]
-    r, q = op.attrs["grid"]
-    assert (r, q) in grid_options(op, tgt.num_cores) and r * q == op.attrs["cores"] >= 512
-    small = run_pipeline(parse_module(mm(64, 64, 64)), "tile,place", ctx=Context(target="mini"))
-    (op,) = [op for op in small.main.ops if op.name == "matmul"]
-    assert "grid" not in op.attrs
+    (r, q), (tm, tn, _) = op.attrs["grid"], op.attrs["tile"]
+    assert r * q == op.attrs["cores"] >= 4096  # most of the tile's 8,850 cores
+    assert tm % 8 == 0 and tn % 8 == 0  # re-cut to whole 8x8 blocks of the matrix unit
+    assert r * tm >= 2048 > (r - 1) * tm and q * tn >= 2048 > (q - 1) * tn  # a tile per core
+    tiny = run_pipeline(parse_module(mm(8, 8, 8)), "tile,place", ctx=Context(target="mini"))
+    (op,) = [op for op in tiny.main.ops if op.name == "matmul"]
+    assert "grid" not in op.attrs  # one 8x8 block: nothing to share
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 64), (300, 100, 40), (1024, 1024, 1024)])
+def test_the_cost_models_choice_is_not_slower_than_dealing(shape, monkeypatch) -> None:
+    """The simulator (timing-only) agrees with place's choice: never slower than dealt tiles."""
+    text, tgt = mm(*shape, epilogue=False), load_target("mini")
+    placed = run_pipeline(parse_module(text), "tile,place,schedule", ctx=Context(target="mini"))
+    chosen = simulate(build_program(placed, tgt), tgt, None, timing_only=True).cycles
+    _, prog = compile_on(text, "mini", None, "tile,place,schedule", monkeypatch)
+    assert chosen <= simulate(prog, tgt, None, timing_only=True).cycles
+
+
+@pytest.mark.parametrize("size", [384, 600])
+def test_the_chosen_layout_is_bit_identical(size: int) -> None:
+    """place's own choice (re-cut tiles on mini's widest grid) through the whole backend."""
+    text = mm(size, size, size)
+    m = parse_module(text)
+    xs = inputs_for(m, seed=1, special=0.01)
+    placed = run_pipeline(
+        parse_module(text), "tile,fuse,place,schedule", ctx=Context(target="mini")
+    )
+    (op,) = [op for op in placed.main.ops if op.name == "matmul"]
+    assert "grid" in op.attrs
+    prog = build_program(placed, load_target("mini"))
+    res = simulate(prog, load_target("mini"), input_arrays(placed.main, xs, prog))
+    for name, r in zip(output_names(placed.main), interpret(m, xs), strict=True):
+        assert not mismatches(res.outputs[name], expected(r)).any()
 
 
 def test_grid_is_faster_than_dealt_tiles_on_a_large_gemm(monkeypatch) -> None:
