@@ -223,6 +223,9 @@ def route_path(g: Geometry, src: Pos, dst: Pos) -> tuple[Pos, ...]:
     return tuple(path)
 
 
+_DIR_OF = {d: i for i, d in enumerate(DIRS)}
+
+
 def link_id(g: Geometry, a: Pos, b: Pos) -> int:
     """The integer id of the link from ``a`` to its neighbour ``b``: ``(gy*width + gx)*4 + dir``."""
     return (a[1] * g.width + a[0]) * 4 + DIRS.index((b[0] - a[0], b[1] - a[1]))
@@ -238,8 +241,11 @@ def link_name(g: Geometry, link: int) -> Link:
 @lru_cache(maxsize=1 << 17)
 def route_links(g: Geometry, src: Pos, dst: Pos) -> tuple[int, ...]:
     """The link ids of the route from ``src`` to ``dst``, in order."""
-    path = route_path(g, src, dst)
-    return tuple(link_id(g, a, b) for a, b in itertools.pairwise(path))
+    path, w = route_path(g, src, dst), g.width
+    return tuple(
+        (a[1] * w + a[0]) * 4 + _DIR_OF[(b[0] - a[0], b[1] - a[1])]
+        for a, b in itertools.pairwise(path)
+    )  # link_id, inlined: a route of a big program is computed ~10^5 times
 
 
 def dip_attach(t: Target, dip: int) -> Pos:

@@ -35,7 +35,8 @@ matrix, vector, move, DMA, NoC and sync instructions. Items marked [A] are assum
 - **Special registers** (read by `csrr`, `flags`/`srseed` written by `csrw`): table below. Core
   coordinates are packed as `chip_x<<24 | chip_y<<16 | core_x<<8 | core_y`.
 - **SRAM** 1.25 MiB per core, byte addressed (facts §1, §7). **HBM**: DIP d owns global addresses
-  `[d<<35, (d+1)<<35)` (32 GB per DIP, 5 per tile, facts §3).
+  `[d<<35, (d+1)<<35)` (32 GB per DIP, 5 per tile, facts §3); window 31, `[31<<35, 32<<35)`, is
+  *striped*: its 4 KiB stripe s is served by DIP `s mod dips`, so one tensor streams from every DIP.
 - **Numerics** (DESIGN §4): tile operands are decoded to fp32, computed in fp32 by the row's
   semantics function, rounded to the destination format with the instruction's rounding mode
   (`rne` or `sr`). Stochastic rounding uses `seed = srseed`, `stream = 0`, element index = flat

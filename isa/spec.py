@@ -64,7 +64,8 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
 
 Memory, DMA, NoC and sync (details in each row's doc)
     SRAM is byte addressed from 0 (1.25 MiB per core, facts §1/§7). HBM addresses are 64-bit from
-    a register pair (lo, hi); DIP d owns [d<<35, (d+1)<<35) (32 GB each, facts §3). DMAs are
+    a register pair (lo, hi); DIP d owns [d<<35, (d+1)<<35) (32 GB each, facts §3); window 31 is
+    striped over all DIPs in 4 KiB stripes (``tiles.dip_shares``). DMAs are
     asynchronous and complete in issue order per tag; ``dma.wait tag`` blocks until this core's
     DMAs with that tag are done, and only then may their SRAM bytes be touched. ``send`` copies
     the tile's bytes into the network when it issues (the sender may reuse its buffer at once);

@@ -9,6 +9,7 @@ broadcasting and data movement (permute, slice, broadcast_to) cost no extra kern
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -145,8 +146,12 @@ def operand_view(op: Op, index: int, out_shape: tuple[int, ...]) -> V.View:
 
 def tile_desc(addr: int, rows: int, cols: int, t: TensorType) -> TDesc:
     """A dense SRAM tile in the device format of ``t``."""
-    fmt, bias = device_fmt(t)
-    return TDesc(addr, rows, cols, 0, fmt, bias)
+    return _tdesc(addr, rows, cols, *device_fmt(t))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _tdesc(addr: int, rows: int, cols: int, fmt: str, bias: int) -> TDesc:
+    return TDesc(addr, rows, cols, 0, fmt, bias)  # frozen: plans share equal descriptors
 
 
 @dataclass(frozen=True)

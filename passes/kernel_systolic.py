@@ -104,6 +104,14 @@ def grid_sites(target: Target, rows: int, cols: int) -> list[int] | None:
     return [index[(xs[q], r)] for r in range(rows) for q in range(cols)]
 
 
+def _part(v, view, addr: int, rows, cols, buf: int, head: bool):
+    """(SRAM tile, DMA descriptors) of an operand tile: only a chain's head loads it."""
+    if head:
+        loads, t = _operand_part(v, view, addr, rows, cols, buf)
+        return t, loads
+    return tile_desc(buf, rows[1] - rows[0], cols[1] - cols[0], v.type), ()
+
+
 def plan_systolic(op: Op, hbm: dict, buffers_at: int, sites: list[int]) -> KernelPlan:
     """The plan of a matmul with a ``grid`` attribute on the cores ``sites`` (module docstring)."""
     a, b = op.operands
@@ -138,10 +146,9 @@ def plan_systolic(op: Op, hbm: dict, buffers_at: int, sites: list[int]) -> Kerne
                     steps = []
                     for s, kk in enumerate(kspan, start=it * len(kspan)):
                         o = par.offset(s)
-                        la, ta = _operand_part(a, a_view, hbm[a], ispan[i], kk, a_buf + o)
-                        lb, tb = _operand_part(b, b_view, hbm[b], kk, jspan[j], b_buf + o)
-                        dma = (la if q == 0 else ()) + (lb if r == 0 else ())
-                        steps.append(Step(dma, (ta, tb), noc=noc))
+                        ta, la = _part(a, a_view, hbm[a], ispan[i], kk, a_buf + o, q == 0)
+                        tb, lb = _part(b, b_view, hbm[b], kk, jspan[j], b_buf + o, r == 0)
+                        steps.append(Step(la + lb, (ta, tb), noc=noc))
                     c_at = c_buf + par.offset(it)
                     rr, cc = ispan[i], jspan[j]
                     out = tile_desc(c_at, rr[1] - rr[0], cc[1] - cc[0], op.result.type)

@@ -5,9 +5,11 @@ Cores are taken chips first, then cores within a chip: the program's core order 
 cores of chip (0, 0) row by row, then chip (1, 0), and so on, skipping disabled sites; a kernel
 with T tiles runs on the first min(T, P) cores, where P (the program's core count) is the most
 tiles any kernel has, capped by the target. So small programs stay on one chip, near DIP 0, and
-large kernels spread over chips. Tensors are laid out in HBM in program order, 64-byte aligned,
-round-robin over the DIPs so that streams spread over their links; a ``reshape`` aliases its
-operand (row-major data does not move).
+large kernels spread over chips; a systolic matmul (:func:`systolic_layout`) runs on a rectangle
+of the mesh, and the program's cores grow to include it. Tensors are laid out in HBM in program
+order, 64-byte aligned, round-robin over the DIPs so that streams spread over their links, those
+from 1 MiB up striped over all DIPs; a ``reshape`` aliases its operand (row-major data does not
+move).
 """
 
 from __future__ import annotations

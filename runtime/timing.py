@@ -39,7 +39,9 @@ DMA
     A transfer of ``B`` bytes issued at ``t`` on DIP ``d`` (the DIP owning its HBM address)
     completes at ``max(t + dma.setup_cycles, free_d) + ceil(B * clock_hz /
     min(dip.hbm_bytes_per_s, dip.link_bytes_per_s))`` and the DIP is busy until then (FIFO per
-    DIP in issue order). The NoC path between the DIP and the core is not charged.
+    DIP in issue order). A transfer in the striped window is split into one part per DIP serving
+    its stripes (:func:`d1c.isa.tiles.dip_shares`), each timed so; it completes with its last
+    part. The NoC path between the DIP and the core is not charged.
 """
 
 from __future__ import annotations
