@@ -139,3 +139,19 @@ def test_grid_is_faster_than_dealt_tiles_on_a_large_gemm(monkeypatch) -> None:
         cycles[grid] = simulate(prog, tgt, None, timing_only=True).cycles
     assert cycles[(32, 32)] * 4 < cycles[None], cycles
     assert math.isfinite(np.float64(cycles[(32, 32)]))
+
+
+def test_a_grid_the_target_lacks_or_on_another_op_is_a_compile_error() -> None:
+    from d1c.errors import CompileError
+
+    text = mm(64, 64, 64)  # relu not fused: a kernel of its own
+    placed = run_pipeline(parse_module(text), "tile,place", ctx=Context(target="mini"))
+    (op,) = [op for op in placed.main.ops if op.name == "matmul"]
+    op.attrs["grid"] = (9, 2)  # mini's mesh has 8 rows
+    with pytest.raises(CompileError, match="no 9x2 grid of usable cores"):
+        build_program(placed, load_target("mini"))
+    op.attrs.pop("grid")
+    relu = next(o for o in placed.main.ops if o.name == "relu")
+    relu.attrs["grid"] = (2, 2)
+    with pytest.raises(CompileError, match="only an unbatched matmul runs on a core grid"):
+        build_program(placed, load_target("mini"))
