@@ -151,6 +151,10 @@ def _inputs(node: fx.Node) -> list[fx.Node]:
 
 def _call(st: _State, node: fx.Node) -> None:
     if any(n in st.poisoned for n in _inputs(node)):
+        # downstream of a problem: still list an op that has no lowering at all
+        known = node.target in LOWERINGS or node.target in IGNORED_TARGETS
+        if not known and node.target is not operator.getitem:
+            st.problem(node, "no lowering")
         st.poisoned.add(node)
     elif node.target in IGNORED_TARGETS:
         st.env[node] = None

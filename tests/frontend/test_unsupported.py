@@ -1,5 +1,6 @@
 """Unsupported input: every unsupported op is collected into one table with counts, input
-shapes/dtypes and source lines; ops that only depend on an unsupported op are not listed."""
+shapes/dtypes and source lines; ops that only depend on an unsupported op are not listed unless
+they have no lowering at all (then they would fail anyway)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,37 @@ def test_ops_downstream_of_unsupported_ones_are_not_listed(model_file: Path) -> 
         import_model(str(model_file))
     ops = [line.split()[0] for line in info.value.message.splitlines()[3:]]
     assert ops == ["aten._fft_r2c.default", "aten.sort.default", "aten._to_copy.default"]
+
+
+DOWNSTREAM = """\
+import torch
+
+
+class M(torch.nn.Module):
+    def forward(self, x):
+        y = torch.fft.rfft(x).abs()
+        return torch.sort(y, dim=-1).values.exp()
+
+
+def model():
+    return M()
+
+
+def example_inputs():
+    return (torch.randn(4, 16),)
+"""
+
+
+def test_an_op_without_lowering_is_listed_even_downstream_of_another(tmp_path: Path) -> None:
+    path = tmp_path / "down.py"
+    path.write_text(DOWNSTREAM)
+    with pytest.raises(UnsupportedError) as info:
+        import_model(str(path))
+    ops = [line.split()[0] for line in info.value.message.splitlines()[3:]]
+    assert ops == ["aten._fft_r2c.default", "aten.sort.default"]  # not abs or exp
+    assert f"down.py:{_line(DOWNSTREAM, 'torch.sort')}" in _row(
+        info.value.message, "aten.sort.default"
+    )
 
 
 def test_coverage_lists_supported_and_unsupported_ops(model_file: Path) -> None:
