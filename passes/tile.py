@@ -62,8 +62,13 @@ def _matmul_tile(op: Op, budget: int) -> tuple[int, int, int]:
     m, k = a.type.shape[-2:]
     n = b.type.shape[-1]
     tm, tn, tk = (min(m, MATMUL_TILE[0]), min(n, MATMUL_TILE[1]), min(k, MATMUL_TILE[2]))
-    while tm * tn * 4 + (tm + tn) * tk * esize(a.type) > budget and tk > 4:
-        tk //= 2
+    while tm * tn * 4 + (tm + tn) * tk * esize(a.type) > budget:
+        if tk > 4:
+            tk //= 2
+        elif max(tm, tn) > 1:  # small SRAM: the result tile shrinks too
+            tm, tn = (max(1, tm // 2), tn) if tm >= tn else (tm, max(1, tn // 2))
+        else:
+            break
     return tm, tn, tk
 
 

@@ -1,5 +1,5 @@
 """Random ``mini``-like targets: the shipped ``mini`` description with its mesh, disabled core
-sites, SRAM size, DIP count and HBM size replaced.
+sites, SRAM size, DIP count, HBM size and HBM bandwidth replaced.
 
     from d1c.testing.targets import target_specs
 
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 SRAM_SIZES = [16384, 32768, 65536, 131072, 262144, 1310720]
 HBM_SIZES = [1 << 16, 1 << 20, 1 << 30]
+HBM_RATES = [5.0e9, 50.0e9, 800.0e9]  # slow HBM makes operand reuse pay: systolic matmuls
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TargetSpec:
     sram_bytes: int
     dips: int = 1
     hbm_bytes: int = 1 << 30
+    hbm_bytes_per_s: float = 800.0e9
 
     def fields(self) -> dict[str, str]:
         """TOML values of the replaced ``key = value`` lines."""
@@ -53,6 +55,7 @@ class TargetSpec:
             "sram_bytes": str(self.sram_bytes),
             "count": str(self.dips),
             "hbm_bytes": str(self.hbm_bytes),
+            "hbm_bytes_per_s": f"{self.hbm_bytes_per_s:.1e}",
         }
 
     def toml(self) -> str:
@@ -70,7 +73,7 @@ class TargetSpec:
         return (
             f"{self.chips[0]}x{self.chips[1]} chips of {self.cores[0]}x{self.cores[1]} cores, "
             f"{len(self.disabled)} disabled per chip, {self.sram_bytes:,} B SRAM, "
-            f"{self.dips} DIP(s) of {self.hbm_bytes:,} B HBM"
+            f"{self.dips} DIP(s) of {self.hbm_bytes:,} B HBM at {self.hbm_bytes_per_s:.3g} B/s"
         )
 
     def write(self, folder: str | Path, filename: str | None = None) -> str:
@@ -102,7 +105,8 @@ def connected(
 @st.composite
 def target_specs(draw: st.DrawFn, name: str = "fuzz-target") -> TargetSpec:
     """A mini-like target: 1..3 x 1..3 chips of 1..5 x 1..5 cores, some sites disabled (at
-    least one usable core per chip), SRAM from 16 KiB to 1.25 MiB, 1..3 DIPs, HBM from 64 KiB."""
+    least one usable core per chip), SRAM from 16 KiB to 1.25 MiB, 1..3 DIPs, HBM from 64 KiB,
+    HBM bandwidth from 5 to 800 GB/s."""
     chips = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     cores = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
     sites = [(x, y) for y in range(cores[1]) for x in range(cores[0])]
@@ -117,4 +121,5 @@ def target_specs(draw: st.DrawFn, name: str = "fuzz-target") -> TargetSpec:
         draw(st.sampled_from(SRAM_SIZES[::-1])),  # shrinks towards roomy SRAM
         draw(st.integers(1, 3)),
         draw(st.sampled_from(HBM_SIZES[::-1])),
+        draw(st.sampled_from(HBM_RATES[::-1])),
     )

@@ -6,18 +6,25 @@ by hand); the cost model picks a grid where reuse pays and none for small matmul
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import tempfile
 
 import numpy as np
 import pytest
 from backend_harness import expected, inputs_for, ir, mismatches
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from d1c.errors import CompileError
 from d1c.interp import interpret
 from d1c.ir import parse_module, print_module
 from d1c.passes import Context, place, run_pipeline
 from d1c.passes.emit import build_program, input_arrays, output_names
+from d1c.passes.kernel_systolic import grid_options, grid_sites
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
+from d1c.testing.targets import target_specs
 
 
 def mm(m: int, k: int, n: int, fmt: str = "bf16", epilogue: bool = True) -> str:
@@ -142,8 +149,6 @@ def test_grid_is_faster_than_dealt_tiles_on_a_large_gemm(monkeypatch) -> None:
 
 
 def test_a_grid_the_target_lacks_or_on_another_op_is_a_compile_error() -> None:
-    from d1c.errors import CompileError
-
     text = mm(64, 64, 64)  # relu not fused: a kernel of its own
     placed = run_pipeline(parse_module(text), "tile,place", ctx=Context(target="mini"))
     (op,) = [op for op in placed.main.ops if op.name == "matmul"]
@@ -155,3 +160,29 @@ def test_a_grid_the_target_lacks_or_on_another_op_is_a_compile_error() -> None:
     relu.attrs["grid"] = (2, 2)
     with pytest.raises(CompileError, match="only an unbatched matmul runs on a core grid"):
         build_program(placed, load_target("mini"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    spec=target_specs(),
+    shape=st.tuples(*[st.sampled_from([1, 7, 64, 67, 131, 200]) for _ in range(3)]),
+    fmt=st.sampled_from(["bf16", "cfp8_143<9>", "cfp8_152<15>"]),
+    pick=st.integers(0, 10**6),
+    passes=st.sampled_from(["tile,fuse,place", "tile,fuse,place,schedule"]),
+)
+def test_random_grids_on_random_targets_are_bit_identical(spec, shape, fmt, pick, passes) -> None:
+    """Any grid a random mini-like target has room for, on matmuls of sizes that do not divide
+    the tiles, in every operand format: bit-identical to the interpreter."""
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        target = dataclasses.replace(spec, hbm_bytes=1 << 30).write(tmp)  # room for the data
+        text = mm(*shape, fmt=fmt)
+        tiled = run_pipeline(parse_module(text), "tile", ctx=Context(target=target))
+        (op,) = [o for o in tiled.main.ops if o.name == "matmul"]
+        tgt = load_target(target)
+        grids = [g for g in grid_options(op, tgt.num_cores) if grid_sites(tgt, *g) is not None]
+        assume(grids)
+        try:
+            run_checked(text, target, grids[pick % len(grids)], passes, mp)
+        except CompileError as err:  # too little SRAM for this grid's records: a clear error
+            assume("SRAM" not in err.message)
+            raise
