@@ -229,6 +229,20 @@ def unary_more(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None
     return b.create(name, [v], loc=loc)
 
 
+def linear(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) -> Value:
+    """``v`` flattened to [rows, K] times a [K, N] weight with N from the sizes that span tiles
+    (67, 131, 257): an unbatched matmul big enough to run on a systolic grid of cores."""
+    if v.type.rank < 1 or v.type.numel == 0:
+        return v
+    rows, k = math.prod(v.type.shape[:-1]), v.type.shape[-1]
+    n = draw(st.sampled_from([67, 131, 257]))
+    if not (_fits((k, n)) and _fits((rows, n))):
+        return v
+    flat = b.create("reshape", [v], result_type=v.type.with_shape((rows, k)), loc=loc)
+    w = weight(draw, b, m, TensorType((k, n), FP32), loc, k**-0.5)
+    return b.create("matmul", [flat, w], loc=loc)
+
+
 def convert_biased(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) -> Value:
     """A round trip through a storage format with a random exponent bias (CFloat8/SHP)."""
     name = draw(st.sampled_from(["cfp8_143", "cfp8_152", "shp", "bf16"]))
@@ -241,6 +255,7 @@ def convert_biased(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | 
 GRAPH_STEPS = [
     matmul,
     matmul,
+    linear,
     softmax,
     layer_norm,
     batch_norm,
