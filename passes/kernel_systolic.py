@@ -1,11 +1,11 @@
 """Systolic matmul: a grid of cores shares operand tiles over the NoC instead of each core
-reading its own from DIP HBM (docs/lowering.md §3).
+reading its own from DIP HBM (docs/lowering.md §5, "Systolic matmul").
 
 ``C = A @ B`` with output tiles ``[tm, tn]`` on a grid of ``R x Q`` cores (``grid`` attribute,
 chosen by ``place``). The grid is a rectangle of the tile's global mesh (:func:`grid_sites`: the
 first R rows, and the first Q columns with no disabled site in those rows), so each hop of a
-chain is one link. Core ``(r, q)`` computes the tiles ``(i, j)``
-with ``i = r (mod R)`` and ``j = q (mod Q)``, in the same order on every core (``i`` outer). For
+chain is one link. Core ``(r, q)`` computes the tiles ``(i, j)`` with ``i = r (mod R)`` and
+``j = q (mod Q)``, in the same order on every core (``i`` outer). For
 each K step, the first core of a grid row loads the A tile by DMA and every core of the row
 receives it from its left neighbour and forwards it to its right one; B tiles flow down the grid
 columns the same way. ``R`` divides the tile rows and ``Q`` the tile columns, so every core of a

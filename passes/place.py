@@ -47,10 +47,12 @@ def systolic_layout(op: Op, func: Function, target: Target, cores: int) -> Layou
     Candidates: the tile pass's tiles on a grid whose rows and columns divide the tile rows and
     columns, and tiles re-cut so that the grid has one tile per core (rows and columns rounded up
     to the matrix block, buffers within half the SRAM, K chunk halved until they fit). Estimate of
-    a kernel: max(matrix-unit cycles of its busiest core, DIP bytes / all DIPs' bandwidth); a grid
-    adds its chains' fill (per core along a row and a column: a tile's transfer and a hop's
-    latency) and the result's store after the last step, and must win by ``MARGIN``. Retiling changes no bits: the matrix
-    unit accumulates K sequentially in fp32 whatever the tile."""
+    a kernel: max(matrix-unit cycles of its busiest core plus ``STEP_CYCLES`` per K step, DIP
+    bytes / all DIPs' bandwidth); a grid adds its chains' fill (per core along a row and a
+    column: a tile's transfer and a hop's latency), the result's store after the last step and,
+    if it reaches beyond the program's cores, the longer barrier of every kernel; it must win by
+    ``MARGIN``. Re-cutting changes no bits: the matrix unit accumulates K sequentially in fp32
+    whatever the tile."""
     if op.name != "matmul" or math.prod(op.result.type.shape[:-2]) != 1:
         return None
     a, b = op.operands
