@@ -11,11 +11,12 @@ number of cores.
 Registers: x20 = this core's parameter row, x21 = cores in the program (barrier count),
 x22 = the next kernel's (records, count) pair in the parameter row, x8 = large immediates,
 x1 = current record, x2 = records left, x3/x4 = DMA list address/count, x5 = scalar operand,
-x6 = current K step, x7 = K steps left (x9: double-buffered kernels, :mod:`d1c.passes.isel_pipelined`).
+x6 = current K step, x7 = K steps left (x9: double-buffered kernels, :mod:`d1c.passes.isel_pipelined`;
+x10: a neighbour's packed coordinate in a systolic matmul, :mod:`d1c.passes.kernel_systolic`).
 Tiles: t0 = result, t1.. = operands, t8.. = staged (transposed) operands, t11..t13 = side operands
 and t14/t15 = results of a fused epilogue (:mod:`d1c.passes.epilogue`). Tags: 0 = operand loads,
 1 = result stores (double-buffered kernels: 0/1 = loads into buffer set 0/1, 2/3 = stores from
-result set 0/1).
+result set 0/1). Message tags (send/recv): 4 = A tiles, 5 = B tiles of a systolic matmul.
 """
 
 from __future__ import annotations
