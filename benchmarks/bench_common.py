@@ -49,8 +49,8 @@ class Build:
 def build(name: str, target: str, dtype: str = "bf16") -> Build:
     """Compile ``examples/<name>.py`` for ``target`` (the ``d1c compile`` path, no timing)."""
     from d1c import driver
+    from d1c.codegen.emit import input_arrays
     from d1c.frontend import export_model, load_model
-    from d1c.passes.emit import input_arrays
 
     path = example_path(name)
     model, inputs = load_model(path)

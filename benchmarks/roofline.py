@@ -23,7 +23,7 @@ from bench_common import EXAMPLES, build, table
 
 
 def measure(name: str, target: str) -> list[object]:
-    from d1c.report import roofline
+    from d1c.report.collect import roofline
     from d1c.runtime.sim import simulate
     from d1c.target import load_target
 

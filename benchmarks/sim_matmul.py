@@ -5,7 +5,7 @@ Usage: ``python benchmarks/sim_matmul.py [--size 1024] [--repeat 3] [--no-sim] [
 Rows printed (all for an M = N = K = size product of bf16-representable float32 inputs):
 
 - ``numpy f32 matmul``: ``a @ b`` in float32, the yardstick (not bit-exact: BLAS blocks and fuses).
-- ``jit mma kernel``: :func:`d1c.runtime.kernels.mma` called directly (sequential-K fp32, no FMA).
+- ``jit mma kernel``: :func:`d1c.runtime.native_mma.mma` called directly (sequential-K fp32, no FMA).
 - ``numpy semantics``: :func:`d1c.isa.semantics.mma` (the reference: K whole-matrix passes).
 - ``simulated 1 core(s)`` / ``simulated 64 core(s)``: the same matmul as a .d1x program
   (:class:`Plan`, assembled with :mod:`d1c.isa.asm`) run by :func:`d1c.runtime.simulate` on
@@ -40,7 +40,7 @@ import numpy as np
 
 from d1c.isa import numerics, semantics
 from d1c.isa.asm import assemble
-from d1c.runtime import kernels
+from d1c.runtime import native_mma
 
 
 def best_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -66,15 +66,15 @@ def kernel_rows(
 ) -> list[tuple[str, float]]:
     """(name, seconds) for numpy matmul, the JIT kernel and the semantics function."""
     zero = np.zeros((a.shape[0], b.shape[1]), np.float32)
-    kernels.mma(zero[:1, :1], a[:1, :1], b[:1, :1])  # compile outside the timing
-    got = kernels.mma(zero, a, b)
+    native_mma.mma(zero[:1, :1], a[:1, :1], b[:1, :1])  # compile outside the timing
+    got = native_mma.mma(zero, a, b)
     if not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
         raise SystemExit("JIT kernel and semantics function disagree: benchmark aborted")
     return [
         ("numpy f32 matmul", best_seconds(lambda: a @ b, repeat)),
         (
-            f"jit mma kernel ({kernels.backend()})",
-            best_seconds(lambda: kernels.mma(zero, a, b), repeat),
+            f"jit mma kernel ({native_mma.backend()})",
+            best_seconds(lambda: native_mma.mma(zero, a, b), repeat),
         ),
         ("numpy semantics", best_seconds(lambda: semantics.mma(zero, a, b), max(1, repeat // 2))),
     ]
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     a, b = operands(args.size)
     print(
         f"bf16 matmul {args.size}^3 = {args.size**3:,} MACs; BLAS threads 1; kernel backend "
-        f"{kernels.backend()} {kernels.block_shape()}"
+        f"{native_mma.backend()} {native_mma.block_shape()}"
     )
     want = semantics.mma(np.zeros((args.size, args.size), np.float32), a, b)
     rows = kernel_rows(a, b, want, args.repeat)

@@ -196,7 +196,7 @@ class Program:
     def error_bounds(self, *tensors: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per output: the float64 reference of the graph on ``tensors`` and the derived bound on
         |output - reference| that ``d1c verify`` checks (needs a freshly compiled program)."""
-        from d1c.bounds import bounded_outputs
+        from d1c.accuracy.bounds import bounded_outputs
 
         if "graph" not in self._stages:
             raise D1cError("error bounds need the graph and quantized IR (compile, not load)")
@@ -249,7 +249,7 @@ def compile_exported(ep, module: Module, inputs: tuple, target: str, dtype: str)
     """A Program from an imported ``torch.export`` program (the API and the dynamo backend)."""
     from torch.utils import _pytree
 
-    from d1c.passes.emit import arg_name
+    from d1c.codegen.emit import arg_name
 
     if dtype not in driver.DTYPES:
         raise D1cError(f"unknown dtype '{dtype}'", hint=f"dtypes: {', '.join(driver.DTYPES)}")

@@ -252,7 +252,7 @@ def compile_module(
 def build(placed: Module, opts: Options) -> D1xProgram:
     """Instruction selection and emission: placed IR -> ``.d1x`` program, with the LLVM IR of its
     host code (pack/unpack of the symbols, launch sequence) as the ``host-ir`` blob."""
-    from d1c.passes.emit import build_program
+    from d1c.codegen.emit import build_program
     from d1c.runtime.host import with_host_ir
     from d1c.target import load_target
 

@@ -3,7 +3,7 @@
 Every fp32 tensor value of the graph gets a storage element type; the rest keep theirs (integer
 and ``i1`` values, and floats the graph itself already stores in a narrower format with an
 explicit ``convert``). The pass builds a new module and leaves its input untouched, so the graph
-stays available as the reference of the error bound (:mod:`d1c.bounds`).
+stays available as the reference of the error bound (:mod:`d1c.accuracy.bounds`).
 
 Formats (option ``dtype``)
     ``bf16`` (default): every fp32 value is stored as ``bf16``.
@@ -57,7 +57,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from d1c.bound_arith import holds
+from d1c.accuracy.bound_arith import holds
 from d1c.errors import CompileError, D1cError, UnsupportedError
 from d1c.interp import EVALUATORS, Call, round_to
 from d1c.ir import BF16, FP32, Builder, ElemType, Function, Module, Op, Value

@@ -8,7 +8,7 @@ tile loads with the tile of the producer. A ``reshape`` that keeps the 2-D form 
 joins as an alias. The chain stops at a value with several uses or a function result.
 
 Every op of a group gets ``fuse = G``; the producer keeps its ``tile`` and the others lose theirs
-(they are no kernels: :func:`~d1c.passes.kernel_plan.kind_of` says ``fused``). The group moves
+(they are no kernels: :func:`~d1c.codegen.plan.kind_of` says ``fused``). The group moves
 together to the position of its last op, which is always legal (each op only moves later, and
 its result is read only by the next op of the group), so every side operand exists when the
 group's single kernel runs. The ops stay in the IR and the interpreter evaluates them as before:
@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+from d1c.codegen import views as V
+from d1c.codegen.plan import MOVEMENT, esize, kind_of, operand_view, returned_values
 from d1c.ir import Function, Module, Op, Value
-from d1c.passes import dma_views as V
-from d1c.passes.kernel_plan import MOVEMENT, esize, kind_of, operand_view, returned_values
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import load_target
 

@@ -18,22 +18,18 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from d1c.errors import CompileError, Loc
-from d1c.ir import Function, Module, Op, Value
-from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED
-from d1c.passes.kernel_plan import esize, kind_of, returned_values, tile_count
-from d1c.passes.kernel_systolic import grid_columns, grid_options, grid_sites
+from d1c.codegen.placement import (
+    arg_addresses,
+    core_order,
+    hbm_layout,
+    program_cores,
+    take_hbm,
+)
+from d1c.codegen.plan import esize, kind_of, returned_values, tile_count
+from d1c.codegen.systolic import grid_columns, grid_options
+from d1c.ir import Function, Module, Op
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import Target, load_target
-
-STRIPE_MIN = 1 << 20  # tensors from 1 MiB up are striped over the DIPs
-
-
-def core_order(target: Target) -> list[tuple[int, int, int, int]]:
-    """Usable cores, chips first (row-major), then cores within a chip (row-major)."""
-    cx, cy = target.chips
-    return [(x, y, gx, gy) for y in range(cy) for x in range(cx) for gx, gy in target.chip_cores()]
-
 
 Layout = tuple[tuple[int, int], tuple[int, int, int]]  # (grid rows, cols), (tm, tn, tk)
 STEP_CYCLES = 32  # a K step's instructions, DMA setup and message latency, roughly
@@ -41,7 +37,7 @@ MARGIN = 0.75  # a grid must be estimated this much faster than dealing: overhea
 
 
 def systolic_layout(op: Op, func: Function, target: Target, cores: int) -> Layout | None:
-    """The core grid and tile of a systolic matmul (:mod:`d1c.passes.kernel_systolic`) when the
+    """The core grid and tile of a systolic matmul (:mod:`d1c.codegen.systolic`) when the
     cost model says it beats dealing the ``tile`` pass's tiles to ``cores`` cores; else None.
 
     Candidates: the tile pass's tiles on a grid whose rows and columns divide the tile rows and
@@ -143,107 +139,6 @@ def _fused_count(op: Op, func: Function) -> int:
         for o in func.ops
         if o is not op and o.attrs.get("fuse") == group and "tile" not in o.attrs
     )
-
-
-def program_cores(func: Function, target: Target) -> int:
-    """How many cores (a prefix of :func:`core_order`) the program runs on: enough for the
-    kernel with the most tiles, capped by the target, and every systolic grid's cores."""
-    tiles = [tile_count(op) for op in func.ops if "tile" in op.attrs]
-    n = max(1, min(target.num_cores, max(tiles, default=1)))
-    grids = [op_sites(op, target) for op in func.ops if "grid" in op.attrs]
-    return max([n] + [max(s) + 1 for s in grids if s])
-
-
-def op_sites(op: Op, target: Target) -> list[int] | None:
-    """The cores of a systolic matmul's ``grid`` (None: not on a grid); a CompileError if the
-    target has no such grid (IR written by hand for another target)."""
-    if "grid" not in op.attrs:
-        return None
-    if op.name != "matmul" or math.prod(op.result.type.shape[:-2]) != 1:
-        raise CompileError(
-            f"'{op.name}' has a `grid`: only an unbatched matmul runs on a core grid",
-            op.loc,
-            hint="drop the `grid` attribute",
-        )
-    rows, cols = op.attrs["grid"]
-    sites = grid_sites(target, rows, cols)
-    if sites is None:
-        raise CompileError(
-            f"target '{target.name}' has no {rows}x{cols} grid of usable cores for this matmul",
-            op.loc,
-            hint="drop the `grid` attribute or use a smaller grid",
-        )
-    return sites
-
-
-class HbmLayout:
-    """HBM allocation, 64-byte aligned. A tensor of at least ``STRIPE_MIN`` bytes on a target with
-    several DIPs goes to the striped window (:func:`d1c.isa.tiles.dip_shares`: every DIP serves its
-    stripes, so one big operand streams at all DIPs' bandwidth) and takes an equal share of every
-    DIP's capacity; smaller tensors go round-robin over the DIPs (a full DIP is skipped). ``take``
-    returns None when there is no room."""
-
-    def __init__(self, dips: int, capacity: int) -> None:
-        self.tops = [0] * dips
-        self.next = 0
-        self.striped = 0
-        self.capacity = min(capacity, 1 << DIP_SHIFT)
-
-    def take(self, nbytes: int) -> int | None:
-        size = -(-max(nbytes, 1) // 64) * 64
-        dips = len(self.tops)
-        if dips > 1 and size >= STRIPE_MIN:
-            stripes = -(-size // STRIPE_BYTES)
-            share = -(-stripes // dips) * STRIPE_BYTES
-            if all(top + share <= self.capacity for top in self.tops):
-                self.tops = [top + share for top in self.tops]
-                self.striped += stripes * STRIPE_BYTES
-                return (STRIPED << DIP_SHIFT) + self.striped - stripes * STRIPE_BYTES
-        for k in range(dips):
-            d = (self.next + k) % dips
-            if self.tops[d] + size <= self.capacity:
-                self.next = (d + 1) % dips
-                self.tops[d] += size
-                return (d << DIP_SHIFT) + self.tops[d] - size
-        return None
-
-
-def hbm_layout(target: Target) -> HbmLayout:
-    return HbmLayout(int(target.dip["count"]), int(target.dip["hbm_bytes"]))
-
-
-def take_hbm(layout: HbmLayout, v: Value, what: str, loc: Loc | None) -> int:
-    """The HBM address of ``v``, or a CompileError saying how much DIP HBM the program needs."""
-    addr = layout.take(hbm_bytes(v))
-    if addr is None:
-        used = sum(layout.tops)
-        raise CompileError(
-            f"{what} ({v.type}, {hbm_bytes(v)} bytes) does not fit in DIP HBM: {used} bytes are "
-            f"already placed in {len(layout.tops)} DIP(s) of {layout.capacity} bytes",
-            loc,
-            hint="use a target with more DIPs or HBM, or cfp8 storage (--dtype cfp8)",
-        )
-    return addr
-
-
-def hbm_bytes(v: Value) -> int:
-    return v.type.numel * esize(v.type)
-
-
-def arg_addresses(func: Function, layout: HbmLayout) -> dict[Value, int]:
-    """Function arguments come first in HBM, in order (inputs the host writes in device format)."""
-    return {
-        a: take_hbm(layout, a, f"argument %{a.name or i}", func.pos)
-        for i, a in enumerate(func.args)
-    }
-
-
-def addresses(func: Function, target: Target) -> dict[Value, int]:
-    """The HBM address of every value of placed IR: arguments by the layout rule, op results
-    from their ``hbm`` attributes."""
-    where = arg_addresses(func, hbm_layout(target))
-    where.update({op.result: op.attrs["hbm"] for op in func.ops if "hbm" in op.attrs})
-    return where
 
 
 @register_pass

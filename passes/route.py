@@ -2,11 +2,11 @@
 
 A kernel's cores stream operand tiles from DIP HBM into SRAM and result tiles back
 (docs/lowering.md §3). A stream enters the mesh where its DIP attaches
-(:func:`d1c.mesh_geometry.dip_attach`) and runs along the route of
-:func:`d1c.mesh_geometry.route_path` — dimension order XY, else YX, else the cheapest detour around
+(:func:`d1c.target.mesh.dip_attach`) and runs along the route of
+:func:`d1c.target.mesh.route_path` — dimension order XY, else YX, else the cheapest detour around
 disabled cores, the simulator's rule — from the attach point to the core (HBM -> SRAM) or from the
 core to the attach point (SRAM -> HBM). Its bytes are the sum of the DMA descriptors of the kernel
-plan (:mod:`d1c.passes.kernel_plan`), so the estimate counts every byte the program moves.
+plan (:mod:`d1c.codegen.plan`), so the estimate counts every byte the program moves.
 
 The pass records on every kernel op ``route = [max_hops, busiest_link_bytes]``: the longest route
 of any of its streams in hops, and the bytes of its most loaded link. :func:`link_loads` gives the
@@ -27,13 +27,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from d1c import mesh_geometry as G
+from d1c.codegen.plan import KernelPlan
+from d1c.codegen.program import Coord, plan_kernels, program_coords
 from d1c.ir import Module, Op
 from d1c.isa.tiles import dip_shares
-from d1c.passes.kernel_plan import KernelPlan
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.passes.program_plan import Coord, plan_kernels, program_coords
 from d1c.target import Target, load_target
+from d1c.target import mesh as G
 
 StreamKey = tuple[int, int, bool]  # (core index, DIP, towards HBM)
 

@@ -1,9 +1,9 @@
 """``schedule``: double-buffer the kernels whose doubled buffers fit, so DMA overlaps compute.
 
-A kernel with ``buffers = 2`` has two sets of SRAM buffers (:func:`d1c.passes.kernel_plan.
+A kernel with ``buffers = 2`` has two sets of SRAM buffers (:func:`d1c.codegen.plan.
 buffer_sets`): while a core computes step j of its work from one set, the DMA of step j+1 fills
 the other, and the store of tile i drains from one result set while tile i+1 is computed into
-the other (the code: :mod:`d1c.passes.isel_pipelined`). Bits never change: every tile is computed
+the other (the code: :mod:`d1c.codegen.isel_pipelined`). Bits never change: every tile is computed
 by the same instructions from the same data; only when DMA happens moves.
 
 Which kernels: the kinds whose plans and code support two sets (``ew``, ``matmul``, ``reduce``,
@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from d1c.codegen.plan import KernelPlan, kind_of, returned_values
+from d1c.codegen.program import plan_kernels, program_coords
+from d1c.codegen.sram import align, core_srams, layout_of
 from d1c.ir import Function, Module, Op
-from d1c.passes.allocate_sram import align, core_srams, layout_of
-from d1c.passes.kernel_plan import KernelPlan, kind_of, returned_values
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.passes.program_plan import plan_kernels, program_coords
 from d1c.target import Target, load_target
 
 DOUBLED = ("ew", "matmul", "reduce", "concat")

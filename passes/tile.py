@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+from d1c.codegen import views as V
+from d1c.codegen.plan import esize, kind_of, operand_view, returned_values
 from d1c.errors import CompileError
 from d1c.ir import Module, Op
-from d1c.passes import dma_views as V
-from d1c.passes.kernel_plan import esize, kind_of, operand_view, returned_values
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import load_target
 

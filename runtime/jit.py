@@ -1,6 +1,6 @@
 """A small llvmlite JIT: compile an LLVM IR module for the host once, return ctypes functions.
 
-Used by :mod:`d1c.runtime.kernels` (bit-exact matrix kernels) and meant for any later host code
+Used by :mod:`d1c.runtime.native_mma` (bit-exact matrix kernels) and meant for any later host code
 that wants native loops. Rules that keep results bit-identical to the numpy semantics functions:
 
 - The target machine is fresh per engine and uses the host CPU name and features, so LLVM may use

@@ -26,13 +26,13 @@ from d1c.runtime.memory import check_tile, read_codes, write_codes
 def matrix_kernel():
     """The single dispatch point of the matrix unit: ``mma(acc, a, b) -> acc`` on float32 arrays.
 
-    The llvmlite kernel of :mod:`d1c.runtime.kernels` when it imports, else the table's semantics
+    The llvmlite kernel of :mod:`d1c.runtime.native_mma` when it imports, else the table's semantics
     function; both give the same bits (DESIGN §4, tested in tests/runtime/test_kernels.py).
     """
     global _MMA
     if _MMA is None:
         try:
-            from d1c.runtime.kernels import mma
+            from d1c.runtime.native_mma import mma
         except ImportError:
             from d1c.isa.semantics import mma
         _MMA = mma

@@ -11,7 +11,7 @@ Layout (opens in ui.perfetto.dev and chrome://tracing):
 
 Times are microseconds (``ts``, ``dur``) at the target clock; every slice also carries its exact
 ``cycles`` in ``args``. Events come from :meth:`d1c.runtime.machine.Machine.event`, so stall slices
-add up exactly to :attr:`CoreStats.stall <d1c.runtime.report.CoreStats>`.
+add up exactly to :attr:`CoreStats.stall <d1c.runtime.result.CoreStats>`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ rule's "normalised vectors on both sides" caps assumed a finite result (found by
 
 import numpy as np
 
-from d1c.bounds import check_within_bound
+from d1c.accuracy.bounds import check_within_bound
 from d1c.interp import interpret
 from d1c.ir import parse_module
 from d1c.passes import Context, run_pipeline

@@ -1,4 +1,4 @@
-"""d1c.bounds and d1c.ref64: the float64 reference against torch float64, hand-computed rule
+"""d1c.accuracy.bounds and d1c.accuracy.ref64: the float64 reference against torch float64, hand-computed rule
 values, the measured constants, soundness (observed error <= bound) on every example and on
 hypothesis graphs in fp32, bf16 and cfp8, and tightness on matrix products.
 
@@ -19,10 +19,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from d1c.bound_arith import LIPSCHITZ, TAILS, U32, Bounded, add, exact, round_to_format
-from d1c.bound_linalg import reduce_sum
-from d1c.bound_nn import softmax
-from d1c.bounds import bounded_outputs, check_within_bound, error_bound, observed_error
+from d1c.accuracy.bound_arith import LIPSCHITZ, TAILS, U32, Bounded, add, exact, round_to_format
+from d1c.accuracy.bound_linalg import reduce_sum
+from d1c.accuracy.bound_nn import softmax
+from d1c.accuracy.bounds import bounded_outputs, check_within_bound, error_bound, observed_error
+from d1c.accuracy.ref64 import UNARY64, reference64
 from d1c.errors import D1cError, UnsupportedError
 from d1c.frontend import import_model, load_model
 from d1c.interp import interpret
@@ -30,7 +31,6 @@ from d1c.ir import BF16, FP32, Builder, Function, Module, Sym, TensorType, Value
 from d1c.isa import fpmath
 from d1c.passes import GRAPH_PIPELINE, Context, run_pipeline
 from d1c.passes.assign_formats import AssignFormats
-from d1c.ref64 import UNARY64, reference64
 from d1c.testing.strategies import graph_modules
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
@@ -115,7 +115,7 @@ def test_lipschitz_constants(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["gelu_erf", "gelu_tanh", "silu"])
 def test_increasing_from(name: str) -> None:
-    from d1c.bound_arith import INCREASING_FROM
+    from d1c.accuracy.bound_arith import INCREASING_FROM
 
     x = np.linspace(INCREASING_FROM[name], 30.0, 300_001)
     assert np.all(np.diff(UNARY64[name](x)) >= 0)

@@ -4,9 +4,9 @@ extended ``graph_modules`` strategy in tests/test_bounds.py and by ``d1c fuzz``)
 
 import numpy as np
 
+from d1c.accuracy.ref64 import reference64
 from d1c.interp import interpret
 from d1c.ir import parse_module
-from d1c.ref64 import reference64
 
 TEXT = """module @m {
   func @main(%x: tensor<fp32>) -> (tensor<fp32>) {
@@ -27,7 +27,7 @@ def test_pad_of_a_scalar_is_the_identity() -> None:
 
 
 def test_pad_of_a_scalar_has_the_bound_of_its_operand() -> None:
-    from d1c.bounds import check_within_bound
+    from d1c.accuracy.bounds import check_within_bound
 
     m = parse_module(TEXT)
     x = [np.array(-1.5, np.float32)]

@@ -10,10 +10,10 @@
 
 import numpy as np
 
-from d1c.bounds import check_within_bound
+from d1c.accuracy.bounds import check_within_bound
+from d1c.accuracy.ref64 import reference64
 from d1c.ir import parse_module
 from d1c.passes import Context, run_pipeline
-from d1c.ref64 import reference64
 
 GRAPH = """module @m {
   func @main(%x: tensor<31x67xfp32>) -> (tensor<31x31xfp32>) {

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from d1c.accuracy.ladder import verify
 from d1c.cli import main
-from d1c.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ["mlp", "gpt_block", "cnn", "transformer"]

@@ -15,7 +15,7 @@ from torch.export import ExportedProgram
 from d1c.frontend.common import IGNORED_TARGETS, LOWERINGS, target_name
 from d1c.frontend.importer import lower_program
 from d1c.frontend.location import node_loc
-from d1c.frontend.table import Row, describe_inputs, problem_rows, render
+from d1c.frontend.op_table import Row, describe_inputs, problem_rows, render
 
 
 def _counted(node: fx.Node) -> bool:

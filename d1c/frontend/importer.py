@@ -33,7 +33,7 @@ from d1c.frontend.common import (
     type_of_meta,
 )
 from d1c.frontend.location import node_loc
-from d1c.frontend.table import Problem, describe_inputs, render_problems
+from d1c.frontend.op_table import Problem, describe_inputs, render_problems
 from d1c.ir import Builder, Function, Module, Sym, TensorType, Value, verify_module
 
 

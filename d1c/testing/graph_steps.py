@@ -219,7 +219,7 @@ def embedding(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None)
 
 def unary_more(draw: st.DrawFn, b: Builder, m: Module, v: Value, loc: Loc | None) -> Value:
     """The unary ops the first step table leaves out: log, sqrt, reciprocal, gelu. (``pow`` is
-    left out: d1c.bounds has no error-bound rule for it, so ``d1c verify`` rejects it.)"""
+    left out: d1c.accuracy.bounds has no error-bound rule for it, so ``d1c verify`` rejects it.)"""
     name = draw(st.sampled_from(["log", "sqrt", "reciprocal", "gelu"]))
     if name == "gelu":
         approximate = draw(st.sampled_from(["none", "tanh"]))

@@ -29,7 +29,7 @@ from d1c.isa.formats import get_format
 from d1c.isa.tiles import CFLOAT
 from d1c.runtime.host.convert_ir import I32, I64, c64, decoder, encoder, sr_hash
 from d1c.runtime.host.layout import Nest, SymbolLayout
-from d1c.runtime.kernels_ir import for_range
+from d1c.runtime.native_mma_ir import for_range
 
 I8 = ir.IntType(8)
 PI8 = I8.as_pointer()

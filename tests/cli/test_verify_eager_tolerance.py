@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from d1c.verify import eager_tolerance, verify
+from d1c.accuracy.ladder import eager_tolerance, verify
 
 RECIPE = (
     "TorchRecipe(input_shape=(1, 4, 8, 2), layers=(('attention', ()), ('batchnorm', ()), "
@@ -40,9 +40,9 @@ def test_tolerance_is_tight_where_the_bound_is() -> None:
 
 def test_a_wrong_reference_still_fails_rung_1() -> None:
     from d1c import driver
+    from d1c.accuracy.ladder import verify_module
     from d1c.frontend import export_model
     from d1c.testing.torch_models import TorchRecipe
-    from d1c.verify import verify_module
 
     recipe = eval(RECIPE, {"TorchRecipe": TorchRecipe})
     model, inputs = recipe.model(), recipe.inputs()

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from d1c.cli import main
-from d1c.fuzz import FuzzConfig, run_fuzz
-from d1c.fuzz_checks import Case, CaseDraw, Failure, check_mutant
-from d1c.fuzz_repro import save_reproducer
+from d1c.fuzz.checks import Case, CaseDraw, Failure, check_mutant
+from d1c.fuzz.repro import save_reproducer
+from d1c.fuzz.runner import FuzzConfig, run_fuzz
 from d1c.ir import parse_module
 from d1c.passes.decompose_emit import Emitter
 from d1c.testing.targets import TargetSpec
@@ -85,7 +85,7 @@ def _replay(folder: Path, cmd: str):
 def test_mutant_reproducer_holds_the_mutant_and_the_target(tmp_path: Path, monkeypatch) -> None:
     """A crash on a mutated IR text (simulated by a parser that raises a plain Python error)
     is reported with the mutant, the random target and a compile command."""
-    import d1c.fuzz_checks as C
+    import d1c.fuzz.checks as C
 
     def crash(text, file):
         raise IndexError("boom")

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from d1c import driver
 from d1c.cli import main
+from d1c.codegen.emit import input_arrays
 from d1c.isa.asm import assemble
-from d1c.passes.emit import input_arrays
 from d1c.runtime.host import HostCode, host_ir, stored_ir
 from d1c.runtime.host.host import HostCode as HostCodeClass
 from d1c.runtime.sim import simulate

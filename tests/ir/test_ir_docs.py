@@ -20,10 +20,10 @@ def test_every_op_is_documented() -> None:
 
 
 def test_targets_page_is_current() -> None:
-    from d1c.target_docs import render as render_targets
+    from d1c.target.docs import render as render_targets
 
     page = DOC.parent / "targets.md"
     assert page.read_text() == render_targets(), (
-        "docs/targets.md is stale: run `python -m d1c.target_docs > docs/targets.md`"
+        "docs/targets.md is stale: run `python -m d1c.target.docs > docs/targets.md`"
     )
     assert "| `dojo-tile` | 5x5 | 18x20 (-6) | 8,850 |" in page.read_text()

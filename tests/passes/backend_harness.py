@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from d1c.codegen.emit import build_program, input_arrays, output_names
 from d1c.interp import interpret
 from d1c.ir import Module, parse_module, print_module
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.numerics import quantize
 from d1c.passes import Context, run_pipeline
-from d1c.passes.emit import build_program, input_arrays, output_names
 from d1c.runtime.sim import SimResult, simulate
 from d1c.target import load_target
 

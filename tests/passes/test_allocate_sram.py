@@ -18,13 +18,13 @@ from backend_harness import expected, inputs_for, mismatches
 from custom_target import mini_variant
 
 from d1c import driver
+from d1c.codegen.emit import build_program, input_arrays, output_names
+from d1c.codegen.program import plan_kernels, program_coords
+from d1c.codegen.sram import core_srams, layout_of
 from d1c.errors import CompileError
 from d1c.interp import interpret
 from d1c.ir import Module, modules_equal, parse_module, print_module
 from d1c.passes import Context, run_pipeline
-from d1c.passes.allocate_sram import core_srams, layout_of
-from d1c.passes.emit import build_program, input_arrays, output_names
-from d1c.passes.program_plan import plan_kernels, program_coords
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 

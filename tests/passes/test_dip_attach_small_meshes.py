@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from d1c import driver
-from d1c.mesh_geometry import dip_attach, geometry, pos_enabled
 from d1c.target import load_target
+from d1c.target.mesh import dip_attach, geometry, pos_enabled
 from d1c.testing.targets import TargetSpec
 
 SPECS = [

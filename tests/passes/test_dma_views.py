@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from d1c.passes import dma_views as V
+from d1c.codegen import views as V
 
 ES = 2  # element bytes (distinct 16-bit codes make every misplaced element visible)
 

@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from test_schedule import deferred_dma
 
 from d1c import driver
+from d1c.codegen.emit import build_program, input_arrays, output_names
+from d1c.codegen.epilogue import groups
+from d1c.codegen.plan import esize, tile_count
 from d1c.errors import D1cError
 from d1c.interp import interpret
 from d1c.ir import modules_equal, parse_module, print_module
 from d1c.passes import Context, run_pipeline
-from d1c.passes.emit import build_program, input_arrays, output_names
-from d1c.passes.epilogue import groups
-from d1c.passes.kernel_plan import esize, tile_count
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 from d1c.testing.strategies import tiled_modules

@@ -1,11 +1,12 @@
 """place: chips first, then cores; disabled cores never used; HBM addresses round-robin over DIPs,
 tensors from 1 MiB up striped over them (and the simulator splits their DMAs over the DIPs)."""
 
+from d1c.codegen import placement
+from d1c.codegen.emit import build_program
+from d1c.codegen.placement import HbmLayout, core_order
 from d1c.ir import parse_module
 from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED, dip_shares
-from d1c.passes import Context, place, run_pipeline
-from d1c.passes.emit import build_program
-from d1c.passes.place import HbmLayout, core_order
+from d1c.passes import Context, run_pipeline
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 
@@ -88,6 +89,6 @@ def test_a_striped_stream_is_served_by_every_dip(monkeypatch) -> None:
         return sum(c.stall.get("dma", 0) for c in res.cores.values())
 
     striped = dma_stalls()
-    monkeypatch.setattr(place, "STRIPE_MIN", 1 << 60)
+    monkeypatch.setattr(placement, "STRIPE_MIN", 1 << 60)
     one_dip = dma_stalls()
     assert 0 < striped * 2 < one_dip, (striped, one_dip)

@@ -1,4 +1,4 @@
-"""route and d1c.mesh_geometry: DIP attach points, routes equal to the simulator's on every pair of
+"""route and d1c.target.mesh: DIP attach points, routes equal to the simulator's on every pair of
 cores (mini, a target with walls of disabled cores, a sample of dojo-tile), hand-computed hop
 counts and link loads on mini (with a YX detour around the disabled core), the ``route``
 attribute (IR before/after), and byte counts equal to the simulator's ``link_bytes``."""
@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 from custom_target import mini_variant
 
-from d1c import mesh_geometry as G
+from d1c.codegen.emit import build_program, input_arrays
 from d1c.ir import modules_equal, parse_module, print_module
 from d1c.isa.asm import assemble
 from d1c.passes import Context, run_pipeline
-from d1c.passes.emit import build_program, input_arrays
 from d1c.passes.route import kernel_routes, link_loads
 from d1c.runtime.mesh import Mesh
 from d1c.runtime.noc import Network
 from d1c.runtime.sim import simulate
 from d1c.runtime.timing import costs_of
 from d1c.target import Target, load_target
+from d1c.target import mesh as G
 
 MINI = load_target("mini")
 

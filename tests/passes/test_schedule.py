@@ -17,11 +17,11 @@ import pytest
 from backend_harness import expected, inputs_for, ir, mismatches
 from custom_target import mini_variant
 
+from d1c.codegen.emit import build_program, input_arrays, output_names
+from d1c.codegen.program import plan_kernels
 from d1c.interp import interpret
 from d1c.ir import modules_equal, parse_module, print_module
 from d1c.passes import Context, run_pipeline
-from d1c.passes.emit import build_program, input_arrays, output_names
-from d1c.passes.program_plan import plan_kernels
 from d1c.runtime import dma
 from d1c.runtime.sim import simulate
 from d1c.target import load_target

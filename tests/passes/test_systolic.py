@@ -1,4 +1,4 @@
-"""Systolic matmul (:mod:`d1c.passes.kernel_systolic`): on any grid ``place`` may choose, the
+"""Systolic matmul (:mod:`d1c.codegen.systolic`): on any grid ``place`` may choose, the
 simulated program is bit-identical to the IR interpreter (non-dividing shapes, several tiles per
 core, operands in bf16 and CFloat8, single- and double-buffered, chains across chips); each
 operand is read from DIP HBM once per grid row or column (the DMA byte counter against a count
@@ -16,12 +16,12 @@ from backend_harness import expected, inputs_for, ir, mismatches
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from d1c.codegen.emit import build_program, input_arrays, output_names
+from d1c.codegen.systolic import grid_options, grid_sites
 from d1c.errors import CompileError
 from d1c.interp import interpret
 from d1c.ir import parse_module, print_module
 from d1c.passes import Context, place, run_pipeline
-from d1c.passes.emit import build_program, input_arrays, output_names
-from d1c.passes.kernel_systolic import grid_options, grid_sites
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 from d1c.testing.targets import target_specs

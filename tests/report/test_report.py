@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from report_helpers import MLP, ROOT
 
 from d1c.cli import main
-from d1c.passes.emit import input_arrays
-from d1c.report import Roofline, kernel_ops, report_program
-from d1c.report_plot import disabled_mask, link_grid, sram_grid
-from d1c.report_render import links_total, render_text, to_json
+from d1c.codegen.emit import input_arrays
+from d1c.report.collect import Roofline, kernel_ops, report_program
+from d1c.report.plot import disabled_mask, link_grid, sram_grid
+from d1c.report.render import links_total, render_text, to_json
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 

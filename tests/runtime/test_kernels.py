@@ -19,7 +19,7 @@ import pytest
 
 from d1c.isa import numerics, semantics
 from d1c.isa.errors import SimulationError
-from d1c.runtime import jit, kernels
+from d1c.runtime import jit, native_mma
 
 SHAPES = [
     (1, 1, 1),
@@ -47,14 +47,14 @@ def assert_same_bits(got: np.ndarray, want: np.ndarray) -> None:
 
 
 def check(acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    got = kernels.mma(acc, a, b)
+    got = native_mma.mma(acc, a, b)
     assert_same_bits(got, semantics.mma(acc, a, b))
     return got
 
 
 def test_backend_is_the_jit_here() -> None:
-    assert kernels.backend() == "llvm", kernels.fallback_reason()
-    assert kernels.fallback_reason() is None
+    assert native_mma.backend() == "llvm", native_mma.fallback_reason()
+    assert native_mma.fallback_reason() is None
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -102,9 +102,9 @@ def test_special_values(seed: int) -> None:
 def test_nan_payloads_are_canonical() -> None:
     nan_bits = np.array([0x7F800001, 0xFFC12345, 0x7FFFFFFF], dtype=np.uint32).view(np.float32)
     acc = np.zeros((1, 3), np.float32)
-    got = kernels.mma(acc, nan_bits.reshape(1, 3), np.ones((3, 3), np.float32))
+    got = native_mma.mma(acc, nan_bits.reshape(1, 3), np.ones((3, 3), np.float32))
     assert (bits(got) == 0x7FC00000).all()
-    got = kernels.mma(
+    got = native_mma.mma(
         nan_bits.reshape(1, 3), np.zeros((1, 0), np.float32), np.zeros((0, 3), np.float32)
     )
     assert (bits(got) == 0x7FC00000).all()
@@ -113,7 +113,9 @@ def test_nan_payloads_are_canonical() -> None:
 def test_denormal_sum_is_not_flushed() -> None:
     """2^-75 * 2^-74 = 2^-149 exactly; 2^-149 + 2^-149 = 2^-148 (bits 2). FTZ/DAZ would give 0."""
     acc = np.array([[2.0**-149]], dtype=np.float32)
-    got = kernels.mma(acc, np.array([[2.0**-75]], np.float32), np.array([[2.0**-74]], np.float32))
+    got = native_mma.mma(
+        acc, np.array([[2.0**-75]], np.float32), np.array([[2.0**-74]], np.float32)
+    )
     assert bits(got)[0, 0] == 2
 
 
@@ -149,7 +151,7 @@ def test_flush_to_zero_in_the_caller_does_not_reach_the_kernel() -> None:
     try:
         set_mxcsr(old | FTZ_DAZ)
         flushed = semantics.mma(acc, a, b)
-        got = kernels.mma(acc, a, b)
+        got = native_mma.mma(acc, a, b)
         after = get_mxcsr()
     finally:
         set_mxcsr(old)
@@ -164,7 +166,7 @@ def test_no_fused_multiply_add() -> None:
     A fused multiply-add would round -2^-148 + 1.5*2^-149 = -0.5*2^-149 once, to -0.0.
     """
     acc = np.array([[-(2.0**-148)]], dtype=np.float32)
-    got = kernels.mma(
+    got = native_mma.mma(
         acc, np.array([[2.0**-100]], np.float32), np.array([[1.5 * 2.0**-49]], np.float32)
     )
     assert bits(got)[0, 0] == 0x00000000
@@ -173,7 +175,7 @@ def test_no_fused_multiply_add() -> None:
 def test_k_order_is_sequential() -> None:
     """(0 + 2^24) + 1 rounds back to 2^24 (tie to even), then - 2^24 gives 0; float64 gives 1."""
     a = np.array([[2.0**24, 1.0, -(2.0**24), 0.5]], dtype=np.float32)
-    got = kernels.mma(np.zeros((1, 1), np.float32), a, np.ones((4, 1), np.float32))
+    got = native_mma.mma(np.zeros((1, 1), np.float32), a, np.ones((4, 1), np.float32))
     assert got[0, 0] == 0.5
 
 
@@ -202,7 +204,7 @@ def test_against_scalar_python_loop(seed: int) -> None:
     )
     b = numerics.quantize(rng.standard_normal((k, n)) * 1e-20, "bf16")
     acc = rng.choice(SPECIALS, (m, n))
-    assert_same_bits(kernels.mma(acc, a, b), python_reference(acc, a, b))
+    assert_same_bits(native_mma.mma(acc, a, b), python_reference(acc, a, b))
 
 
 def test_layouts_dtypes_and_inputs_untouched() -> None:
@@ -236,12 +238,12 @@ def test_empty_extents(shape: tuple[int, int, int]) -> None:
 def test_shape_mismatch_is_a_simulation_error(shapes: tuple) -> None:
     acc, a, b = (np.zeros(s, np.float32) for s in shapes)
     with pytest.raises(SimulationError, match="mma"):
-        kernels.mma(acc, a, b)
+        native_mma.mma(acc, a, b)
 
 
 def test_compiled_code_has_no_fma() -> None:
-    assert kernels.backend() == "llvm"  # compiles the kernel once, so the cache holds it
-    asm = jit.load(f"mma-{kernels.block_shape()}", "").assembly()  # the cached module
+    assert native_mma.backend() == "llvm"  # compiles the kernel once, so the cache holds it
+    asm = jit.load(f"mma-{native_mma.block_shape()}", "").assembly()  # the cached module
     assert re.search(r"\bv?f(n)?m(add|sub)", asm) is None
     assert re.search(r"\bv?mulps\b", asm) and re.search(r"\bv?addps\b", asm)
 
@@ -249,15 +251,15 @@ def test_compiled_code_has_no_fma() -> None:
 def test_fallback_when_jit_disabled() -> None:
     code = (
         "import warnings, numpy as np\n"
-        "from d1c.runtime import kernels\n"
+        "from d1c.runtime import native_mma\n"
         "from d1c.isa import semantics\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
         "    a = np.arange(12, dtype=np.float32).reshape(3, 4)\n"
-        "    out = kernels.mma(np.zeros((3, 3), np.float32), a, a.T.copy())\n"
-        "    kernels.mma(np.zeros((3, 3), np.float32), a, a.T.copy())\n"
+        "    out = native_mma.mma(np.zeros((3, 3), np.float32), a, a.T.copy())\n"
+        "    native_mma.mma(np.zeros((3, 3), np.float32), a, a.T.copy())\n"
         "assert np.array_equal(out, semantics.mma(np.zeros((3, 3), np.float32), a, a.T))\n"
-        "print(kernels.backend(), kernels.fallback_reason(), len(w))\n"
+        "print(native_mma.backend(), native_mma.fallback_reason(), len(w))\n"
     )
     env = dict(os.environ, D1C_NO_JIT="1")
     res = subprocess.run(

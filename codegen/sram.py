@@ -1,0 +1,230 @@
+"""Every core's SRAM layout and the compile-time proof that it fits (run by ``allocate-sram``
+and by :func:`emit <d1c.codegen.emit.build_program>`).
+
+Per core, SRAM holds (low to high):
+
+- the kernel buffers (operand, staging and result tiles of :mod:`d1c.codegen.plan`), live
+  only while their kernel runs: kernels run one after another, so every kernel's buffers start at
+  address 0 and a core reserves the largest buffers of the kernels *it works in*;
+- the static image of its work records and DMA descriptor lists (:mod:`d1c.codegen.isel`), loaded
+  with the program and live for all of it, from the first 64-byte boundary above its buffers;
+- at the top, the parameter-table row ``[cores, records of kernel 0, count, ...]``, at the same
+  64-byte aligned address on every core (the program header names one ``param`` address).
+
+A core fits iff its static image ends at or below the parameter row. Tensors never need SRAM
+between kernels: they live in DIP HBM and stream in and out by DMA (docs/lowering.md §3), so the
+peak of a core is its largest buffers plus its records plus the row. The pass records on every
+kernel op ``sram`` = the bytes of that kernel's buffers on each core, and raises a CompileError
+naming the worst core, the buffers live at its peak and a hint when a core does not fit.
+:func:`emit <d1c.codegen.emit.build_program>` lays SRAM out with the same functions, so the proof
+is about the program that runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from d1c.codegen.isel import CoreImage, record
+from d1c.codegen.plan import KernelPlan
+from d1c.codegen.program import Coord, fmt_coord
+from d1c.errors import CompileError
+from d1c.ir import Function, Op, Value
+from d1c.isa.tiles import TDesc
+from d1c.target import Target
+
+ALIGN = 64
+
+
+def align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What every core of a program shares: the parameter row's address and size."""
+
+    sram_bytes: int
+    buffers: int  # bytes of the largest kernel's buffers (aligned), for reports
+    param_addr: int
+    param_words: int
+
+    @property
+    def param_bytes(self) -> int:
+        return 4 * self.param_words
+
+
+def layout_of(plans: list[KernelPlan], target: Target) -> Layout:
+    words = 1 + 2 * len(plans)
+    param_addr = (target.sram_bytes - 4 * words) // ALIGN * ALIGN
+    buffers = align(max((p.buffer_bytes for p in plans), default=0))
+    return Layout(target.sram_bytes, buffers, param_addr, words)
+
+
+@dataclass
+class CoreSram:
+    """One core's SRAM: its static image (records and DMA lists from ``image.base``), its
+    parameter row, the record bytes of each kernel, and the kernel whose buffers are largest."""
+
+    index: int  # the core's index in every plan's ``items``
+    coord: Coord
+    image: CoreImage
+    row: list[int]
+    records: list[int] = field(default_factory=list)
+    peak_kernel: int | None = None
+
+    def peak(self, lay: Layout) -> int:
+        """Bytes in use at this core's peak: buffers, records and lists, the parameter row."""
+        return self.image.top + lay.param_bytes
+
+
+def core_sram(plans: list[KernelPlan], index: int, coords: list[Coord]) -> CoreSram:
+    """Lay out core ``index``: its image starts above the largest buffers of its kernels."""
+    mine = [k for k, p in enumerate(plans) if p.items.get(index)]
+    peak = max(mine, key=lambda k: plans[k].buffer_bytes, default=None)
+    base = 0 if peak is None else align(plans[peak].buffer_bytes)
+    core = CoreSram(index, coords[index], CoreImage(base), [len(coords)], peak_kernel=peak)
+    for plan in plans:
+        items = plan.items.get(index, [])
+        start = core.image.top
+        words = [w for item in items for w in record(core.image, item, coords)]
+        core.row += [core.image.put(words) if words else 0, len(items)]
+        core.records.append(core.image.top - start)
+    return core
+
+
+_LAST: dict[tuple, tuple[list[KernelPlan], list[CoreSram]]] = {}
+
+
+def core_srams(plans: list[KernelPlan], coords: list[Coord]) -> list[CoreSram]:
+    """Every core's layout, in core order (index i of a plan's ``items`` is ``coords[i]``).
+    The layout of the last (memoised, read-only) plans is kept for ``emit``."""
+    key = (id(plans), tuple(coords))
+    hit = _LAST.get(key)
+    if hit is not None and hit[0] is plans:
+        return hit[1]
+    cores = [core_sram(plans, i, coords) for i in range(len(coords))]
+    _LAST.clear()
+    _LAST[key] = (plans, cores)
+    return cores
+
+
+def sram_peak(cores: list[CoreSram], lay: Layout) -> int:
+    """Bytes of SRAM the busiest core uses."""
+    return max((c.peak(lay) for c in cores), default=lay.param_bytes)
+
+
+def prove_fit(plans: list[KernelPlan], lay: Layout, cores: list[CoreSram], func: Function) -> None:
+    """The compile-time proof that every core's SRAM fits; else a CompileError on the worst core."""
+    over = [c for c in cores if c.image.top > lay.param_addr]
+    if not over:
+        return
+    worst = max(over, key=lambda c: c.image.top)
+    raise _overflow(plans, lay, worst, len(over), len(cores), value_names(func))
+
+
+# ---------------------------------------------------------------------------------------------
+# The overflow report
+
+
+def value_names(func: Function) -> dict[Value, str]:
+    """Op results named ``%0, %1, ...`` in program order, as the canonical printer names them."""
+    results = [r for op in func.ops for r in op.results]
+    return {r: f"%{i}" for i, r in enumerate(results)}
+
+
+Row = tuple[str, int, str, Op | None]  # name, bytes, lifetime, op (for its source line)
+
+
+MAX_RECORD_ROWS = 6  # kernels whose records are listed one by one; the rest share a row
+
+
+def live_at_peak(plans: list[KernelPlan], lay: Layout, core: CoreSram, names) -> list[Row]:
+    """The buffers live at ``core``'s peak: the largest kernel buffers it reserves, every
+    kernel's records and DMA lists on it (biggest first), and the parameter row."""
+    everything = f"kernels 0-{len(plans) - 1}" if len(plans) > 1 else "kernel 0"
+    rows: list[Row] = []
+    if core.peak_kernel is not None:
+        plan = plans[core.peak_kernel]
+        life = f"kernel {core.peak_kernel}"
+        rows += [(n, b, life, plan.op) for n, b in kernel_buffers(plan, names)]
+    recs = sorted(((b, k) for k, b in enumerate(core.records) if b), key=lambda bk: (-bk[0], bk[1]))
+    for nbytes, k in recs[:MAX_RECORD_ROWS]:
+        name = f"{names[plans[k].op.result]} work records and DMA lists ({_work(plans[k], core)})"
+        rows.append((name, nbytes, everything, plans[k].op))
+    rest = recs[MAX_RECORD_ROWS:]
+    if rest:
+        name = f"work records and DMA lists of {_count(len(rest), 'more kernel')}"
+        rows.append((name, sum(b for b, _ in rest), everything, None))
+    rows.append(("parameter row", lay.param_bytes, everything, None))
+    return rows
+
+
+def _work(plan: KernelPlan, core: CoreSram) -> str:
+    """``3 tiles`` or ``1 tile, 57 steps`` of a kernel on a core."""
+    items = plan.items.get(core.index, [])
+    steps = sum(len(item.steps) for item in items)
+    tiles = _count(len(items), "tile")
+    return tiles if steps <= len(items) else f"{tiles}, {_count(steps, 'step')}"
+
+
+def kernel_buffers(plan: KernelPlan, names: dict[Value, str]) -> list[tuple[str, int]]:
+    """(name, bytes) of each buffer of a kernel, from the tiles its first work item uses:
+    ``%7 operand 1 tile 64x128 bf16``. Bytes run to the next buffer (allocations are aligned)."""
+    first = next((items[0] for items in plan.items.values() if items), None)
+    if first is None:
+        return []
+    roles = {first.out.base: ("result", first.out)}
+    step = first.steps[0] if first.steps else None
+    for i, t in enumerate(step.tiles if step else ()):
+        roles.setdefault(t.base, (f"operand {i}", t))
+    for staged, final in step.trans if step else ():
+        i = step.tiles.index(final)
+        roles.setdefault(staged.base, (f"operand {i} staging (transposed)", staged))
+    addrs = sorted(roles)
+    ends = [*addrs[1:], plan.buffer_bytes]
+    v = names[plan.op.result]
+    return [(f"{v} {_tile_name(*roles[a])}", e - a) for a, e in zip(addrs, ends, strict=True)]
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def _tile_name(role: str, t: TDesc) -> str:
+    fmt = t.fmt if t.fmt not in ("cfp8_143", "cfp8_152", "shp") else f"{t.fmt}<{t.bias}>"
+    return f"{role} tile {t.rows}x{t.cols} {fmt}"
+
+
+def _overflow(plans, lay: Layout, core: CoreSram, n_over: int, ncores: int, names) -> CompileError:
+    need, have = core.peak(lay), lay.sram_bytes
+    rows = live_at_peak(plans, lay, core, names)
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"core {fmt_coord(core.coord)} needs {need:,} bytes of SRAM but has {have:,} "
+        f"({n_over} of the program's {ncores} cores overflow); live at its peak:"
+    ]
+    lines += [
+        f"  {n:<{width}}  {b:>10,} B  {life:<12}  {_line(op)}".rstrip() for n, b, life, op in rows
+    ]
+    op = plans[core.peak_kernel].op if core.peak_kernel is not None else None
+    return CompileError("\n".join(lines), op.loc if op else None, hint=_hint(core, plans))
+
+
+def _line(op: Op | None) -> str:
+    return "" if op is None or op.loc is None else f"{op.loc.file}:{op.loc.line}"
+
+
+def _hint(core: CoreSram, plans: list[KernelPlan]) -> str:
+    buffers = core.image.base
+    records = sum(core.records)
+    if buffers >= records:
+        k = core.peak_kernel
+        return (
+            f"the tiles of kernel {k} ('{plans[k].op.name}') are too big for this core: give "
+            "it a smaller `tile` attribute in the tiled IR, or use a target with more SRAM per core"
+        )
+    return (
+        "this core's work records and DMA lists (one per tile and step) outgrow its SRAM: use "
+        "a target with more cores (records spread over them), bigger tiles or K chunks (fewer "
+        "records), or more SRAM per core"
+    )

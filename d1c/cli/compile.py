@@ -1,0 +1,208 @@
+"""``d1c compile``, ``d1c opt``, ``d1c coverage`` and ``d1c targets``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from d1c import driver
+from d1c.cli import main
+
+MODEL_HELP = (
+    "MODEL is model.py (defining model() and example_inputs()), model.py:factory, or an IR file "
+    "(.d1, - for stdin)."
+)
+
+
+def debug_options(f):
+    f = click.option(
+        "--time-passes", is_flag=True, help="Print a table of time per pass to stderr."
+    )(f)
+    f = click.option(
+        "--print-ir-after",
+        "print_after",
+        multiple=True,
+        metavar="PASS",
+        help="Print IR after the named pass(es) to stderr.",
+    )(f)
+    f = click.option(
+        "--print-ir-after-all", is_flag=True, help="Print IR after every pass to stderr."
+    )(f)
+    return f
+
+
+def target_options(f):
+    f = click.option(
+        "--dtype",
+        type=click.Choice(driver.DTYPES),
+        default="bf16",
+        show_default=True,
+        help="Storage format of weights and activations.",
+    )(f)
+    f = click.option(
+        "--target",
+        default="dojo-tile",
+        show_default=True,
+        help="Target name (d1c targets) or a target .toml file.",
+    )(f)
+    return f
+
+
+def _debug(
+    print_ir_after_all: bool, print_after: tuple[str, ...], time_passes: bool
+) -> driver.DebugOptions:
+    return driver.DebugOptions(print_ir_after_all, driver.split_names(print_after), time_passes)
+
+
+def options_for(src: driver.Source, target: str, dtype: str) -> driver.Options:
+    calibration = tuple(src.inputs) if src.inputs is not None else None
+    return driver.Options(target, dtype, calibration)
+
+
+@main.command(epilog=MODEL_HELP)
+@click.argument("model")
+@target_options
+@click.option(
+    "--emit",
+    type=click.Choice((*driver.STAGE_NAMES, "host-ir")),
+    help="Write the IR of this stage as text (asm: the program listing; host-ir: the LLVM IR "
+    "of the host code) instead of a .d1x.",
+)
+@click.option(
+    "--stop-after",
+    type=click.Choice(driver.STAGE_NAMES),
+    help="Stop after this stage and write its IR.",
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Output file (default: MODEL.d1x for a program, stdout for text).",
+)
+@click.option("--elide-data", is_flag=True, help="Leave constant bytes (weights) out of IR text.")
+@click.option(
+    "--dump-ir", "dump_dir", metavar="DIR", help="Also write the IR after every stage into DIR."
+)
+@debug_options
+def compile(
+    model: str,
+    target: str,
+    dtype: str,
+    emit: str | None,
+    stop_after: str | None,
+    output: str | None,
+    elide_data: bool,
+    dump_dir: str | None,
+    **debug,
+) -> None:
+    """Compile MODEL for a target: a .d1x program, or the IR of one stage."""
+    src = driver.load_source(model)
+    opts = options_for(src, target, dtype)
+    stage = "asm" if emit == "host-ir" else emit or stop_after or "asm"
+    snaps = driver.compile_stages(
+        src.module, "placed" if stage == "asm" else stage, opts, _debug(**debug)
+    )
+    if dump_dir:
+        _dump(snaps, dump_dir, elide_data)
+    if stage != "asm":
+        driver.emit_ir(snaps[stage], output, elide_data=elide_data)
+        return
+    program = driver.build(snaps["placed"], opts)
+    if emit == "host-ir":
+        from d1c.runtime.host import stored_ir
+
+        driver.write_text(stored_ir(program) or "", output)
+        return
+    if emit == "asm":
+        from d1c.isa.disasm import disassemble
+
+        driver.write_text(disassemble(program), output)
+        return
+    out = (
+        output
+        or f"{Path(model).stem if not driver.is_ir_file(model) or model != '-' else 'out'}.d1x"
+    )
+    driver.write_bytes(program.to_bytes(), out)
+    click.echo(
+        f"wrote {out}: {len(program.to_bytes()):,} bytes, target {opts.target}, dtype {opts.dtype}",
+        err=True,
+    )
+
+
+def _dump(snaps: dict, folder: str, elide_data: bool) -> None:
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for i, (stage, module) in enumerate(snaps.items()):
+        driver.emit_ir(module, str(path / f"{i}-{stage}.d1"), elide_data=elide_data)
+
+
+@main.command(epilog="Example: d1c opt model.d1 -p canonicalize,fold-batchnorm")
+@click.argument("file")
+@click.option(
+    "-p",
+    "--passes",
+    "pipeline",
+    required=True,
+    metavar="PIPELINE",
+    help="Comma-separated passes, e.g. canonicalize,fold-batchnorm.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option("--elide-data", is_flag=True, help="Leave constant bytes out of the IR text.")
+@target_options
+@debug_options
+def opt(
+    file: str, pipeline: str, output: str | None, elide_data: bool, target: str, dtype: str, **debug
+) -> None:
+    """Run a pass pipeline on textual IR (FILE, or - for standard input)."""
+    module = driver.run_passes(
+        driver.read_ir(file), pipeline, _debug(**debug), opts=driver.Options(target, dtype)
+    )
+    driver.emit_ir(module, output, elide_data=elide_data)
+
+
+@main.command(epilog=MODEL_HELP)
+@click.argument("model")
+def coverage(model: str) -> None:
+    """List every op MODEL uses, with counts, shapes, source lines and whether d1c lowers it."""
+    from d1c.frontend import coverage as coverage_of
+
+    click.echo(coverage_of(model).rstrip("\n"))
+
+
+@main.command()
+def targets() -> None:
+    """List the shipped machine descriptions with their key figures."""
+    from d1c.target import list_targets, load_target
+
+    rows = [load_target(n).summary() for n in list_targets()]
+    click.echo(
+        f"{'target':<12} {'chips':>6} {'cores':>9} {'SRAM':>10} {'BF16 peak':>14}  description"
+    )
+    for r in rows:
+        sram = f"{r['sram'] / 1e9:.2f} GB"
+        tf = r["peak_tflops_bf16"]
+        peak = f"{tf / 1000:.2f} PFLOPS" if tf >= 1000 else f"{tf:.1f} TFLOPS"
+        click.echo(
+            f"{r['name']:<12} {r['chips']:>6} {r['cores']:>9,} {sram:>10} {peak:>14}  {r['description']}"
+        )
+
+
+@main.command(epilog=MODEL_HELP)
+@click.argument("model")
+@target_options
+@click.option(
+    "--inputs",
+    "inputs_file",
+    metavar="FILE.npz",
+    help="Inputs of @main (keys arg0, arg1, ...) instead of the example or seeded random inputs.",
+)
+@click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
+def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool) -> None:
+    """Compile MODEL, simulate it, and check every rung of the verification ladder."""
+    from d1c.accuracy.ladder import verify as run_verify
+
+    report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism)
+    click.echo(report.render())
+    if not report.ok:
+        raise SystemExit(1)

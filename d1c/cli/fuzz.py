@@ -1,0 +1,74 @@
+"""``d1c fuzz``: property-based fuzzing of the lowering from the command line (:mod:`d1c.fuzz.runner`)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from d1c.cli import main
+from d1c.fuzz.runner import FuzzConfig, Progress, run_fuzz
+
+BAR = 30
+
+
+def _bar(p: Progress) -> None:
+    """A one-line progress bar on stderr (only called when stderr is a terminal)."""
+    done = min(BAR, BAR * p.done // max(p.total, 1))
+    state = "shrinking a failure" if p.shrinking else f"{p.failures} failure(s)"
+    line = f"\r[{'#' * done}{'.' * (BAR - done)}] {p.done}/{p.total}  {p.elapsed:6.1f} s  {state}"
+    sys.stderr.write(line.ljust(78))
+    sys.stderr.flush()
+
+
+@main.command(
+    epilog="Each failure is shrunk and saved under --out with the commands that replay it, "
+    "e.g. `d1c verify case.d1 --target target.toml --inputs inputs.npz`."
+)
+@click.option("--examples", default=100, show_default=True, help="Examples to draw.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same examples.")
+@click.option(
+    "--target",
+    default=None,
+    help="Target name or .toml for every example (default: random mini-like targets).",
+)
+@click.option(
+    "--time-budget",
+    type=float,
+    metavar="SECONDS",
+    help="Stop drawing new examples after this long.",
+)
+@click.option(
+    "--out",
+    default="fuzz-out",
+    show_default=True,
+    metavar="DIR",
+    help="Folder for the reproducers of failures.",
+)
+@click.option(
+    "--shrink-calls",
+    default=150,
+    show_default=True,
+    help="Candidates checked while shrinking one failure.",
+)
+def fuzz(
+    examples: int,
+    seed: int,
+    target: str | None,
+    time_budget: float | None,
+    out: str,
+    shrink_calls: int,
+) -> None:
+    """Fuzz the lowering: random models, targets, IR mutants, .d1x mutants and ISA programs."""
+    if target is not None:
+        from d1c.target import load_target
+
+        load_target(target)  # a bad target is a usage error, not a finding
+    cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls)
+    tty = sys.stderr.isatty()
+    result = run_fuzz(cfg, _bar if tty else None)
+    if tty:
+        sys.stderr.write("\r" + " " * 78 + "\r")
+    click.echo(result.summary())
+    if not result.ok:
+        raise SystemExit(1)

@@ -1,0 +1,362 @@
+"""``d1c report``: where the simulated time, SRAM and NoC traffic of a program go.
+
+:func:`report_source` compiles a MODEL or IR file (or reads a ``.d1x``) and
+:func:`report_program` simulates it once with tracing on, then gathers:
+
+- total cycles, seconds at the target clock, MACs and utilization against the target's peak,
+  with the roofline bound of the program (:class:`Roofline`);
+- a per-op breakdown (:class:`OpRow`): a compiled program's kernels run in op order and kernel k
+  ends at the k-th barrier release (:attr:`SimResult.barriers`), so each kernel's wall time is
+  the gap between releases and each traced event belongs to the kernel whose window it starts
+  in; kernel k is the k-th kernel op of the placed IR, whose location gives the source line;
+- stall cycles by cause; per-core SRAM high-water marks (:class:`CoreSram`) and per-chip sums;
+- bytes per NoC link: simulated core-to-core messages, and the compile-time routes of the DMA
+  streams (:func:`d1c.passes.route.link_loads`), which the simulator does not put on the NoC.
+
+Rendering lives in :mod:`d1c.report.render` (terminal, JSON, HTML) and :mod:`d1c.report.plot`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import linecache
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from d1c.ir import Module, Op
+from d1c.isa.d1x import D1xProgram
+from d1c.isa.tiles import ELEM_BYTES
+from d1c.runtime.result import SimResult
+from d1c.runtime.trace import Event, category
+from d1c.target import Target
+
+Coord = tuple[int, int, int, int]
+Link = tuple[int, int, str]
+STALLS = ("recv", "barrier", "sem", "dma")
+ALIGN = 64  # SRAM regions start on 64-byte boundaries (passes/allocate_sram.py)
+
+
+@dataclass(frozen=True, slots=True)
+class OpRow:
+    """One kernel: its op, source, wall-clock window, and what its cores did in it."""
+
+    index: int
+    op: str
+    loc: str
+    source: str
+    start: int
+    cycles: int
+    macs: int = 0
+    compute: int = 0  # core-cycles in tile ops, summed over cores
+    dma: int = 0  # DMA cycles (issue to completion), summed over transfers
+    stalls: dict[str, int] = field(default_factory=dict)
+    sram: int | None = None  # the op's ``sram`` attribute (buffer bytes per core), if any
+    route: tuple[int, int] | None = None  # the op's ``route`` attribute (hops, busiest link)
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSram:
+    """SRAM of one core: tile buffers (the highest tile end it used), its static image of work
+    records and DMA lists, the parameter row, and the high-water mark of all three."""
+
+    coord: Coord
+    buffers: int
+    records: int
+    params: int
+    peak: int
+
+
+@dataclass(frozen=True, slots=True)
+class Roofline:
+    """MACs against bytes from DIP HBM: the fastest the program could be on this target."""
+
+    macs: int
+    bytes: int  # bytes the program moves between HBM and SRAM (its DMAs)
+    compulsory: int  # inputs, outputs and constants, each moved once
+    peak_macs_per_cycle: int
+    dip_bytes_per_cycle: float
+
+    def cycles(self, nbytes: int | None = None) -> float:
+        """The roofline time: the larger of compute time at peak and transfer time at full DIP
+        bandwidth (for ``nbytes``, default the program's own DMA bytes)."""
+        moved = self.bytes if nbytes is None else nbytes
+        return max(self.macs / self.peak_macs_per_cycle, moved / self.dip_bytes_per_cycle)
+
+    def bound(self, nbytes: int | None = None) -> str:
+        moved = self.bytes if nbytes is None else nbytes
+        mem = moved / self.dip_bytes_per_cycle
+        return "memory" if mem > self.macs / self.peak_macs_per_cycle else "compute"
+
+
+@dataclass
+class Report:
+    """Everything ``d1c report`` shows; :mod:`d1c.report.render` turns it into text/JSON/HTML."""
+
+    name: str
+    target: Target
+    dtype: str | None
+    result: SimResult
+    ops: list[OpRow]
+    sram: list[CoreSram]
+    links: dict[Link, int]
+    dma_links: dict[Link, int]
+    roofline: Roofline
+    timing_only: bool = False
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> int:
+        return self.result.cycles
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
+
+    @property
+    def macs(self) -> int:
+        return self.result.total("macs")
+
+    @property
+    def utilization(self) -> float:
+        """MACs over what the whole target could do in the same cycles."""
+        return self.macs / (self.target.peak_macs_per_cycle * max(self.cycles, 1))
+
+    @property
+    def stalls(self) -> dict[str, int]:
+        """Stall cycles by cause summed over cores, largest first."""
+        tot = {k: sum(s.stall.get(k, 0) for s in self.result.cores.values()) for k in STALLS}
+        return dict(sorted(tot.items(), key=lambda kv: -kv[1]))
+
+    def chips(self) -> list[dict]:
+        """Per chip: cores used, the largest core peak and the sum of peaks, against capacity."""
+        by: dict[tuple[int, int], list[CoreSram]] = defaultdict(list)
+        for row in self.sram:
+            by[row.coord[:2]].append(row)
+        cap = self.target.cores_per_chip * self.target.sram_bytes
+        return [
+            {
+                "chip": f"{cx}.{cy}",
+                "cores": len(rows),
+                "max_core_peak": max(r.peak for r in rows),
+                "total_peak": sum(r.peak for r in rows),
+                "capacity": cap,
+            }
+            for (cx, cy), rows in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ]
+
+
+# ---------------------------------------------------------------- kernels -> ops
+def kernel_ops(placed: Module) -> list[Op]:
+    """The kernel ops of placed IR in program order (the ops ``emit`` makes a kernel of)."""
+    from d1c.codegen import data_kernels  # noqa: F401  (registers concat, fill and gather)
+    from d1c.codegen.plan import PLANNERS, kind_of, returned_values
+
+    func = placed.main
+    returned = returned_values(func)
+    return [op for op in func.ops[:-1] if kind_of(op, returned) in PLANNERS]
+
+
+def source_line(file: str, line: int) -> str:
+    """The stripped text of ``file:line``; relative paths are also tried under ``sys.path``
+    (frontend locations inside torch read ``torch/nn/...``). Empty if unreadable."""
+    for base in ("", *sys.path):
+        path = Path(base) / file
+        if path.is_file():
+            return linecache.getline(str(path), line).strip()
+    return ""
+
+
+def _op_label(op: Op | None, k: int) -> tuple[str, str, str]:
+    if op is None:
+        return f"kernel {k}", "", ""
+    loc = op.loc
+    where = f"{loc.file}:{loc.line}" if loc is not None else ""
+    text = source_line(loc.file, loc.line) if loc is not None else ""
+    return op.name, where, text
+
+
+def _windows(res: SimResult) -> tuple[list[int], list[int]]:
+    """Kernel k runs from ``ends[k-1]`` (0 for the first) to ``ends[k]``; ``arrivals[k]`` is
+    the last arrival at its barrier (every event of kernel k starts at or before it, every event
+    of kernel k+1 after it)."""
+    arrivals = [b[1] for b in res.barriers]
+    ends = [b[2] for b in res.barriers]
+    return arrivals, ends
+
+
+def _kernel_of(ev: Event, arrivals: list[int]) -> int:
+    """A barrier stall that starts exactly at the last arrival still belongs to that barrier."""
+    start = ev[2]
+    if ev[0] == "stall:barrier":
+        return bisect.bisect_left(arrivals, start)
+    return bisect.bisect_right(arrivals, start)
+
+
+def _per_kernel(res: SimResult, n: int) -> list[dict]:
+    """Sums of traced events per kernel window (n windows, plus a tail after the last)."""
+    arrivals, _ = _windows(res)
+    acc = [{"macs": 0, "compute": 0, "dma": 0, "stalls": defaultdict(int)} for _ in range(n + 1)]
+    for ev in res.trace or ():
+        a = acc[min(_kernel_of(ev, arrivals), n)]
+        name, _, _, dur, args = ev
+        kind = category(name)
+        if kind == "stall":
+            a["stalls"][name[6:]] += dur
+        elif kind in ("compute", "dma"):
+            a[kind] += dur
+        if name == "mma":
+            a["macs"] += args["m"] * args["n"] * args["k"]
+    return acc
+
+
+def op_rows(res: SimResult, ops: list[Op] | None) -> list[OpRow]:
+    """One row per kernel (barrier window), plus a ``(tail)`` row for time after the last."""
+    _, ends = _windows(res)
+    n = len(ends)
+    named = ops if ops is not None and len(ops) == n else None
+    sums = _per_kernel(res, n)
+    rows, prev = [], 0
+    for k in range(n + 1):
+        end = ends[k] if k < n else res.cycles
+        if k == n and end <= prev and not sums[k]["compute"] and not sums[k]["dma"]:
+            break
+        op = named[k] if named is not None and k < n else None
+        name, loc, text = _op_label(op, k) if k < n else ("(tail)", "", "")
+        s = sums[k]
+        attrs = op.attrs if op is not None else {}
+        rows.append(OpRow(k, name, loc, text, prev, max(end - prev, 0), s["macs"], s["compute"],
+                          s["dma"], dict(s["stalls"]), attrs.get("sram"), attrs.get("route")))  # fmt: skip
+        prev = max(prev, end)
+    return rows
+
+
+# ---------------------------------------------------------------- SRAM and roofline
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def core_sram(prog: D1xProgram, res: SimResult) -> list[CoreSram]:
+    """Per core: buffers = its tile high-water mark, records = its SRAM image, params = the
+    parameter row; peak = the image's end (images sit above the buffers) or the aligned buffers,
+    whichever is higher, plus the row, as :mod:`d1c.passes.allocate_sram` counts it."""
+    images: dict[Coord, tuple[int, int]] = {}
+    for img in prog.sram:
+        for r in img.cores:
+            spans = [range(a, b + 1) for a, b in zip(r.lo, r.hi, strict=True)]
+            for coord in itertools.product(*spans):
+                lo, hi = images.get(coord, (img.addr, 0))
+                images[coord] = (min(lo, img.addr), max(hi, img.addr + len(img.data)))
+    params = 4 * prog.param_words
+    out = []
+    for coord, s in sorted(res.cores.items()):
+        lo, hi = images.get(coord, (0, 0))
+        top = max(hi, _align(s.sram_hwm))
+        out.append(CoreSram(coord, s.sram_hwm, hi - lo, params, top + params))
+    return out
+
+
+def compulsory_bytes(prog: D1xProgram) -> int:
+    """Inputs and outputs (device formats) and constant HBM images, each counted once."""
+    syms = sum(_size(s.shape) * ELEM_BYTES[s.fmt] for s in prog.symbols)
+    return syms + sum(len(img.data) for img in prog.hbm)
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def roofline(prog: D1xProgram, res: SimResult, target: Target) -> Roofline:
+    dip = target.dip
+    per_dip = min(float(dip["hbm_bytes_per_s"]), float(dip["link_bytes_per_s"]))
+    bw = int(dip["count"]) * per_dip / target.clock_hz
+    return Roofline(res.total("macs"), res.total("dma_bytes"), compulsory_bytes(prog),
+                    target.peak_macs_per_cycle, bw)  # fmt: skip
+
+
+# ---------------------------------------------------------------- entry points
+def report_program(
+    prog: D1xProgram,
+    target: Target,
+    inputs: dict | None = None,
+    *,
+    placed: Module | None = None,
+    name: str = "program",
+    dtype: str | None = None,
+    timing_only: bool = False,
+) -> Report:
+    """Simulate ``prog`` once (traced) and gather the report; ``placed`` (the IR it was built
+    from) names the kernels and adds the compile-time DMA link loads."""
+    from d1c.runtime.sim import simulate
+
+    res = simulate(
+        prog, target, None if timing_only else inputs, timing_only=timing_only, trace=True
+    )
+    ops = kernel_ops(placed) if placed is not None else None
+    return Report(name, target, dtype, res, op_rows(res, ops), core_sram(prog, res),
+                  dict(res.link_bytes), _dma_links(placed, target), roofline(prog, res, target),
+                  timing_only, dict(prog.meta))  # fmt: skip
+
+
+def _dma_links(placed: Module | None, target: Target) -> dict[Link, int]:
+    if placed is None:
+        return {}
+    from d1c.passes.route import link_loads
+
+    return dict(link_loads(placed, target))
+
+
+def report_source(
+    spec: str, target: str | None = None, dtype: str = "bf16", *, timing_only: bool = False
+) -> Report:
+    """Compile a MODEL or IR file for ``target`` (default ``dojo-tile``) and report on it; a
+    ``.d1x`` program runs as it is (on its own target unless one is given), on seeded inputs."""
+    from d1c import driver
+    from d1c.target import load_target
+
+    if spec.endswith(".d1x"):
+        prog = _read_program(spec)
+        tgt = load_target(target or prog.target)
+        return report_program(prog, tgt, symbol_inputs(prog), name=Path(spec).stem,
+                              timing_only=timing_only)  # fmt: skip
+    src = driver.load_source(spec)
+    inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
+    opts = driver.Options(target or "dojo-tile", dtype, tuple(inputs))
+    placed = driver.compile_stages(src.module, "placed", opts)["placed"]
+    prog = driver.build(placed, opts)
+    from d1c.codegen.emit import input_arrays
+
+    arrays = input_arrays(placed.main, inputs, prog)
+    return report_program(prog, load_target(opts.target), arrays, placed=placed,
+                          name=src.module.name, dtype=dtype, timing_only=timing_only)  # fmt: skip
+
+
+def _read_program(path: str) -> D1xProgram:
+    from d1c.errors import D1cError
+    from d1c.isa.d1x import read_d1x
+
+    try:
+        return read_d1x(Path(path).read_bytes())
+    except OSError as err:
+        raise D1cError(f"cannot read {path}: {err.strerror}") from None
+
+
+def symbol_inputs(prog: D1xProgram, seed: int = 0) -> dict:
+    """Seeded inputs for every input symbol: standard normal, integers 0..7 for ``i32``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for s in prog.symbols:
+        if s.role != "input":
+            continue
+        if s.fmt == "i32":
+            out[s.name] = rng.integers(0, 8, size=s.shape).astype(np.int32)
+        else:
+            out[s.name] = rng.standard_normal(s.shape).astype(np.float32)
+    return out
