@@ -64,7 +64,7 @@ FLT_MAX = float(np.finfo(np.float32).max)
 INF = math.inf
 
 # Below the measured domain of an fpmath bound the functions tend to 0 and their fp32 results are
-# denormals: absolute error bounds measured on a dense grid down to -200 (tests/test_bounds.py
+# denormals: absolute error bounds measured on a dense grid down to -200 (tests/accuracy/test_bounds.py
 # re-measures them) and doubled, rounded up to a power of two.
 TAILS = {"exp": 2.0**-148, "silu": 2.0**-141, "gelu_tanh": 2.0**-144, "gelu_erf": 2.0**-148}
 # sup|f'| over the reals (rounded up; re-measured in the tests) and where f starts increasing.

@@ -19,7 +19,7 @@ location. Use them to check properties that must hold for every module:
 
 ``tiled_modules()`` draws modules of the tiled level instead: primitive ops only, within their
 constraints, on small shapes — the input of ``tile``/``place``/``build_program`` for differential
-tests of the backend against the interpreter (tests/passes/test_backend.py).
+tests of the backend against the interpreter (tests/codegen/test_backend.py).
 
 Also here (from sibling modules): ``target_specs()`` random mini-like targets
 (:mod:`d1c.testing.targets`), ``asm_programs()`` random assembly programs

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
-from isa_strategies import insts
 
 from d1c.cli import main
 from d1c.isa import encoding, spec
@@ -16,6 +15,7 @@ from d1c.isa.asm import assemble, assemble_inst
 from d1c.isa.d1x import read_d1x
 from d1c.isa.disasm import disassemble, format_inst, quote
 from d1c.isa.errors import ParseError
+from tests.isa.isa_strategies import insts
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "matmul64.s"
 ROW_IDS = [r.name for r in spec.ROWS]

@@ -10,7 +10,6 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from isa_strategies import any_inst
 
 from d1c.isa import encoding, spec
 from d1c.isa.asm import assemble
@@ -28,6 +27,7 @@ from d1c.isa.d1x import (
 )
 from d1c.isa.disasm import disassemble
 from d1c.isa.errors import DecodeError
+from tests.isa.isa_strategies import any_inst
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
 line_text = st.text(

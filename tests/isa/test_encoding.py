@@ -8,10 +8,10 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from isa_strategies import any_inst, insts
 
 from d1c.isa import encoding, spec
 from d1c.isa.errors import DecodeError
+from tests.isa.isa_strategies import any_inst, insts
 
 ROW_IDS = [r.name for r in spec.ROWS]
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numerics_oracle import cfloat_values, positive_table, rne_codes
 
 from d1c.isa import numerics as nx
+from tests.isa.numerics_oracle import cfloat_values, positive_table, rne_codes
 
 CFP8 = ["cfp8_143", "cfp8_152"]
 DENORMS = ["ieee", "wp"]

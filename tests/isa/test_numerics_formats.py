@@ -7,10 +7,10 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
-from numerics_oracle import CFLOAT_LAYOUT, cfloat_values
 
 from d1c.isa import numerics as nx
 from d1c.isa.errors import D1cError
+from tests.isa.numerics_oracle import CFLOAT_LAYOUT, cfloat_values
 
 
 def test_table_matches_whitepaper_layouts():

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numerics_oracle import neighbours, positive_table, sr_hash, sr_scalar
 
 from d1c.isa import numerics as nx
+from tests.isa.numerics_oracle import neighbours, positive_table, sr_hash, sr_scalar
 
 CASES = [
     ("bf16", None),

@@ -14,8 +14,6 @@ import re
 from pathlib import Path
 
 import pytest
-from backend_harness import expected, inputs_for, mismatches
-from custom_target import mini_variant
 
 from d1c import driver
 from d1c.codegen.emit import build_program, input_arrays, output_names
@@ -27,6 +25,8 @@ from d1c.ir import Module, modules_equal, parse_module, print_module
 from d1c.passes import Context, run_pipeline
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
+from tests.codegen.backend_harness import expected, inputs_for, mismatches
+from tests.passes.custom_target import mini_variant
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = load_target("mini")

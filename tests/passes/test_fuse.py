@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from backend_harness import TARGETS, expected, inputs_for, ir, mismatches
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_schedule import deferred_dma
@@ -28,6 +27,7 @@ from d1c.passes import Context, run_pipeline
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 from d1c.testing.strategies import tiled_modules
+from tests.codegen.backend_harness import TARGETS, expected, inputs_for, ir, mismatches
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,6 @@ import random
 from pathlib import Path
 
 import pytest
-from custom_target import mini_variant
 
 from d1c.codegen.emit import build_program, input_arrays
 from d1c.ir import modules_equal, parse_module, print_module
@@ -23,6 +22,7 @@ from d1c.runtime.sim import simulate
 from d1c.runtime.timing import costs_of
 from d1c.target import Target, load_target
 from d1c.target import mesh as G
+from tests.passes.custom_target import mini_variant
 
 MINI = load_target("mini")
 

@@ -14,8 +14,6 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from backend_harness import expected, inputs_for, ir, mismatches
-from custom_target import mini_variant
 
 from d1c.codegen.emit import build_program, input_arrays, output_names
 from d1c.codegen.program import plan_kernels
@@ -25,6 +23,8 @@ from d1c.passes import Context, run_pipeline
 from d1c.runtime import dma
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
+from tests.codegen.backend_harness import expected, inputs_for, ir, mismatches
+from tests.passes.custom_target import mini_variant
 
 
 @contextlib.contextmanager

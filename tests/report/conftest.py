@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_helpers import MLP
 
 from d1c import driver
+from tests.report.report_helpers import MLP
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ import importlib.util
 import sys
 
 import pytest
-from report_helpers import ROOT
+
+from tests.report.report_helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from report_helpers import MLP, ROOT
 
 from d1c.cli import main
 from d1c.codegen.emit import input_arrays
@@ -21,6 +20,7 @@ from d1c.report.plot import disabled_mask, link_grid, sram_grid
 from d1c.report.render import links_total, render_text, to_json
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
+from tests.report.report_helpers import MLP, ROOT
 
 MINI = load_target("mini")
 MLP_LINES = (Path(MLP).read_text().splitlines(), 23)  # line 23: x = torch.relu(self.fc1(x))

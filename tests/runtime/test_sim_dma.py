@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sim_helpers import MINI, bf16, bits, run
+
+from tests.runtime.sim_helpers import MINI, bf16, bits, run
 
 SETUP = MINI.dma["setup_cycles"]
 DIP_BPC = min(MINI.dip["hbm_bytes_per_s"], MINI.dip["link_bytes_per_s"]) / MINI.clock_hz

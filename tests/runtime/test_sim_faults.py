@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_helpers import MINI, one_core, run
 
 from d1c.isa.d1x import CodeSection, CoreRange, D1xProgram
 from d1c.isa.errors import SimulationError
 from d1c.runtime.sim import simulate
+from tests.runtime.sim_helpers import MINI, one_core, run
 
 DEADLOCK = """
 .target "mini"

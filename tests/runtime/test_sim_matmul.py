@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_helpers import ROOT, bf16, bits, one_core, run, wide_range
 
 from d1c.isa import numerics, semantics
 from d1c.runtime import tileops
+from tests.runtime.sim_helpers import ROOT, bf16, bits, one_core, run, wide_range
 
 M, N, K, K0 = 32, 48, 40, 24
 

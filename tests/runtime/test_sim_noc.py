@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sim_helpers import MINI, bits, run
+
+from tests.runtime.sim_helpers import MINI, bits, run
 
 HOP = MINI.noc["hop_latency_cycles"]
 LINK = MINI.noc["link_bytes_per_cycle"]

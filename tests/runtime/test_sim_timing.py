@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from sim_helpers import MINI, ROOT, bits, one_core, run, wide_range
+
+from tests.runtime.sim_helpers import MINI, ROOT, bits, one_core, run, wide_range
 
 HOP = MINI.noc["hop_latency_cycles"]
 LINK = MINI.noc["link_bytes_per_cycle"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_helpers import MINI, bits, one_core, run
 
 from d1c.isa.d1x import Placement, Symbol
 from d1c.isa.errors import SimulationError
@@ -15,6 +14,7 @@ from d1c.runtime.noc import Network, _dim_path
 from d1c.runtime.symbols import encode_input, read_symbol, write_symbol
 from d1c.runtime.timing import costs_of
 from d1c.target import load_target
+from tests.runtime.sim_helpers import MINI, bits, one_core, run
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from sim_helpers import bf16, bits, one_core, run
 
 from d1c.isa import numerics
 from d1c.isa.formats import Flag
+from tests.runtime.sim_helpers import bf16, bits, one_core, run
 
 BODY = """
     tshapei t0, 8, 32

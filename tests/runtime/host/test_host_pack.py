@@ -7,12 +7,12 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from host_cases import FORMATS, LAYOUTS, SHAPE, integers, symbol, values
 
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.errors import SimulationError
 from d1c.runtime.host import HostCode, new_spans, pack_reference, unpack_reference
 from d1c.runtime.host.layout import symbol_layout
+from tests.runtime.host.host_cases import FORMATS, LAYOUTS, SHAPE, integers, symbol, values
 
 LAYOUT_FORMATS = (("bf16", 0), ("cfp8_143", 7), ("shp", 15), ("i32", 0))
 CASES = [(fmt, bias, "compiler") for fmt, bias in FORMATS] + [

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from host_cases import symbol, values
 
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.errors import DecodeError
 from d1c.runtime import jit
 from d1c.runtime.host import HostCode, host_ir, new_spans, pack_reference, with_host_ir
+from tests.runtime.host.host_cases import symbol, values
 
 
 def _program(bias: int) -> D1xProgram:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "host_pack.py"
+PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "host_pack.py"
 
 
 @pytest.mark.parametrize(("fmt", "rounding"), [("bf16", "rne"), ("cfp8_143", "sr")])

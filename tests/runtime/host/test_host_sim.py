@@ -20,7 +20,7 @@ from d1c.runtime.host import HostCode, host_ir, stored_ir
 from d1c.runtime.host.host import HostCode as HostCodeClass
 from d1c.runtime.sim import simulate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

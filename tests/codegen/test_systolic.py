@@ -12,7 +12,6 @@ import tempfile
 
 import numpy as np
 import pytest
-from backend_harness import expected, inputs_for, ir, mismatches
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from d1c.passes import Context, place, run_pipeline
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 from d1c.testing.targets import target_specs
+from tests.codegen.backend_harness import expected, inputs_for, ir, mismatches
 
 
 def mm(m: int, k: int, n: int, fmt: str = "bf16", epilogue: bool = True) -> str:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
-from sim_helpers import PROGRAMS, bits, program
 
 from d1c.cli import main
 from d1c.runtime.sim import simulate
+from tests.runtime.sim_helpers import PROGRAMS, bits, program
 
 
 def _inputs(tmp_path: Path) -> tuple[list[str], np.ndarray]:
