@@ -8,7 +8,7 @@ For each example model (``examples/*.py``), in one process:
   the yardstick, and the first thing d1c does;
 - ``import``: the d1c frontend's conversion of that exported program into graph IR;
 - ``graph``, ``quantized``, ``tiled``, ``placed``: the pass pipelines of each stage
-  (:data:`d1c.driver.PIPELINES`); ``asm``: instruction selection and emission of the ``.d1x``;
+  (:data:`d1c.passes.pipelines.STAGES`); ``asm``: instruction selection and emission of the ``.d1x``;
 - ``total`` (export included) and ``x export`` = total / export.
 
 A warm-up export of a tiny model runs first, so torch's one-time initialisation is not charged
@@ -22,6 +22,9 @@ import time
 import warnings
 
 from bench_common import EXAMPLES, example_path, table
+
+from d1c.passes import pipelines
+from d1c.target import DEFAULT_TARGET
 
 STAGES = ("export", "import", "graph", "quantized", "tiled", "placed", "asm")
 
@@ -58,7 +61,7 @@ def stage_times(name: str, target: str) -> dict[str, float]:
     module = import_program(ep, name=name, user_file=path)
     out["import"] = time.perf_counter() - t
     opts = driver.Options(target, "bf16", tuple(x.detach().numpy() for x in inputs))
-    for stage in driver.PIPELINES:
+    for stage in pipelines.STAGES:
         t = time.perf_counter()
         module = driver.run_passes(module, driver.pipeline_for(stage, opts), driver.DebugOptions(), opts=opts)  # fmt: skip
         out[stage] = time.perf_counter() - t
@@ -75,7 +78,7 @@ def best_stage_times(name: str, target: str, repeat: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="dojo-tile")
+    ap.add_argument("--target", default=DEFAULT_TARGET)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--examples", default=",".join(EXAMPLES))
     args = ap.parse_args(argv)

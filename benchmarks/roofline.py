@@ -21,6 +21,8 @@ import argparse
 
 from bench_common import EXAMPLES, build, table
 
+from d1c.target import DEFAULT_TARGET
+
 
 def measure(name: str, target: str) -> list[object]:
     from d1c.report.collect import roofline
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from d1c.target import load_target
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="dojo-tile")
+    ap.add_argument("--target", default=DEFAULT_TARGET)
     ap.add_argument("--examples", default=",".join(EXAMPLES))
     args = ap.parse_args(argv)
     t = load_target(args.target)

@@ -29,6 +29,8 @@ import warnings
 import numpy as np
 from bench_common import EXAMPLES, best_seconds, example_path, table
 
+from d1c.target import DEFAULT_TARGET
+
 
 def tvm_available() -> str | None:
     """None if TVM's Relax torch frontend imports, else the reason it does not."""
@@ -108,7 +110,7 @@ def measure(name: str, target: str, repeat: int) -> list[object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="dojo-tile")
+    ap.add_argument("--target", default=DEFAULT_TARGET)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--examples", default=",".join(EXAMPLES))
     args = ap.parse_args(argv)

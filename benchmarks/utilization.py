@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 from bench_common import table
 
+from d1c.target import DEFAULT_TARGET
+
 
 @dataclass
 class Workload:
@@ -136,7 +138,7 @@ def measure(w: Workload, target: str, scale: int) -> list[object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="dojo-tile")
+    ap.add_argument("--target", default=DEFAULT_TARGET)
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--scale", type=int, default=1, help="divide the workload sizes by this")
     args = ap.parse_args(argv)

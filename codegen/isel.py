@@ -37,9 +37,8 @@ from d1c.codegen.plan import (
 )
 from d1c.ir import Op
 from d1c.isa.semantics import pack_coord as _pack
-from d1c.isa.tiles import DMA_DESC_FIELDS, DmaDesc, TDesc, tdesc_words
+from d1c.isa.tiles import DmaDesc, TDesc, tdesc_words
 
-DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
 Coord = tuple[int, int, int, int]
 
 

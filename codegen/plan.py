@@ -353,13 +353,9 @@ def tile_count(op: Op) -> int:
         batch = math.prod(shape[:-2])
         return batch * math.ceil(shape[-2] / tile[0]) * math.ceil(shape[-1] / tile[1])
     if op.name == "concat":
-        return sum(len(grid(*_rows_cols(v.type.shape), tile)) for v in op.operands)
-    rows, cols = _rows_cols(shape)
+        return sum(len(grid(*V.rows_cols(v.type.shape), tile)) for v in op.operands)
+    rows, cols = V.rows_cols(shape)
     return len(grid(rows, 1 if op.name in REDUCE else cols, tile))
-
-
-def _rows_cols(shape: tuple[int, ...]) -> tuple[int, int]:
-    return (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
 
 
 PLANNERS = {"ew": plan_ew, "matmul": plan_matmul, "reduce": plan_reduce}

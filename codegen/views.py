@@ -35,6 +35,11 @@ import numpy as np
 from d1c.isa.tiles import DmaDesc
 
 
+def rows_cols(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The 2-D form of a shape: (product of the leading dims, last dim); (1, 1) for rank 0."""
+    return (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
+
+
 @dataclass(frozen=True)
 class View:
     shape: tuple[int, ...]
@@ -43,11 +48,11 @@ class View:
 
     @property
     def rows(self) -> int:
-        return math.prod(self.shape[:-1]) if self.shape else 1
+        return rows_cols(self.shape)[0]
 
     @property
     def cols(self) -> int:
-        return self.shape[-1] if self.shape else 1
+        return rows_cols(self.shape)[1]
 
     @property
     def col_stride(self) -> int:

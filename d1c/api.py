@@ -28,8 +28,9 @@ import numpy as np
 from d1c import driver
 from d1c.errors import D1cError
 from d1c.ir import Module, print_module
+from d1c.target import DEFAULT_TARGET
 
-IR_STAGES = (*driver.PIPELINES, "asm", "host-ir")
+IR_STAGES = (*driver.STAGE_NAMES, "host-ir")
 _BOOL = "bool"
 
 
@@ -269,7 +270,7 @@ def compile_exported(ep, module: Module, inputs: tuple, target: str, dtype: str)
 
 
 def compile(
-    model: Any, example_inputs: Any, *, target: str = "dojo-tile", dtype: str = "bf16"
+    model: Any, example_inputs: Any, *, target: str = DEFAULT_TARGET, dtype: str = "bf16"
 ) -> Program:
     """Compile ``model`` (a ``torch.nn.Module``) for ``target`` with ``dtype`` storage
     (``bf16`` or ``cfp8``; cfp8 calibrates its biases on ``example_inputs``)."""

@@ -1,12 +1,7 @@
 """The compiler driver: read a MODEL or IR file, run the stages' pipelines, emit IR or a program.
 
-The stages, in order, each a readable pipeline of passes (docs/lowering.md)::
-
-    graph      canonicalize, fold-batchnorm, canonicalize
-    quantized  assign-formats{dtype=...}
-    tiled      decompose, canonicalize, tile, fuse
-    placed     place, schedule, route, allocate-sram
-    asm        instruction selection + emission of the .d1x program
+The stages, in order, are the pipelines of :data:`d1c.passes.pipelines.STAGES`, then ``asm``:
+instruction selection and emission of the .d1x program (:mod:`d1c.codegen`).
 
 :func:`compile_stages` keeps a copy of the IR after every stage so that ``d1c verify`` can check
 each stage against the next.
@@ -25,7 +20,9 @@ import numpy as np
 from d1c.errors import D1cError
 from d1c.ir import Module, parse_module, print_module
 from d1c.ir.clone import clone_module
+from d1c.passes.pipelines import STAGES, stage_pipeline
 from d1c.progress import progress
+from d1c.target import DEFAULT_TARGET
 
 if TYPE_CHECKING:
     from d1c.isa.d1x import D1xProgram
@@ -47,22 +44,16 @@ class DebugOptions:
 class Options:
     """What to compile for: the target and the storage dtype; calibration inputs for cfp8."""
 
-    target: str = "dojo-tile"
+    target: str = DEFAULT_TARGET
     dtype: str = "bf16"
     calibration: tuple[np.ndarray, ...] | None = None
 
 
-PIPELINES: dict[str, str] = {
-    "graph": "canonicalize,fold-batchnorm,canonicalize",
-    "quantized": "assign-formats{{dtype={dtype}}}",
-    "tiled": "decompose,canonicalize,tile,fuse",
-    "placed": "place,schedule,route,allocate-sram",
-}
-STAGE_NAMES = (*PIPELINES, "asm")
+STAGE_NAMES = (*STAGES, "asm")
 
 
 def pipeline_for(stage: str, opts: Options) -> str:
-    return PIPELINES[stage].format(dtype=opts.dtype)
+    return stage_pipeline(stage, opts.dtype)
 
 
 def is_ir_file(spec: str) -> bool:
@@ -224,7 +215,7 @@ def compile_stages(
     check_const_data(module)
     opts, debug = opts or Options(), debug or DebugOptions()
     snapshots = {}
-    stages = list(PIPELINES)
+    stages = list(STAGES)
     total = stages.index(stop_after) + 1 if stop_after in stages else len(stages)
     with progress("compile", total) as bar:
         for stage in stages:

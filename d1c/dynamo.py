@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from d1c.errors import D1cError
+from d1c.target import DEFAULT_TARGET
 
 _PROGRAMS: list = []
 
@@ -69,7 +70,7 @@ def backend(gm, example_inputs, options: dict | None = None, **_kw) -> Callable[
     import torch
 
     opts = dict(options or {})
-    target, dtype = opts.pop("target", "dojo-tile"), opts.pop("dtype", "bf16")
+    target, dtype = opts.pop("target", DEFAULT_TARGET), opts.pop("dtype", "bf16")
     if opts:
         raise D1cError(f"unknown d1c backend option(s): {', '.join(sorted(opts))}")
     inputs = tuple(example_inputs)

@@ -38,6 +38,7 @@ import lark
 
 from d1c.isa.asm_args import Arg, ArgReader, to_arg
 from d1c.isa.d1x import (
+    DEFAULT_TARGET,
     CodeSection,
     CoreRange,
     D1xProgram,
@@ -50,8 +51,6 @@ from d1c.isa.d1x import (
 from d1c.isa.encoding import check_operand, encode_words
 from d1c.isa.errors import Loc, ParseError
 from d1c.isa.spec import BY_NAME, ENUMS, NUM_TREGS, NUM_XREGS, Field, Inst
-
-DEFAULT_TARGET = "dojo-tile"
 
 
 @dataclass(frozen=True, slots=True)

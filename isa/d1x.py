@@ -34,7 +34,7 @@ import struct
 from dataclasses import dataclass, field
 
 from d1c.isa.encoding import decode_words
-from d1c.isa.errors import DecodeError
+from d1c.isa.errors import DecodeError, SimulationError
 from d1c.isa.tiles import FMT_NAMES
 
 MAGIC = b"D1X\x00"
@@ -44,6 +44,8 @@ ROLES = ("input", "output", "weight", "state")
 SPACES = ("hbm", "sram")
 
 Coord = tuple[int, int, int, int]
+
+DEFAULT_TARGET = "dojo-tile"  # the machine of a program that names none (d1c.target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,25 @@ class Placement:
     addr: int
     region: tuple[tuple[int, int], ...]
     strides: tuple[int, ...]
+
+
+def window(p: Placement, shape: tuple[int, ...], esize: int, what: str) -> tuple[int, int]:
+    """(lo, hi): the placement's elements lie in bytes ``[addr + lo, addr + hi)``; checks rank and
+    that the region lies inside the tensor (SimulationError otherwise)."""
+    if len(p.region) != len(shape) or len(p.strides) != len(shape):
+        raise SimulationError(f"{what}: placement rank does not match shape {shape}")
+    lo = hi = 0
+    for (start, stop), dim, s in zip(p.region, shape, p.strides, strict=True):
+        if not 0 <= start <= stop <= dim:
+            raise SimulationError(f"{what}: region [{start}, {stop}) is outside dimension {dim}")
+        span = (stop - start - 1) * s
+        lo, hi = lo + min(0, span), hi + max(0, span)
+    return lo, hi + esize
+
+
+def empty(p: Placement) -> bool:
+    """True if the placement's box holds no element."""
+    return any(b <= a for a, b in p.region)
 
 
 @dataclass(frozen=True, slots=True)

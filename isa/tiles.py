@@ -220,6 +220,7 @@ DMA_DESC_FIELDS = (
     "hbm_stride",  # bytes between HBM row starts
 )
 """The 8 little-endian 32-bit words of one ``dma.list`` descriptor (32 bytes)."""
+DMA_DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

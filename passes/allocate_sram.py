@@ -15,7 +15,6 @@ from d1c.codegen.program import plan_kernels, program_coords
 from d1c.codegen.sram import core_srams, layout_of, prove_fit
 from d1c.ir import Module
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.target import load_target
 
 
 @register_pass
@@ -24,7 +23,7 @@ class AllocateSram:
     name: ClassVar[str] = "allocate-sram"
 
     def apply(self, module: Module, ctx: Context) -> Module:
-        target = load_target(ctx.target or "dojo-tile")
+        target = ctx.target
         for func in module.functions:
             plans = plan_kernels(func, target)
             lay = layout_of(plans, target)

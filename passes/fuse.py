@@ -21,7 +21,6 @@ elementwise producer's tile rows shrink to make room, a matmul or reduction chai
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,13 +28,8 @@ from d1c.codegen import views as V
 from d1c.codegen.plan import MOVEMENT, esize, kind_of, operand_view, returned_values
 from d1c.ir import Function, Module, Op, Value
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.target import load_target
 
 PRODUCERS = ("ew", "matmul", "reduce")
-
-
-def _rows_cols(shape: tuple[int, ...]) -> tuple[int, int]:
-    return (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
 
 
 def _sole_user(v: Value, uses: dict[Value, list[Op]]) -> Op | None:
@@ -46,7 +40,7 @@ def _sole_user(v: Value, uses: dict[Value, list[Op]]) -> Op | None:
 def _joins(op: Op, value: Value, returned: set[Value]) -> bool:
     """Whether ``op`` (the only user of ``value``) can run on the tile of ``value``."""
     if op.name == "reshape":
-        return _rows_cols(op.result.type.shape) == _rows_cols(value.type.shape)
+        return V.rows_cols(op.result.type.shape) == V.rows_cols(value.type.shape)
     if op.name == "return" or op.name in MOVEMENT or kind_of(op, returned) != "ew":
         return False
     shape = op.result.type.shape
@@ -167,7 +161,7 @@ class Fuse:
     name: ClassVar[str] = "fuse"
 
     def apply(self, module: Module, ctx: Context) -> Module:
-        budget = load_target(ctx.target or "dojo-tile").sram_bytes // 2  # ``tile``'s budget
+        budget = ctx.target.sram_bytes // 2  # ``tile``'s budget
         for func in module.functions:
             fuse_function(func, budget)
         return module

@@ -24,16 +24,21 @@ from typing import Any, ClassVar, Protocol, TextIO
 
 from d1c.errors import D1cError, Loc, ParseError, VerifyError
 from d1c.ir import Module, print_module, verify_module
+from d1c.target import DEFAULT_TARGET, Target, load_target
 
 
 @dataclass(frozen=True)
 class Context:
     """What every pass may read besides the module: compile options shared by the pipeline."""
 
-    target: str | None = None
+    target: Target = None  # type: ignore[assignment]  # a name or path is loaded here, once
     dtype: str | None = None
     debug: bool = False
     calibration: tuple | None = None  # example inputs (numpy arrays) for range-based choices
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.target, Target):
+            object.__setattr__(self, "target", load_target(self.target or DEFAULT_TARGET))
 
 
 class Pass(Protocol):

@@ -1,7 +1,24 @@
-"""Named pipelines: the default stages of the compiler as readable lists of pass names."""
+"""The compiler's stages, each a readable pipeline of passes (docs/lowering.md): the one table the
+driver runs and the tests use.
+
+- graph: canonicalize exposes conv -> batch_norm pairs (dead views and duplicates removed),
+  fold-batchnorm folds them, canonicalize removes what folding left;
+- quantized: storage formats (``{dtype}`` is the storage dtype, bf16 or cfp8) and explicit casts;
+- tiled: primitive ops with an explicit order, tiles, fused epilogues;
+- placed: cores and HBM addresses, double buffering, routes, the SRAM proof.
+"""
 
 from __future__ import annotations
 
-# Graph-level clean-up after the frontend: canonicalize exposes conv -> batch_norm pairs (dead
-# views and duplicates removed), fold-batchnorm folds them, canonicalize removes what folding left.
-GRAPH_PIPELINE = "canonicalize,fold-batchnorm,canonicalize"
+STAGES: dict[str, str] = {
+    "graph": "canonicalize,fold-batchnorm,canonicalize",
+    "quantized": "assign-formats{{dtype={dtype}}}",
+    "tiled": "decompose,canonicalize,tile,fuse",
+    "placed": "place,schedule,route,allocate-sram",
+}
+GRAPH_PIPELINE = STAGES["graph"]
+
+
+def stage_pipeline(stage: str, dtype: str) -> str:
+    """The pipeline of ``stage`` for storage dtype ``dtype``."""
+    return STAGES[stage].format(dtype=dtype)

@@ -29,7 +29,7 @@ from d1c.codegen.plan import esize, kind_of, returned_values, tile_count
 from d1c.codegen.systolic import grid_columns, grid_options
 from d1c.ir import Function, Module, Op
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.target import Target, load_target
+from d1c.target import Target
 
 Layout = tuple[tuple[int, int], tuple[int, int, int]]  # (grid rows, cols), (tm, tn, tk)
 STEP_CYCLES = 32  # a K step's instructions, DMA setup and message latency, roughly
@@ -147,7 +147,7 @@ class Place:
     name: ClassVar[str] = "place"
 
     def apply(self, module: Module, ctx: Context) -> Module:
-        target = load_target(ctx.target or "dojo-tile")
+        target = ctx.target
         for func in module.functions:
             self._place(func, target)
         return module

@@ -108,13 +108,3 @@ def _check_reduction(op: Op) -> str | None:
     if op.name == "reduce_sum" and x.elem.is_float and x.elem.name != "fp32":
         return f"'reduce_sum' accumulates in fp32, got {x}"
     return None
-
-
-def non_primitive_ops(ops: list[Op], *, formats: bool = True) -> list[tuple[Op, str]]:
-    """Every op of ``ops`` that is not primitive, with the reason, in order."""
-    out = []
-    for op in ops:
-        why = check_primitive(op, formats=formats)
-        if why is not None:
-            out.append((op, why))
-    return out

@@ -32,7 +32,7 @@ from d1c.codegen.program import Coord, plan_kernels, program_coords
 from d1c.ir import Module, Op
 from d1c.isa.tiles import dip_shares
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.target import Target, load_target
+from d1c.target import Target
 from d1c.target import mesh as G
 
 StreamKey = tuple[int, int, bool]  # (core index, DIP, towards HBM)
@@ -69,8 +69,8 @@ class Router:
     """Routes of one program on one target (attach points and core positions computed once)."""
 
     def __init__(self, target: Target, coords: list[Coord]) -> None:
-        self.g = G.geometry(target)
-        self.pos = [G.pos_of(self.g, c) for c in coords]
+        self.g = G.Mesh.of(target)
+        self.pos = [self.g.pos(c) for c in coords]
         self.attach = [G.dip_attach(target, d) for d in range(int(target.dip["count"]))]
 
     def links(self, key: StreamKey) -> tuple[int, ...]:
@@ -110,7 +110,7 @@ def kernel_routes(module: Module, target: Target) -> list[KernelRoute]:
 
 def link_loads(module: Module, target: Target) -> dict[G.Link, int]:
     """Bytes each NoC link carries over the whole program, keyed ``(gx, gy, dir)``, sorted."""
-    g = G.geometry(target)
+    g = G.Mesh.of(target)
     total: dict[int, int] = defaultdict(int)
     for kr in kernel_routes(module, target):
         for link, nbytes in kr.loads.items():
@@ -124,7 +124,7 @@ class Route:
     name: ClassVar[str] = "route"
 
     def apply(self, module: Module, ctx: Context) -> Module:
-        target = load_target(ctx.target or "dojo-tile")
+        target = ctx.target
         for func in module.functions:
             router = Router(target, program_coords(func, target))
             for plan in plan_kernels(func, target):

@@ -27,7 +27,7 @@ from d1c.codegen.program import plan_kernels, program_coords
 from d1c.codegen.sram import align, core_srams, layout_of
 from d1c.ir import Function, Module, Op
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.target import Target, load_target
+from d1c.target import Target
 
 DOUBLED = ("ew", "matmul", "reduce", "concat")
 
@@ -65,7 +65,7 @@ class Schedule:
     name: ClassVar[str] = "schedule"
 
     def apply(self, module: Module, ctx: Context) -> Module:
-        target = load_target(ctx.target or "dojo-tile")
+        target = ctx.target
         for func in module.functions:
             schedule_function(func, target)
         return module

@@ -8,7 +8,6 @@ gather and reduction tiles ``[rows, cols]``, matmul ``[tm, tn, tk]``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,7 +16,6 @@ from d1c.codegen.plan import esize, kind_of, operand_view, returned_values
 from d1c.errors import CompileError
 from d1c.ir import Module, Op
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.target import load_target
 
 MAX_COLS = 512  # row width of an elementwise tile (elements)
 MAX_ROWS = 256
@@ -27,16 +25,12 @@ MATMUL_TILE = (64, 64, 128)  # tm, tn, tk: 8x8x4 blocks of the matrix unit, 48 K
 
 def _budget(ctx: Context) -> int:
     """Bytes of a core's SRAM the kernel buffers of one op may use."""
-    return load_target(ctx.target or "dojo-tile").sram_bytes // 2
-
-
-def _rows_cols(shape: tuple[int, ...]) -> tuple[int, int]:
-    return (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
+    return ctx.target.sram_bytes // 2
 
 
 def _fit(shape: tuple[int, ...], per_elem: int, budget: int) -> tuple[int, int]:
     """The biggest [tr, tc] tile of a 2-D form at ``per_elem`` buffer bytes per element."""
-    rows, cols = _rows_cols(shape)
+    rows, cols = V.rows_cols(shape)
     tc = max(1, min(cols, MAX_COLS))
     return max(1, min(rows, MAX_ROWS, budget // (tc * per_elem))), tc
 
@@ -76,7 +70,7 @@ def _reduce_tile(op: Op, budget: int) -> tuple[int, int]:
     """Column chunks continue the reduction in the result's format: exact for fp32 results and
     for max/min (their result is one of the inputs); other sums reduce a whole row at once."""
     x = op.operands[0].type
-    rows, cols = _rows_cols(x.shape)
+    rows, cols = V.rows_cols(x.shape)
     exact = op.result.type.elem.name == "fp32" or op.name != "reduce_sum"
     tc = max(1, min(cols, MAX_COLS)) if exact else max(cols, 1)
     tr = max(1, min(rows, MAX_ROWS, budget // (tc * esize(x) + 4)))
@@ -84,7 +78,7 @@ def _reduce_tile(op: Op, budget: int) -> tuple[int, int]:
 
 
 def _concat_tile(op: Op, budget: int) -> tuple[int, int]:
-    widest = max((v.type.shape for v in op.operands), key=lambda s: _rows_cols(s)[1])
+    widest = max((v.type.shape for v in op.operands), key=lambda s: V.rows_cols(s)[1])
     return _fit(widest, 2 * esize(op.result.type), budget)
 
 

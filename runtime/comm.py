@@ -31,7 +31,7 @@ from d1c.isa.tiles import CFLOAT, mcast_targets
 from d1c.runtime.core import BLOCK, YIELD
 from d1c.runtime.machine import Message
 from d1c.runtime.memory import check_tile, read_bytes, write_bytes
-from d1c.runtime.mesh import fmt_coord
+from d1c.target.mesh import fmt_coord
 
 
 def _dest(c, packed: int, what: str):

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from d1c.isa.tiles import DMA_DESC_FIELDS, STRIPED, dip_shares, dma_list, hbm_addr
+from d1c.isa.tiles import DMA_DESC_BYTES, DMA_DESC_FIELDS, STRIPED, dip_shares, dma_list, hbm_addr
 from d1c.runtime.core import YIELD
 from d1c.runtime.memory import check_span, check_word, read_bytes, write_bytes
 from d1c.runtime.tileops import check
-
-_DESC_BYTES = 4 * len(DMA_DESC_FIELDS)
 
 
 def _transfer(
@@ -92,9 +90,9 @@ def ex_dma_list(c, pc, op):
     if c.now > c.m.horizon:
         return YIELD
     addr, count = c.x[a], c.x[n]
-    check_word(addr, c.mem.size, "dma.list descriptors", count * _DESC_BYTES)
+    check_word(addr, c.mem.size, "dma.list descriptors", count * DMA_DESC_BYTES)
     words = c.mem32[addr >> 2 : (addr >> 2) + count * len(DMA_DESC_FIELDS)]
-    c.sram_rd += count * _DESC_BYTES
+    c.sram_rd += count * DMA_DESC_BYTES
     for desc in dma_list(words):
         what = "dma.list " + ("SRAM source" if desc.to_hbm else "SRAM destination")
         check_span(desc.sram, desc.rows, desc.row_bytes, desc.sram_stride, c.mem.size, what)

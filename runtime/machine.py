@@ -22,10 +22,10 @@ from d1c.isa.spec import NUM_TREGS, NUM_XREGS
 from d1c.isa.tiles import TDesc
 from d1c.progress import Progress
 from d1c.runtime.memory import Hbm, geom
-from d1c.runtime.mesh import Coord, Mesh, fmt_coord
 from d1c.runtime.noc import Network
 from d1c.runtime.timing import Costs
 from d1c.target import Target
+from d1c.target.mesh import Coord, Mesh, fmt_coord
 
 INF = float("inf")
 CORE_PRIO, EVENT_PRIO = 1, 0

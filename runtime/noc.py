@@ -1,14 +1,10 @@
 """The network on chip: routes, link reservations and message timing.
 
-Routing (the route table)
-    Routes run over global mesh positions, so a route may cross chip edges. The route of a
-    (source, destination) pair is computed on first use and cached: dimension-order XY (all of
-    the X distance first, then Y) when that path avoids disabled sites, else YX when that one
-    does, else the lowest-latency path around them found by A* (neighbours tried in the order
-    +x, -x, +y, -y, ties broken by insertion order), so every host picks the same detour.
-
-    Detours minimise latency (an edge crossing costs its die-to-die latency), so a route around
-    a disabled core stays on its chip when it can.
+Routing
+    Routes run over global mesh positions, so a route may cross chip edges. They are the
+    compiler's routes (:func:`d1c.target.mesh.route_path`: dimension order XY, else YX, else the
+    lowest-latency detour around disabled sites), so a route ``route`` estimates is the route a
+    message takes.
 
 Links and contention
     A link is one direction of the connection between two neighbouring cores, a resource of
@@ -28,18 +24,13 @@ Cut-through timing of a message of B bytes entering link i with its head at time
 
 from __future__ import annotations
 
-import bisect
-import heapq
 import itertools
 from collections import defaultdict
 
 from d1c.isa.errors import SimulationError
-from d1c.runtime.mesh import Mesh
 from d1c.runtime.timing import Costs, Rate
+from d1c.target.mesh import DIR_NAMES, DIRS, Mesh, Pos, dim_clear, latency, no_route, route_path
 
-Pos = tuple[int, int]
-DIRS = ((1, 0), (-1, 0), (0, 1), (0, -1))
-DIR_NAMES = ("E", "W", "S", "N")
 Hop = tuple[int, Rate, int, tuple | None, Rate | None]
 """(link id, link bandwidth, latency, shared edge key or None, edge bandwidth) of one link."""
 
@@ -53,94 +44,24 @@ class Network:
         self.link_bytes: dict[int, int] = defaultdict(int)
         self.edge_bytes: dict[object, int] = defaultdict(int)
         self.routes: dict[tuple[Pos, Pos], tuple[Hop, ...]] = {}
-        self._hole_cache: dict[tuple[int, int], list[int]] = {}
 
     # ------------------------------------------------------------ routing
     def route(self, src: Pos, dst: Pos) -> tuple[Hop, ...]:
-        """The hops from ``src`` to ``dst`` (cached)."""
+        """The hops from ``src`` to ``dst`` along :func:`d1c.target.mesh.route_path` (cached)."""
         key = (src, dst)
         hops = self.routes.get(key)
         if hops is None:
-            first = self._order(src, dst)
-            nodes = self._astar(src, dst) if first is None else _dim_path(src, dst, first)
+            nodes = route_path(self.mesh, src, dst)
+            if nodes is None:
+                raise SimulationError(no_route(src, dst))
             hops = self.routes[key] = tuple(self._hop(a, b) for a, b in itertools.pairwise(nodes))
         return hops
 
     def latency(self, src: Pos, dst: Pos) -> int:
         """Latency of a zero-byte notification (no reservation): the sum of the hop latencies."""
-        if self._order(src, dst) is None:
-            return sum(h[2] for h in self.route(src, dst))
-        m, c = self.mesh, self.costs
-        chips = abs(src[0] // m.grid_w - dst[0] // m.grid_w) + abs(
-            src[1] // m.grid_h - dst[1] // m.grid_h
-        )
-        return c.hop * (abs(src[0] - dst[0]) + abs(src[1] - dst[1])) + c.d2d * chips
-
-    def _order(self, src: Pos, dst: Pos) -> int | None:
-        """0 if the XY path is clear of disabled sites, else 1 if the YX path is, else None.
-        Both have the minimal latency (Manhattan hops, the fewest chip crossings)."""
-        if self._clear(src, dst, 0):
-            return 0
-        return 1 if self._clear(src, dst, 1) else None
-
-    def _holes(self, axis: int, line: int) -> list[int]:
-        """Sorted positions of disabled sites along global row (axis 0) or column (axis 1) ``line``."""
-        key = (axis, line)
-        out = self._hole_cache.get(key)
-        if out is None:
-            m = self.mesh
-            n, w = (m.chips_w, m.grid_w) if axis == 0 else (m.chips_h, m.grid_h)
-            local = line % (m.grid_h if axis == 0 else m.grid_w)
-            sites = [s[axis] for s in m.disabled if s[1 - axis] == local]
-            out = self._hole_cache[key] = sorted(c * w + v for c in range(n) for v in sites)
-        return out
-
-    def _clear(self, src: Pos, dst: Pos, a: int) -> bool:
-        """True if no intermediate node of the dimension-order path moving along axis ``a`` first
-        is a disabled site (binary search in the sorted holes of the two lines it uses)."""
-        b = 1 - a
-        s, t = src[a], dst[a]
-        turn = src[b] != dst[b]  # the corner (t on the first line) is an intermediate node
-        lo, hi = (s + 1, t if turn else t - 1) if t > s else (t if turn else t + 1, s - 1)
-        if _any_in(self._holes(a, src[b]), lo, hi):
-            return False
-        return not _any_in(self._holes(b, dst[a]), min(src[b], dst[b]) + 1, max(src[b], dst[b]) - 1)
-
-    def _astar(self, src: Pos, dst: Pos) -> list[Pos]:
-        m, hop, d2d = self.mesh, self.costs.hop, self.costs.d2d
-        gw, gh = m.grid_w, m.grid_h
-
-        def h(p: Pos) -> int:  # admissible: every hop costs hop, every chip boundary d2d more
-            chips = abs(p[0] // gw - dst[0] // gw) + abs(p[1] // gh - dst[1] // gh)
-            return hop * (abs(p[0] - dst[0]) + abs(p[1] - dst[1])) + d2d * chips
-
-        seq, came, cost, done = 0, {src: None}, {src: 0}, set()
-        todo = [(h(src), 0, src)]
-        while todo:
-            _, _, p = heapq.heappop(todo)
-            if p == dst:
-                return self._path(came, dst)
-            if p in done:
-                continue
-            done.add(p)
-            for dx, dy in DIRS:
-                q = (p[0] + dx, p[1] + dy)
-                if q != dst and not m.pos_enabled(*q):
-                    continue
-                cross = p[0] // gw != q[0] // gw or p[1] // gh != q[1] // gh
-                g = cost[p] + hop + (d2d if cross else 0)
-                if g < cost.get(q, g + 1):
-                    seq += 1
-                    came[q], cost[q] = p, g
-                    heapq.heappush(todo, (g + h(q), seq, q))
-        raise SimulationError(f"no route from mesh position {src} to {dst} around disabled cores")
-
-    @staticmethod
-    def _path(came: dict, dst: Pos) -> list[Pos]:
-        out = [dst]
-        while came[out[-1]] is not None:
-            out.append(came[out[-1]])
-        return out[::-1]
+        if dim_clear(self.mesh, src, dst, 0) or dim_clear(self.mesh, src, dst, 1):
+            return latency(self.mesh, src, dst)  # a dimension-order route: no search
+        return sum(h[2] for h in self.route(src, dst))
 
     def _hop(self, a: Pos, b: Pos) -> Hop:
         m, c = self.mesh, self.costs
@@ -206,24 +127,6 @@ class Network:
             gy, gx = divmod(node, w)
             out[(gx, gy, DIR_NAMES[d])] = self.link_bytes[link]
         return out
-
-
-def _any_in(sorted_positions: list[int], lo: int, hi: int) -> bool:
-    """True if some position lies in ``[lo, hi]``."""
-    if lo > hi or not sorted_positions:
-        return False
-    return bisect.bisect_left(sorted_positions, lo) < bisect.bisect_right(sorted_positions, hi)
-
-
-def _dim_path(src: Pos, dst: Pos, a: int) -> list[Pos]:
-    """The nodes of the dimension-order path from src to dst moving along axis ``a`` first."""
-    p, out = list(src), [src]
-    for axis in (a, 1 - a):
-        step = 1 if dst[axis] > p[axis] else -1
-        while p[axis] != dst[axis]:
-            p[axis] += step
-            out.append((p[0], p[1]))
-    return out
 
 
 def _dist(a: Pos, b: Pos) -> int:

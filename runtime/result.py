@@ -10,8 +10,8 @@ import numpy as np
 
 from d1c.isa.disasm import format_inst
 from d1c.isa.errors import SimulationError
-from d1c.runtime.mesh import Coord, fmt_coord
 from d1c.runtime.trace import Barrier, Event, chrome_trace, write_json
+from d1c.target.mesh import Coord, fmt_coord
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,10 @@ from d1c.runtime import symbols
 from d1c.runtime.core import HALT, YIELD
 from d1c.runtime.decode import decode_section
 from d1c.runtime.machine import CORE_PRIO, CoreState, Machine
-from d1c.runtime.mesh import Coord, fmt_coord
 from d1c.runtime.result import CoreStats, SimResult, core_stats, fault_context, write_trace
 from d1c.runtime.timing import costs_of
 from d1c.target import Target, load_target
+from d1c.target.mesh import Coord, fmt_coord
 
 __all__ = ["CoreStats", "SimResult", "simulate"]
 

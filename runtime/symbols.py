@@ -23,11 +23,11 @@ from typing import Protocol
 
 import numpy as np
 
-from d1c.isa.d1x import D1xProgram, Placement, Symbol
+from d1c.isa.d1x import D1xProgram, Placement, Symbol, empty, window
 from d1c.isa.errors import SimulationError
 from d1c.isa.tiles import CFLOAT, CODE_DTYPE, ELEM_BYTES, TDesc, tile_codes, tile_values
 from d1c.runtime.machine import Machine
-from d1c.runtime.mesh import fmt_coord
+from d1c.target.mesh import fmt_coord
 
 INPUT_ROLES = ("input",)
 OUTPUT_ROLES = ("output",)
@@ -61,19 +61,6 @@ def decode_output(sym: Symbol, codes: np.ndarray) -> np.ndarray:
     return tile_values(codes.reshape(-1), _desc(sym)).reshape(codes.shape)
 
 
-def _window(p: Placement, shape: tuple[int, ...], esize: int, what: str) -> tuple[int, int]:
-    """(lowest, highest + 1) byte offset of the placement's elements relative to ``addr``."""
-    if len(p.region) != len(shape) or len(p.strides) != len(shape):
-        raise SimulationError(f"{what}: placement rank does not match shape {shape}")
-    lo = hi = 0
-    for (start, stop), dim, s in zip(p.region, shape, p.strides, strict=True):
-        if not 0 <= start <= stop <= dim:
-            raise SimulationError(f"{what}: region [{start}, {stop}) is outside dimension {dim}")
-        span = (stop - start - 1) * s
-        lo, hi = lo + min(0, span), hi + max(0, span)
-    return lo, hi + esize
-
-
 def _view(buf: np.ndarray, off: int, p: Placement, dtype: str) -> np.ndarray:
     shape = tuple(stop - start for start, stop in p.region)
     return np.ndarray(shape, dtype=dtype, buffer=buf, offset=off, strides=p.strides)
@@ -81,10 +68,6 @@ def _view(buf: np.ndarray, off: int, p: Placement, dtype: str) -> np.ndarray:
 
 def _box(p: Placement) -> tuple[slice, ...]:
     return tuple(slice(a, b) for a, b in p.region)
-
-
-def _empty(p: Placement) -> bool:
-    return any(b <= a for a, b in p.region)
 
 
 def _sram(m: Machine, p: Placement, lo: int, hi: int, what: str) -> np.ndarray:
@@ -101,8 +84,8 @@ def write_symbol(m: Machine, sym: Symbol, codes: np.ndarray) -> None:
     dtype, esize = CODE_DTYPE[sym.fmt], ELEM_BYTES[sym.fmt]
     for p in sym.placements:
         what = f"input {sym.name!r}"
-        lo, hi = _window(p, tuple(sym.shape), esize, what)
-        if _empty(p):
+        lo, hi = window(p, tuple(sym.shape), esize, what)
+        if empty(p):
             continue
         if p.space == "sram":
             _view(_sram(m, p, lo, hi, what), -lo, p, dtype)[...] = codes[_box(p)]
@@ -119,8 +102,8 @@ def read_symbol(m: Machine, sym: Symbol) -> np.ndarray:
     out = np.zeros(tuple(sym.shape), dtype=dtype)
     for p in sym.placements:
         what = f"output {sym.name!r}"
-        lo, hi = _window(p, tuple(sym.shape), esize, what)
-        if _empty(p):
+        lo, hi = window(p, tuple(sym.shape), esize, what)
+        if empty(p):
             continue
         if p.space == "sram":
             out[_box(p)] = _view(_sram(m, p, lo, hi, what), -lo, p, dtype)
@@ -142,8 +125,8 @@ def symbol_spans(m: Machine, sym: Symbol, what: str) -> list[np.ndarray]:
     """Per placement its window's bytes: an SRAM view, an HBM copy, or 0 bytes if empty."""
     esize, out = ELEM_BYTES[sym.fmt], []
     for p in sym.placements:
-        lo, hi = _window(p, tuple(sym.shape), esize, what)
-        if _empty(p):
+        lo, hi = window(p, tuple(sym.shape), esize, what)
+        if empty(p):
             out.append(np.zeros(0, dtype=np.uint8))
         elif p.space == "sram":
             out.append(_sram(m, p, lo, hi, what))
@@ -158,7 +141,7 @@ def _pack_with(m: Machine, sym: Symbol, value: np.ndarray, io: SymbolIO) -> None
     io.pack(sym, value, spans)
     for p, span in zip(sym.placements, spans, strict=True):
         if p.space == "hbm" and span.size:
-            lo, _ = _window(p, tuple(sym.shape), ELEM_BYTES[sym.fmt], sym.name)
+            lo, _ = window(p, tuple(sym.shape), ELEM_BYTES[sym.fmt], sym.name)
             m.hbm.write(p.addr + lo, span)
 
 

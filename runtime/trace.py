@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from d1c.isa.errors import D1cError
-from d1c.runtime.mesh import Coord, fmt_coord
+from d1c.target.mesh import Coord, fmt_coord
 
 # A recorded event: (name, core, start cycle, duration in cycles, args).
 Event = tuple[str, Coord, int, int, dict]

@@ -27,7 +27,7 @@ from d1c.errors import D1cError, UnsupportedError
 from d1c.interp import interpret
 from d1c.ir import Module, modules_equal, parse_module, print_module
 from d1c.isa.d1x import D1xProgram
-from d1c.target import Target, load_target
+from d1c.target import DEFAULT_TARGET, Target, load_target
 
 
 @dataclass
@@ -175,7 +175,7 @@ def _device_form(x: np.ndarray) -> np.ndarray:
 
 def verify(
     spec: str,
-    target: str = "dojo-tile",
+    target: str = DEFAULT_TARGET,
     dtype: str = "bf16",
     *,
     inputs_file: str | None = None,
@@ -203,7 +203,7 @@ def verify(
 def verify_module(
     module: Module,
     inputs: Sequence[np.ndarray],
-    target: str = "dojo-tile",
+    target: str = DEFAULT_TARGET,
     dtype: str = "bf16",
     *,
     reference: Sequence[np.ndarray] | None = None,

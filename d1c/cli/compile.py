@@ -8,6 +8,7 @@ import click
 
 from d1c import driver
 from d1c.cli import main
+from d1c.target import DEFAULT_TARGET
 
 MODEL_HELP = (
     "MODEL is model.py (defining model() and example_inputs()), model.py:factory, or an IR file "
@@ -42,7 +43,7 @@ def target_options(f):
     )(f)
     f = click.option(
         "--target",
-        default="dojo-tile",
+        default=DEFAULT_TARGET,
         show_default=True,
         help="Target name (d1c targets) or a target .toml file.",
     )(f)

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from d1c import driver
 from d1c.errors import D1cError
-from d1c.ir import Module, parse_module, print_module
+from d1c.ir import Module, parse_module
 from d1c.testing.graph_steps import SIZES
 from d1c.testing.strategies import graph_modules
 from d1c.testing.targets import TargetSpec, target_specs
@@ -284,7 +284,3 @@ def check_asm(text: str) -> tuple[str, Failure | None]:
     except Exception as err:
         return "crash", crash_failure("asm", err, files=files, commands=cmds)
     return "ran", None
-
-
-def module_text(case: Case) -> str | None:
-    return print_module(case.module) if case.module is not None else None

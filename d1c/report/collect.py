@@ -26,17 +26,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from d1c.codegen.sram import align
 from d1c.ir import Module, Op
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.tiles import ELEM_BYTES
 from d1c.runtime.result import SimResult
 from d1c.runtime.trace import Event, category
-from d1c.target import Target
+from d1c.target import DEFAULT_TARGET, Target
 
 Coord = tuple[int, int, int, int]
 Link = tuple[int, int, str]
 STALLS = ("recv", "barrier", "sem", "dma")
-ALIGN = 64  # SRAM regions start on 64-byte boundaries (passes/allocate_sram.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +234,6 @@ def op_rows(res: SimResult, ops: list[Op] | None) -> list[OpRow]:
 
 
 # ---------------------------------------------------------------- SRAM and roofline
-def _align(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
-
-
 def core_sram(prog: D1xProgram, res: SimResult) -> list[CoreSram]:
     """Per core: buffers = its tile high-water mark, records = its SRAM image, params = the
     parameter row; peak = the image's end (images sit above the buffers) or the aligned buffers,
@@ -253,7 +249,7 @@ def core_sram(prog: D1xProgram, res: SimResult) -> list[CoreSram]:
     out = []
     for coord, s in sorted(res.cores.items()):
         lo, hi = images.get(coord, (0, 0))
-        top = max(hi, _align(s.sram_hwm))
+        top = max(hi, align(s.sram_hwm))
         out.append(CoreSram(coord, s.sram_hwm, hi - lo, params, top + params))
     return out
 
@@ -326,7 +322,7 @@ def report_source(
                               timing_only=timing_only)  # fmt: skip
     src = driver.load_source(spec)
     inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
-    opts = driver.Options(target or "dojo-tile", dtype, tuple(inputs))
+    opts = driver.Options(target or DEFAULT_TARGET, dtype, tuple(inputs))
     placed = driver.compile_stages(src.module, "placed", opts)["placed"]
     prog = driver.build(placed, opts)
     from d1c.codegen.emit import input_arrays

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from d1c.errors import D1cError
-
-DEFAULT_TARGET = "dojo-tile"
+from d1c.isa.d1x import DEFAULT_TARGET
 
 
 @dataclass(frozen=True)

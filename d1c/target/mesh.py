@@ -1,7 +1,15 @@
-"""Pure geometry of a target's global core mesh: positions, disabled sites, routes, DIP attach points.
+"""The core mesh of a target: coordinates, disabled sites, routes and DIP attach points.
 
-One rule for the compiler (``passes/route``) and the simulator (``runtime/noc``), so that the
-route a pass estimates is the route a message takes. Nothing here keeps state except caches.
+The one geometry of the compiler (``place``, ``route``, ``codegen``) and the simulator
+(:mod:`d1c.runtime.noc`): the route a pass estimates is the route a message takes, because both
+call :func:`route_path`. Nothing here keeps state except caches.
+
+Names of a core
+    The 4-tuple ``(chip_x, chip_y, core_x, core_y)`` (what ``.d1x`` files and reports use,
+    printed by :func:`fmt_coord` as ``chip_x.chip_y.core_x.core_y``); the packed 32-bit ``coord``
+    register value ``chip_x<<24 | chip_y<<16 | core_x<<8 | core_y``; the global number ``gid`` of
+    the ``gid`` special register, ``(chip_y*chips_w + chip_x) * cores_x*cores_y + core_y*cores_x +
+    core_x`` (disabled sites keep their numbers, so it does not depend on the harvest mask).
 
 Positions
     A core ``(chip_x, chip_y, core_x, core_y)`` sits at global mesh position
@@ -41,7 +49,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from d1c.errors import CompileError
+from d1c.errors import CompileError, SimulationError
 from d1c.target import Target
 
 Pos = tuple[int, int]
@@ -52,24 +60,93 @@ DIR_NAMES = ("E", "W", "S", "N")
 
 
 @dataclass(frozen=True, slots=True)
-class Geometry:
-    """The routing-relevant figures of a target (hashable, so routes can be cached per mesh)."""
+class Mesh:
+    """The core mesh of a target and the latencies its routes minimise (hashable, so routes are
+    cached per mesh)."""
 
     chips_w: int
     chips_h: int
     grid_w: int
     grid_h: int
     disabled: frozenset[tuple[int, int]]
-    hop: int  # cycles per hop (noc.hop_latency_cycles)
-    d2d: int  # extra cycles of a hop across a chip edge
+    hop: int = 1  # cycles per hop (noc.hop_latency_cycles)
+    d2d: int = 0  # extra cycles of a hop across a chip edge
+
+    @staticmethod
+    def of(t: Target) -> Mesh:
+        return Mesh(*t.chips, *t.chip_grid, t.disabled, hop_cycles(t), d2d_cycles(t))
 
     @property
     def width(self) -> int:
+        """Cores per global mesh row."""
         return self.chips_w * self.grid_w
 
     @property
     def height(self) -> int:
+        """Cores per global mesh column."""
         return self.chips_h * self.grid_h
+
+    def exists(self, c: Coord) -> bool:
+        """True if ``c`` is inside the mesh (enabled or not)."""
+        cx, cy, x, y = c
+        return (
+            0 <= cx < self.chips_w
+            and 0 <= cy < self.chips_h
+            and 0 <= x < self.grid_w
+            and (0 <= y < self.grid_h)
+        )
+
+    def enabled(self, c: Coord) -> bool:
+        """True if ``c`` is a usable core."""
+        return self.exists(c) and (c[2], c[3]) not in self.disabled
+
+    def gid(self, c: Coord) -> int:
+        """The global core number of ``c``."""
+        cx, cy, x, y = c
+        return (cy * self.chips_w + cx) * self.grid_w * self.grid_h + y * self.grid_w + x
+
+    def coord_of_gid(self, gid: int) -> Coord:
+        """Inverse of :meth:`gid`."""
+        chip, core = divmod(gid, self.grid_w * self.grid_h)
+        cy, cx = divmod(chip, self.chips_w)
+        y, x = divmod(core, self.grid_w)
+        return (cx, cy, x, y)
+
+    def pos(self, c: Coord) -> Pos:
+        """The global mesh position (gx, gy) of ``c``."""
+        return c[0] * self.grid_w + c[2], c[1] * self.grid_h + c[3]
+
+    def coord_at(self, p: Pos) -> Coord:
+        """The core at global mesh position ``p``."""
+        cx, x = divmod(p[0], self.grid_w)
+        cy, y = divmod(p[1], self.grid_h)
+        return (cx, cy, x, y)
+
+    def pos_enabled(self, p: Pos) -> bool:
+        """True if ``p`` is inside the mesh and not a disabled site."""
+        x, y = p
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            return False
+        return (x % self.grid_w, y % self.grid_h) not in self.disabled
+
+    @staticmethod
+    def unpack(packed: int) -> Coord:
+        """The coordinate of a packed ``coord`` register value (no checks)."""
+        return (packed >> 24) & 255, (packed >> 16) & 255, (packed >> 8) & 255, packed & 255
+
+    def checked(self, packed: int, what: str) -> Coord:
+        """The usable core named by a packed coordinate, else a SimulationError."""
+        c = self.unpack(packed)
+        if packed >> 32 or not self.exists(c):
+            raise SimulationError(f"{what}: coordinate {packed:#010x} is outside the mesh")
+        if not self.enabled(c):
+            raise SimulationError(f"{what}: core {fmt_coord(c)} is a disabled site")
+        return c
+
+
+def fmt_coord(c: Coord) -> str:
+    """``chip_x.chip_y.core_x.core_y``, the form the assembler and reports use."""
+    return ".".join(str(v) for v in c)
 
 
 def hop_cycles(t: Target) -> int:
@@ -81,32 +158,17 @@ def d2d_cycles(t: Target) -> int:
     return math.ceil(Fraction(t.edge["d2d_latency_ns"]) * Fraction(t.clock_hz) / 10**9)
 
 
-def geometry(t: Target) -> Geometry:
-    return Geometry(*t.chips, *t.chip_grid, t.disabled, hop_cycles(t), d2d_cycles(t))
-
-
-def pos_of(g: Geometry, c: Coord) -> Pos:
-    """The global mesh position of core ``c``."""
-    return c[0] * g.grid_w + c[2], c[1] * g.grid_h + c[3]
-
-
-def coord_at(g: Geometry, p: Pos) -> Coord:
-    """The core at global mesh position ``p``."""
-    cx, x = divmod(p[0], g.grid_w)
-    cy, y = divmod(p[1], g.grid_h)
-    return (cx, cy, x, y)
-
-
-def pos_enabled(g: Geometry, p: Pos) -> bool:
-    """True if ``p`` is inside the mesh and not a disabled site."""
-    x, y = p
-    if not (0 <= x < g.width and 0 <= y < g.height):
-        return False
-    return (x % g.grid_w, y % g.grid_h) not in g.disabled
+def latency(g: Mesh, src: Pos, dst: Pos) -> int:
+    """Hops times ``hop`` plus chip-edge crossings times ``d2d`` between two positions: the
+    latency of a dimension-order route, and a lower bound of any route (A*'s heuristic)."""
+    chips = abs(src[0] // g.grid_w - dst[0] // g.grid_w) + abs(
+        src[1] // g.grid_h - dst[1] // g.grid_h
+    )
+    return g.hop * (abs(src[0] - dst[0]) + abs(src[1] - dst[1])) + g.d2d * chips
 
 
 @lru_cache(maxsize=4096)
-def holes(g: Geometry, axis: int, line: int) -> tuple[int, ...]:
+def holes(g: Mesh, axis: int, line: int) -> tuple[int, ...]:
     """Sorted positions of the disabled sites along global row (axis 0) or column (axis 1)."""
     n, w = (g.chips_w, g.grid_w) if axis == 0 else (g.chips_h, g.grid_h)
     local = line % (g.grid_h if axis == 0 else g.grid_w)
@@ -118,7 +180,7 @@ def _any_in(sorted_pos: tuple[int, ...], lo: int, hi: int) -> bool:
     return lo <= hi and bisect.bisect_left(sorted_pos, lo) < bisect.bisect_right(sorted_pos, hi)
 
 
-def dim_clear(g: Geometry, src: Pos, dst: Pos, axis: int) -> bool:
+def dim_clear(g: Mesh, src: Pos, dst: Pos, axis: int) -> bool:
     """True if no intermediate node of the dimension-order path that moves along ``axis`` first
     (0: XY, 1: YX) is a disabled site (binary search in the holes of the two lines it uses)."""
     b = 1 - axis
@@ -141,7 +203,7 @@ def dim_path(src: Pos, dst: Pos, axis: int) -> list[Pos]:
     return first + [(x + i * sx, ty) for i in range(1, abs(tx - x) + 1)]
 
 
-def monotone_path(g: Geometry, src: Pos, dst: Pos) -> list[Pos] | None:
+def monotone_path(g: Mesh, src: Pos, dst: Pos) -> list[Pos] | None:
     """The lexicographically first path that only moves towards ``dst`` (an X move before a Y
     move) through enabled nodes, or None if every such path meets a disabled site."""
     sx = (dst[0] > src[0]) - (dst[0] < src[0])
@@ -161,27 +223,24 @@ def monotone_path(g: Geometry, src: Pos, dst: Pos) -> list[Pos] | None:
         if step == (0, 0) or node[tried] == dst[tried]:
             continue
         q = (node[0] + step[0], node[1] + step[1])
-        if q in dead or (q != dst and not pos_enabled(g, q)):
+        if q in dead or (q != dst and not g.pos_enabled(q)):
             continue
         stack.append([q, 0])
     return None
 
 
-def _hop_cost(g: Geometry, p: Pos, q: Pos) -> int:
+def _hop_cost(g: Mesh, p: Pos, q: Pos) -> int:
     cross = p[0] // g.grid_w != q[0] // g.grid_w or p[1] // g.grid_h != q[1] // g.grid_h
     return g.hop + (g.d2d if cross else 0)
 
 
-def astar_path(g: Geometry, src: Pos, dst: Pos) -> list[Pos] | None:
+def astar_path(g: Mesh, src: Pos, dst: Pos) -> list[Pos] | None:
     """The cheapest path around disabled sites by A* (the simulator's search), or None if there
     is none: heuristic = hops times ``hop`` plus chip boundaries times ``d2d``; neighbours +x,
     -x, +y, -y; ties first come, first served."""
 
     def h(p: Pos) -> int:
-        chips = abs(p[0] // g.grid_w - dst[0] // g.grid_w) + abs(
-            p[1] // g.grid_h - dst[1] // g.grid_h
-        )
-        return g.hop * (abs(p[0] - dst[0]) + abs(p[1] - dst[1])) + g.d2d * chips
+        return latency(g, p, dst)
 
     seq, came, cost, done = 0, {src: None}, {src: 0}, set()
     todo = [(h(src), 0, src)]
@@ -194,7 +253,7 @@ def astar_path(g: Geometry, src: Pos, dst: Pos) -> list[Pos] | None:
         done.add(p)
         for dx, dy in DIRS:
             q = (p[0] + dx, p[1] + dy)
-            if q != dst and not pos_enabled(g, q):
+            if q != dst and not g.pos_enabled(q):
                 continue
             c = cost[p] + _hop_cost(g, p, q)
             if c < cost.get(q, c + 1):
@@ -212,26 +271,29 @@ def _unwind(came: dict, dst: Pos) -> list[Pos]:
 
 
 @lru_cache(maxsize=1 << 17)
-def route_path(g: Geometry, src: Pos, dst: Pos) -> tuple[Pos, ...]:
-    """The nodes of the route from ``src`` to ``dst`` (module docstring), both ends included."""
+def route_path(g: Mesh, src: Pos, dst: Pos) -> tuple[Pos, ...] | None:
+    """The nodes of the route from ``src`` to ``dst`` (module docstring), both ends included;
+    None if the disabled sites cut ``dst`` off (the caller says whose error that is)."""
     for axis in (0, 1):
         if dim_clear(g, src, dst, axis):
             return tuple(dim_path(src, dst, axis))
     path = monotone_path(g, src, dst) or astar_path(g, src, dst)
-    if path is None:
-        raise CompileError(f"no route from mesh position {src} to {dst} around disabled cores")
-    return tuple(path)
+    return None if path is None else tuple(path)
+
+
+def no_route(src: Pos, dst: Pos) -> str:
+    return f"no route from mesh position {src} to {dst} around disabled cores"
 
 
 _DIR_OF = {d: i for i, d in enumerate(DIRS)}
 
 
-def link_id(g: Geometry, a: Pos, b: Pos) -> int:
+def link_id(g: Mesh, a: Pos, b: Pos) -> int:
     """The integer id of the link from ``a`` to its neighbour ``b``: ``(gy*width + gx)*4 + dir``."""
     return (a[1] * g.width + a[0]) * 4 + DIRS.index((b[0] - a[0], b[1] - a[1]))
 
 
-def link_name(g: Geometry, link: int) -> Link:
+def link_name(g: Mesh, link: int) -> Link:
     """``(gx, gy, dir)`` of a link id."""
     node, d = divmod(link, 4)
     gy, gx = divmod(node, g.width)
@@ -239,9 +301,12 @@ def link_name(g: Geometry, link: int) -> Link:
 
 
 @lru_cache(maxsize=1 << 17)
-def route_links(g: Geometry, src: Pos, dst: Pos) -> tuple[int, ...]:
-    """The link ids of the route from ``src`` to ``dst``, in order."""
+def route_links(g: Mesh, src: Pos, dst: Pos) -> tuple[int, ...]:
+    """The link ids of the route from ``src`` to ``dst``, in order (a CompileError if there is
+    none: the compiler asks before it places anything there)."""
     path, w = route_path(g, src, dst), g.width
+    if path is None:
+        raise CompileError(no_route(src, dst))
     return tuple(
         (a[1] * w + a[0]) * 4 + _DIR_OF[(b[0] - a[0], b[1] - a[1])]
         for a, b in itertools.pairwise(path)
@@ -250,7 +315,7 @@ def route_links(g: Geometry, src: Pos, dst: Pos) -> tuple[int, ...]:
 
 def dip_attach(t: Target, dip: int) -> Pos:
     """The mesh position where DIP ``dip`` feeds the tile (module docstring) [A]."""
-    g = geometry(t)
+    g = Mesh.of(t)
     sysd = t.system or {}
     tiles_x, tiles_y = int(sysd.get("tiles_x", 1)), int(sysd.get("tiles_y", 1))
     per = max(1, -(-int(t.dip["count"]) // (tiles_x * tiles_y)))
@@ -263,11 +328,11 @@ def dip_attach(t: Target, dip: int) -> Pos:
     row = _clean_row(g, band, centre, (x0, x0 + tile_w))
     rows = [row, *sorted(range(y0, y0 + tile_h), key=lambda r: (abs(r - centre), r))]
     return next(
-        (x, r) for r in rows for x in range(x0, x0 + tile_w) if pos_enabled(g, (x, r))
+        (x, r) for r in rows for x in range(x0, x0 + tile_w) if g.pos_enabled((x, r))
     )  # the first usable site of the row, else of the nearest row that has one
 
 
-def _clean_row(g: Geometry, band: tuple[int, int], centre: int, cols: tuple[int, int]) -> int:
+def _clean_row(g: Mesh, band: tuple[int, int], centre: int, cols: tuple[int, int]) -> int:
     """The row of ``band`` nearest ``centre`` (lower first) without a disabled site in ``cols``."""
     order = sorted(range(*band), key=lambda r: (abs(r - centre), r))
     for r in order:

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from d1c.isa.d1x import Placement, Symbol
-from d1c.isa.errors import SimulationError
+from d1c.isa.d1x import Placement, Symbol, empty, window
 from d1c.isa.tiles import ELEM_BYTES
 
 
@@ -81,25 +80,6 @@ def c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
         out.append(acc)
         acc *= d
     return tuple(reversed(out))
-
-
-def window(p: Placement, shape: tuple[int, ...], esize: int, what: str) -> tuple[int, int]:
-    """(lo, hi): the placement's elements lie in bytes ``[addr + lo, addr + hi)``; checks rank and
-    that the region lies inside the tensor (SimulationError otherwise)."""
-    if len(p.region) != len(shape) or len(p.strides) != len(shape):
-        raise SimulationError(f"{what}: placement rank does not match shape {shape}")
-    lo = hi = 0
-    for (start, stop), dim, s in zip(p.region, shape, p.strides, strict=True):
-        if not 0 <= start <= stop <= dim:
-            raise SimulationError(f"{what}: region [{start}, {stop}) is outside dimension {dim}")
-        span = (stop - start - 1) * s
-        lo, hi = lo + min(0, span), hi + max(0, span)
-    return lo, hi + esize
-
-
-def empty(p: Placement) -> bool:
-    """True if the placement's box holds no element."""
-    return any(b <= a for a, b in p.region)
 
 
 def collapse(dims: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from d1c.isa import numerics
-from d1c.isa.d1x import Placement, Symbol
+from d1c.isa.d1x import Placement, Symbol, empty, window
 from d1c.isa.tiles import CFLOAT, CODE_DTYPE, ELEM_BYTES
-from d1c.runtime.host.layout import empty, window
 from d1c.runtime.symbols import decode_output, encode_input
 
 

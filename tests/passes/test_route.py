@@ -1,13 +1,8 @@
-"""route and d1c.target.mesh: DIP attach points, routes equal to the simulator's on every pair of
-cores (mini, a target with walls of disabled cores, a sample of dojo-tile), hand-computed hop
-counts and link loads on mini (with a YX detour around the disabled core), the ``route``
-attribute (IR before/after), and byte counts equal to the simulator's ``link_bytes``."""
+"""route: hand-computed hop counts and link loads on mini (with a YX detour around the disabled
+core), the ``route`` attribute (IR before/after), and byte counts equal to the simulator's
+``link_bytes``. The routes themselves are tests/target/test_mesh.py's."""
 
 from __future__ import annotations
-
-import itertools
-import random
-from pathlib import Path
 
 import pytest
 
@@ -16,84 +11,12 @@ from d1c.ir import modules_equal, parse_module, print_module
 from d1c.isa.asm import assemble
 from d1c.passes import Context, run_pipeline
 from d1c.passes.route import kernel_routes, link_loads
-from d1c.runtime.mesh import Mesh
-from d1c.runtime.noc import Network
 from d1c.runtime.sim import simulate
-from d1c.runtime.timing import costs_of
-from d1c.target import Target, load_target
+from d1c.target import load_target
 from d1c.target import mesh as G
-from tests.passes.custom_target import mini_variant
+from d1c.target.mesh import Mesh
 
 MINI = load_target("mini")
-
-
-def _enabled(t: Target) -> list[G.Pos]:
-    g = G.geometry(t)
-    return [(x, y) for y in range(g.height) for x in range(g.width) if G.pos_enabled(g, (x, y))]
-
-
-def _same_routes(t: Target, pairs) -> None:
-    net, g = Network(Mesh.of(t), costs_of(t)), G.geometry(t)
-    for a, b in pairs:
-        assert G.route_links(g, a, b) == tuple(h[0] for h in net.route(a, b)), (a, b)
-
-
-# ------------------------------------------------------------------------------ geometry
-def test_dip_attach_points() -> None:
-    # West edge, the upper middle row of each DIP's band of rows, skipping rows with holes.
-    assert G.dip_attach(MINI, 0) == (0, 3)
-    tile = load_target("dojo-tile")  # 5 bands of 20 rows; rows 9 + 20k have no disabled site
-    assert [G.dip_attach(tile, d) for d in range(5)] == [(0, 9 + 20 * d) for d in range(5)]
-    tray = load_target("dojo-tray")  # 3x2 tiles of 90x100 cores, 5 DIPs each
-    assert G.dip_attach(tray, 7) == (90, 49) and G.dip_attach(tray, 29) == (180, 189)
-
-
-def test_dip_attach_skips_rows_with_disabled_sites(tmp_path: Path) -> None:
-    holey = load_target(mini_variant(tmp_path, "holey", disabled=[[2, 3], [1, 2]]))
-    assert G.dip_attach(holey, 0) == (0, 4)  # rows 3 and 2 have holes; row 4 is next in order
-
-
-def test_routes_equal_the_simulators_on_every_pair_of_mini() -> None:
-    en = _enabled(MINI)
-    _same_routes(MINI, itertools.product(en, en))
-
-
-def test_routes_equal_the_simulators_around_walls(tmp_path: Path) -> None:
-    """Adjacent disabled sites force A* detours that leave the bounding box."""
-    walls = [[1, 1], [2, 1], [1, 2], [3, 3], [0, 3]]
-    t = load_target(mini_variant(tmp_path, "walls", disabled=walls))
-    en = _enabled(t)
-    g = G.geometry(t)
-    kinds = {_kind(g, a, b) for a, b in itertools.product(en, en)}
-    assert kinds == {"xy", "yx", "monotone", "astar"}
-    _same_routes(t, itertools.product(en, en))
-
-
-def _kind(g: G.Geometry, a: G.Pos, b: G.Pos) -> str:
-    if G.dim_clear(g, a, b, 0):
-        return "xy"
-    if G.dim_clear(g, a, b, 1):
-        return "yx"
-    return "monotone" if G.monotone_path(g, a, b) else "astar"
-
-
-def test_routes_equal_the_simulators_on_a_sample_of_dojo_tile() -> None:
-    t = load_target("dojo-tile")
-    en = _enabled(t)
-    rng = random.Random(5)
-    attach = [G.dip_attach(t, d) for d in range(5)]
-    pairs = [(rng.choice(attach), rng.choice(en)) for _ in range(300)]
-    pairs += [(rng.choice(en), rng.choice(attach)) for _ in range(300)]
-    _same_routes(t, pairs)
-
-
-def test_detour_around_the_disabled_core_of_mini() -> None:
-    g = G.geometry(MINI)
-    # (3, 3) -> (3, 0): the column passes the disabled (3, 2); the cheapest way around stays on
-    # chip 0,0 (an edge crossing costs the die-to-die latency): 5 hops, not 3.
-    path = G.route_path(g, (3, 3), (3, 0))
-    assert len(path) - 1 == 5 and (3, 2) not in path
-    assert all(x < 4 and y < 4 for x, y in path)
 
 
 # ------------------------------------------------------------------------------ the pass
@@ -148,7 +71,7 @@ def test_link_loads_of_four_cores_with_a_detour() -> None:
 
 def _link_id(link: G.Link) -> int:
     gx, gy, d = link
-    return (gy * G.geometry(MINI).width + gx) * 4 + G.DIR_NAMES.index(d)
+    return (gy * Mesh.of(MINI).width + gx) * 4 + G.DIR_NAMES.index(d)
 
 
 # ------------------------------------------------------------------------------ vs the simulator
@@ -180,10 +103,10 @@ def _sends_program() -> str:
 
 def test_link_bytes_equal_the_simulators_for_core_to_core_streams() -> None:
     res = simulate(assemble(_sends_program()), MINI)
-    g = G.geometry(MINI)
+    g = Mesh.of(MINI)
     want: dict[int, int] = {}
     for src, dst, rows in SENDS:
-        a, b = (G.pos_of(g, tuple(int(v) for v in c.split("."))) for c in (src, dst))
+        a, b = (g.pos(tuple(int(v) for v in c.split("."))) for c in (src, dst))
         for link in G.route_links(g, a, b):
             want[link] = want.get(link, 0) + rows * 64
     assert res.link_bytes == {G.link_name(g, k): want[k] for k in sorted(want)}
