@@ -28,6 +28,7 @@ from filecheck.parser import Parser
 
 COMMANDS = ("d1c", "filecheck")
 RUN = re.compile(r"^\s*//\s*RUN:(.*)$")
+XFAIL = re.compile(r"^\s*//\s*XFAIL:(.*)$")
 # `// WORD:` or `// WORD-NEXT:` etc.: a FileCheck directive (or a typo of one)
 DIRECTIVE = re.compile(
     r"^\s*//\s*([A-Z][A-Z0-9_]*(?:-[A-Z0-9_]+)*?)"
@@ -35,7 +36,7 @@ DIRECTIVE = re.compile(
 )
 SHELL_OPERATOR = re.compile(r"\d*[<>].*|.*[;&|`].*|.*\$\(.*")
 SUBSTITUTION = re.compile(r"%(.)")
-COMMENT_PREFIXES = ("RUN", "COM")
+COMMENT_PREFIXES = ("RUN", "COM", "XFAIL")
 USAGE_ERROR = 2  # click's exit status for a bad command line (d1c errors exit 1)
 DUMP_LINES = 200  # lines of a failing command's input shown in the report
 
@@ -109,6 +110,12 @@ def run_lines(path: Path) -> list[RunLine]:
     if pending is not None:
         raise LitError(f"{_shown(path)}:{pending[0]}: RUN line continued past the end of the file")
     return runs
+
+
+def xfail_reason(path: Path) -> str | None:
+    """The reason of the file's ``// XFAIL:`` line (a known bug: every RUN line must fail)."""
+    reasons = [m.group(1).strip() for m in map(XFAIL.match, path.read_text().splitlines()) if m]
+    return " ".join(reasons) or None
 
 
 def check_file(path: Path, runs: list[RunLine]) -> None:
