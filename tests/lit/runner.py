@@ -103,7 +103,7 @@ def run_lines(path: Path) -> list[RunLine]:
         start, text = pending if pending is not None else (number, "")
         body = m.group(1).strip()
         if body.endswith("\\"):
-            pending = (start, text + body[:-1] + " ")
+            pending = (start, text + body[:-1].rstrip() + " ")
             continue
         pending = None
         runs.append(RunLine(path, start, (text + body).strip()))
