@@ -207,7 +207,7 @@ def execute(run: RunLine) -> None:
 
 
 def _run_d1c(cmd: Command, run: RunLine) -> Outcome:
-    from d1c.cli import main
+    from d1c.cli import main  # here, not at the top: collecting the files needs no compiler
 
     runner = CliRunner()
     result = runner.invoke(main, list(cmd.argv[1:]), env={"D1C_DEBUG": None})
