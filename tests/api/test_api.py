@@ -78,6 +78,30 @@ def test_outputs_keep_the_model_tree_and_dtypes(mixed) -> None:
         assert out[k].dtype == eager[k].dtype and out[k].shape == eager[k].shape
 
 
+class Shapes(torch.nn.Module):
+    """A rank-0 sum, a named tuple (``aminmax``), bf16 and fp16 results."""
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        return x.sum(), torch.aminmax(x, dim=1), (2 * x).to(torch.bfloat16), x.half()
+
+
+def test_rank0_named_tuple_and_narrow_float_outputs(tmp_path) -> None:
+    x = torch.randn(3, 5).to(torch.bfloat16).float()  # exact in bf16: bf16/fp16 outputs match
+    model = Shapes()
+    prog = d1c.compile(model, x, target="mini")
+    prog.save(tmp_path / "s.d1x")
+    with torch.no_grad():
+        eager = model(x)
+    for out in (prog.run(x), d1c.load(tmp_path / "s.d1x").run(x)):
+        assert type(out[1]) is torch.return_types.aminmax
+        assert out[1].min.shape == (3,) and torch.equal(out[1].max, eager[1].max)
+        got, want = torch.utils._pytree.tree_leaves(out), torch.utils._pytree.tree_leaves(eager)
+        assert [(t.shape, t.dtype) for t in got] == [(t.shape, t.dtype) for t in want]
+        assert (
+            out[0].shape == () and torch.equal(out[2], eager[2]) and torch.equal(out[3], eager[3])
+        )
+
+
 @pytest.mark.parametrize("dtype", ["bf16", "cfp8"])
 def test_within_the_derived_bound(dtype: str) -> None:
     torch.manual_seed(2)
