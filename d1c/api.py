@@ -158,7 +158,6 @@ class Program:
         return out
 
     def _to_torch(self, outs: list[np.ndarray]) -> Any:
-        import torch
         from torch.utils import _pytree
 
         leaves = [_leaf(arr, dtype) for arr, dtype in zip(outs, self.info["outputs"], strict=True)]
