@@ -1,7 +1,9 @@
 """``fold-constants``: evaluate every op whose operands are all constants (docs/lowering.md §2).
 
 An op is *constant* when all its operands are: ``const`` ops (with data), ``full``, ``iota``, and
-the results of constant ops. Each constant op is evaluated at compile time by the reference
+the results of constant ops; and any value with no elements (a zero-size argument or result) is
+constant, so a ``[0, 5] @ [5, 10]`` matmul becomes an empty ``full`` and the sum or variance of an
+empty tensor a ``full`` of 0 or NaN. Each constant op is evaluated at compile time by the reference
 interpreter (:func:`d1c.interp.interpret` on a one-op module), so folding never changes what the
 interpreter computes: the folded module gives bit-identical outputs. A causal mask built from
 ``iota``/compare/``where`` becomes one ``const``; so does the transpose of a weight.
@@ -99,6 +101,15 @@ def splat_value(array: np.ndarray) -> float | None:
     return value if same else None
 
 
+def _empty(v: Value) -> bool:
+    """A tensor with no elements: its value is known (there is nothing to compute)."""
+    return v.type.numel == 0
+
+
+def _no_data(v: Value) -> np.ndarray:
+    return np.zeros(v.type.shape, v.type.elem.host_dtype)
+
+
 class _Folder:
     """Folds one function: a forward scan evaluates, a backward scan picks what to keep."""
 
@@ -123,10 +134,13 @@ class _Folder:
         self.func.ops = kept
 
     def _is_const(self, v: Value | None) -> bool:
-        return v is not None and (v in self.arrays or v in self.lazy)
+        return v is not None and (v in self.arrays or v in self.lazy or _empty(v))
 
     def _scan(self, op: Op) -> None:
         if op.name == "return" or has_side_effects(op) or len(op.results) != 1:
+            return
+        if _empty(op.result):
+            self.arrays[op.result] = _no_data(op.result)
             return
         if op.name == "const":
             if op.attrs["name"].name in self.module.consts:
@@ -152,6 +166,8 @@ class _Folder:
 
     def _array(self, v: Value) -> np.ndarray:
         """The data of a constant value, evaluating a lazy ``full`` or view on demand."""
+        if _empty(v):
+            return _no_data(v)
         if v not in self.arrays:
             op = v.owner
             if op.name == "const":
@@ -177,7 +193,7 @@ class _Folder:
     def _materialize(self, op: Op) -> None:
         """Turn ``op`` in place into a ``full`` or a ``const`` of its value (same result)."""
         value = self._array(op.result)
-        splat = splat_value(value)
+        splat = 0.0 if value.size == 0 else splat_value(value)
         op.operands = []
         if splat is not None:
             op.name, op.attrs = "full", {"value": splat}

@@ -180,3 +180,37 @@ def test_import_stays_light() -> None:
         "assert callable(f) and d1c.load and d1c.Program"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class Fn(torch.nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor):
+        return self.fn(*xs)
+
+
+ZERO_SIZE = {
+    "mm": (lambda a, b: a @ b, ((0, 5), (5, 10))),
+    "std": (lambda a: a.std(), ((0,),)),
+    "var_one": (lambda a: torch.var(a, dim=0), ((1, 3),)),
+    "vecdot": (lambda a, b: torch.linalg.vecdot(a, b), ((0,), (0,))),
+    "adaptive_avg_pool1d": (lambda a: torch.nn.functional.adaptive_avg_pool1d(a, 3), ((0, 8, 8),)),
+    "sum": (lambda a: a.sum(), ((2, 0),)),
+    "empty_slice": (lambda a: a[:, :0] + 1, ((2, 3),)),
+    "two_outputs": (lambda a: (a * 2, a.sum(1), a.amax(0)), ((3, 0),)),
+}
+
+
+@pytest.mark.parametrize("case", ZERO_SIZE)
+def test_zero_size_tensors(case: str) -> None:
+    """Empty operands and results compile and run (they are known at compile time)."""
+    fn, shapes = ZERO_SIZE[case]
+    xs = tuple(torch.randn(s).to(torch.bfloat16).float() for s in shapes)
+    got = d1c.compile(Fn(fn), xs, target="mini").run(*xs)
+    want = fn(*xs)
+    leaves = torch.utils._pytree.tree_leaves
+    for g, w in zip(leaves(got), leaves(want), strict=True):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        torch.testing.assert_close(g, w, equal_nan=True, rtol=0, atol=0)
