@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from d1c.codegen.kinds import DEVICE_FMT
 from d1c.codegen.plan import (
     BINARY_INST,
     COMPARE,
@@ -176,11 +177,12 @@ def compute_lines(op: Op, d: str, srcs: list[str]) -> list[str]:
 
 def _convert(op: Op) -> str:
     """vcvt between number formats; to i1 a != 0 test; integer to integer (both i32 on the
-    device) a raw copy, so values beyond fp32's 24 bits survive."""
+    device) a raw copy, so values beyond fp32's 24 bits survive; i1 (bf16 0.0/1.0 on the
+    device) to an integer a vcvt (exact)."""
     src, dst = op.operands[0].type.elem, op.result.type.elem
     if dst.name == "i1":
         return "vcmps {d}, {a}, x0, ne"
-    if src.is_int and dst.is_int:
+    if DEVICE_FMT[src.name] == DEVICE_FMT[dst.name] == "i32":
         return "tcopy {d}, {a}"
     return "vcvt {d}, {a}, rne"
 

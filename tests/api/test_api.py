@@ -214,3 +214,20 @@ def test_zero_size_tensors(case: str) -> None:
     for g, w in zip(leaves(got), leaves(want), strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype
         torch.testing.assert_close(g, w, equal_nan=True, rtol=0, atol=0)
+
+
+def test_bool_to_integer_counts_on_the_device() -> None:
+    """i1 (bf16 0/1 on the device) converted to int64 and summed: count_nonzero and a masked
+    mean (the simulator rejected the raw copy of bf16 codes into i32 tiles)."""
+    x = torch.randn(5, 7).to(torch.bfloat16).float()
+    x[x.abs() < 0.3] = 0
+
+    def fn(a):
+        return torch.count_nonzero(a, dim=1), (a > 0).sum(), torch.masked.mean(a, mask=a > 0)
+
+    prog = d1c.compile(Fn(fn), x, target="mini")
+    count, positive, mean = prog.run(x)
+    want = fn(x)
+    assert torch.equal(count, want[0]) and torch.equal(positive, want[1])
+    ((ref, bound),) = prog.error_bounds(x)[2:]
+    assert abs(float(mean) - ref) <= bound and abs(float(want[2]) - ref) < 1e-6
