@@ -333,7 +333,8 @@ def compile(
     model: Any, example_inputs: Any, *, target: str = DEFAULT_TARGET, dtype: str = "bf16"
 ) -> Program:
     """Compile ``model`` (a ``torch.nn.Module``) for ``target`` with ``dtype`` storage
-    (``bf16`` or ``cfp8``; cfp8 calibrates its biases on ``example_inputs``)."""
+    (``bf16``, ``cfp8`` — which calibrates its biases on ``example_inputs`` — or ``fp32``: no
+    storage rounding, for checking a mapping without quantization noise)."""
     from d1c.frontend import export_program, import_program
 
     inputs = _as_tuple(example_inputs)

@@ -59,7 +59,7 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
     Every decode/encode passes the core's sticky ``Flags`` and the target's denormal mode.
     Faults (the simulator raises SimulationError with core and pc): tile or scalar access outside
     SRAM, misaligned ld/st, shapes that do not match (mma [M,K]@[K,N] into [M,N]), mma with
-    td not fp32 or ta/tb fp32/i32, move format/bias mismatch, gather index out of range, recv
+    td not fp32, move format/bias mismatch, gather index out of range, recv
     size different from td.nbytes, an invalid word, and deadlock.
 
 Memory, DMA, NoC and sync (details in each row's doc)
@@ -342,7 +342,7 @@ ROWS: tuple[Row, ...] = (
     _r("sem.signal", 0x49, "SS",   "sem_signal","sync",    s.sem_signal,   "increment semaphore sem (0..15) of core x[rs1]"),
     _r("sem.wait",   0x4A, "SW",   "sem_wait",  "sync",    s.sem_wait,     "block until local semaphore sem >= count, then subtract count"),
     # matrix
-    _r("mma",        0x50, "MM",   "matrix",    "matrix",  s.mma,          "t[td] (fp32 [M,N]) = (mode acc ? t[td] : 0) + t[ta] [M,K] @ t[tb] [K,N], sequential in K, no FMA"),
+    _r("mma",        0x50, "MM",   "matrix",    "matrix",  s.mma,          "t[td] (fp32 [M,N]) = (mode acc ? t[td] : 0) + t[ta] [M,K] @ t[tb] [K,N], sequential in K, no FMA (fp32 operands: products rounded, FP32 FMA rate)"),
     # vector elementwise, tile op tile (numpy broadcasting of [R,1]/[1,C] operands)
     _r("vadd",       0x58, "TT",   "ew",        "vector",  s.fadd,         "t[td] = round(t[ta] + t[tb])"),
     _r("vsub",       0x59, "TT",   "ew",        "vector",  s.fsub,         "t[td] = round(t[ta] - t[tb])"),

@@ -231,3 +231,21 @@ def test_bool_to_integer_counts_on_the_device() -> None:
     assert torch.equal(count, want[0]) and torch.equal(positive, want[1])
     ((ref, bound),) = prog.error_bounds(x)[2:]
     assert abs(float(mean) - ref) <= bound and abs(float(want[2]) - ref) < 1e-6
+
+
+def test_fp32_storage_has_no_quantization_noise() -> None:
+    """dtype fp32: no value is rounded to a storage format (matmuls on fp32 operands), so the
+    result is eager's up to fp32 rounding order, and the derived bound is fp32-sized."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(24, 40), torch.nn.GELU(), torch.nn.Linear(40, 7), torch.nn.Softmax(-1)
+    )
+    x = torch.randn(6, 24)
+    prog = d1c.compile(model, x, target="mini", dtype="fp32")
+    assert "bf16" not in prog.ir("quantized") and "bf16" not in prog.ir("tiled")
+    y = prog.run(x)
+    with torch.no_grad():
+        eager = model(x)
+    torch.testing.assert_close(y, eager, rtol=1e-6, atol=1e-7)
+    ((ref, bound),) = prog.error_bounds(x)
+    assert np.all(np.abs(y.numpy() - ref) <= bound) and bound.max() < 1e-5
