@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from d1c.codegen.kinds import DEVICE_FMT
+from d1c.codegen.kinds import DEVICE_FMT, ROUND_MODE
 from d1c.codegen.plan import (
     BINARY_INST,
     COMPARE,
@@ -155,6 +155,8 @@ def compute_lines(op: Op, d: str, srcs: list[str]) -> list[str]:
     a, b, c = (*srcs, "", "")[:3]
     if name in UNARY_FN:
         return [f"vfn {d}, {a}, {UNARY_FN[name]}, rne"]
+    if name in ROUND_MODE:
+        return [f"vround {d}, {a}, {ROUND_MODE[name]}"]
     if name == "relu":
         return [f"vmaxs {d}, {a}, x0, rne"]  # max(x, +0): -0 and NaN pass, as the IR's relu
     if name == "gelu":
@@ -184,6 +186,8 @@ def _convert(op: Op) -> str:
         return "vcmps {d}, {a}, x0, ne"
     if DEVICE_FMT[src.name] == DEVICE_FMT[dst.name] == "i32":
         return "tcopy {d}, {a}"
+    if src.is_float and dst.is_int:  # truncate, then the i32 store of an integer is exact
+        return "vround {d}, {a}, trunc"
     return "vcvt {d}, {a}, rne"
 
 

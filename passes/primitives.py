@@ -38,6 +38,10 @@ UNARY = frozenset(
         "neg",
         "abs",
         "sqrt",
+        "floor",
+        "ceil",
+        "trunc",
+        "round",
     ]
 )
 BINARY = frozenset(["add", "sub", "mul", "div", "maximum", "minimum"])
@@ -64,8 +68,6 @@ MATMUL_FORMATS = frozenset(("bf16", "fp16", "cfp8_143", "cfp8_152", "shp", "fp32
 NO_PRIMITIVE_FORM: dict[str, str] = {
     "sin": "no fixed fp32 sequence on the D1 (fpmath has none)",
     "cos": "no fixed fp32 sequence on the D1 (fpmath has none)",
-    "floor": "no rounding-to-integer instruction on the D1",
-    "ceil": "no rounding-to-integer instruction on the D1",
 }
 
 

@@ -63,7 +63,7 @@ STRUCTURAL = ("reshape", "broadcast_to", "permute", "slice", "concat", "pad", "e
 # Ops whose result values are operand values or exactly known data: no rounding at the end.
 EXACT_RESULT = frozenset(
     (*STRUCTURAL, "neg", "abs", "relu", "maximum", "minimum", "where", "reduce_max", "reduce_min")
-) | {"max_pool2d", "const", "full", "iota", "floor", "ceil"}
+) | {"max_pool2d", "const", "full", "iota", "floor", "ceil", "trunc", "round"}
 
 
 def rule(*names: str) -> Callable[[Rule], Rule]:

@@ -36,7 +36,12 @@ _FLOAT_UNARY = {
     aten.cos.default: "cos",
 }
 _ANY_UNARY = {aten.neg.default: "neg", aten.abs.default: "abs", aten.relu.default: "relu"}
-_ROUNDING = {aten.floor.default: "floor", aten.ceil.default: "ceil"}
+_ROUNDING = {
+    aten.floor.default: "floor",
+    aten.ceil.default: "ceil",
+    aten.trunc.default: "trunc",
+    aten.round.default: "round",
+}
 
 _ARITH = {
     "add": (aten.add.Tensor, aten.add.Scalar),
@@ -126,6 +131,23 @@ def _bitwise_not(ctx: Ctx, x: Value) -> Value:
     if x.type.elem.is_float:
         raise Unsupported("bitwise_not of a float tensor")
     return ctx.emit("sub", [ctx.emit("neg", [x]), ctx.full(1, x.type.elem)])
+
+
+@register_lowering(aten.round.decimals)
+def _round_decimals(ctx: Ctx, x: Value, *, decimals: int = 0) -> Value:
+    """torch's rule: round(x * 10^d) / 10^d, or round(x / 10^-d) * 10^-d for negative d."""
+    if not x.type.elem.is_float or decimals == 0:
+        return _rounding("round", ctx, x)
+    scale = ctx.full(10.0 ** abs(decimals), x.type.elem)
+    up, down = ("mul", "div") if decimals > 0 else ("div", "mul")
+    r = ctx.emit("round", [ctx.emit(up, [x, scale])])
+    return ctx.emit(down, [r, scale])
+
+
+@register_lowering(aten.frac.default)
+def _frac(ctx: Ctx, x: Value) -> Value:
+    """x - trunc(x)."""
+    return ctx.emit("sub", [x, ctx.emit("trunc", [x])])
 
 
 @register_lowering(aten.where.self)
