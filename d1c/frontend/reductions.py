@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from d1c.frontend.common import (
     Ctx,
-    Unavailable,
     Unsupported,
     aten,
     elem_of_dtype,
@@ -83,16 +82,6 @@ def _max_all(ctx: Ctx, x: Value) -> Value:
 @register_lowering(aten.min.default)
 def _min_all(ctx: Ctx, x: Value) -> Value:
     return reduce(ctx, "reduce_min", x, None)
-
-
-@register_lowering(aten.max.dim)
-def _max_dim(ctx: Ctx, x: Value, dim: int, keepdim: bool = False) -> list:
-    return [reduce(ctx, "reduce_max", x, dim, keepdim), Unavailable("indices")]
-
-
-@register_lowering(aten.min.dim)
-def _min_dim(ctx: Ctx, x: Value, dim: int, keepdim: bool = False) -> list:
-    return [reduce(ctx, "reduce_min", x, dim, keepdim), Unavailable("indices")]
 
 
 @register_lowering(aten.any.dim, aten.any.dims)

@@ -31,6 +31,7 @@ import contextlib
 import json
 import math
 import multiprocessing
+import re
 import sys
 import time
 import traceback
@@ -124,6 +125,12 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
 
 
+def _unsupported(err: BaseException) -> str:
+    """The ATen targets (or other problems) an UnsupportedError lists, else its first line."""
+    names = re.findall(r"^\s*(aten\.[\w.]+|input \w+|output)\s", str(err), re.M)
+    return ", ".join(dict.fromkeys(names)) if names else _first_line(err)
+
+
 def compare(
     got: Any,
     want: Any,
@@ -207,7 +214,7 @@ def run_sample(op: Any, sample: Any, dtype: str, target: str) -> SampleResult:
             prog = d1c.compile(module, inputs, target=target, dtype=dtype)
             got = prog.run(*inputs)
     except UnsupportedError as err:
-        return SampleResult("unsupported", _first_line(err))
+        return SampleResult("unsupported", _unsupported(err))
     except D1cError as err:
         return SampleResult("error", _first_line(err))
     except Exception as err:
