@@ -162,12 +162,11 @@ DATA_DEPENDENT = frozenset(
 )
 
 
-def _data_dependent(err: BaseException, user_file: str | None) -> UnsupportedError:
-    """An UnsupportedError naming the data-dependent op (when torch's message names one)."""
-    ops = re.findall(r"aten\.[\w.]+", str(err))
-    what = f"'{ops[0]}'" if ops else "an op"
+def _data_dependent(err: BaseException, op: str, user_file: str | None) -> UnsupportedError:
+    """An UnsupportedError naming the data-dependent op ``op`` (Python control flow on data
+    names none: that stays an export error with its own hint)."""
     return UnsupportedError(
-        f"{what} has a data-dependent output ({type(err).__name__}): d1c compiles static graphs",
+        f"'{op}' has a data-dependent output ({type(err).__name__}): d1c compiles static graphs",
         user_frame(err, user_file),
         hint="compute the value on the host, or give the op a static shape",
     )
@@ -182,8 +181,9 @@ def export_program(
             ep = torch.export.export(model.eval(), tuple(inputs), strict=False)
             return ep.run_decompositions()
     except Exception as err:
-        if type(err).__name__ in DATA_DEPENDENT:
-            raise _data_dependent(err, user_file) from None
+        ops = re.findall(r"aten\.[\w.]+", str(err))
+        if type(err).__name__ in DATA_DEPENDENT and ops:
+            raise _data_dependent(err, ops[0], user_file) from None
         raise _user_error(
             err,
             user_file,
