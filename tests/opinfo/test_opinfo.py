@@ -1,4 +1,4 @@
-"""PyTorch's OpInfo database swept through d1c (d1c/testing/opinfo.py): every float32 OpInfo,
+"""PyTorch's OpInfo database swept through d1c (d1c/opinfo.py): every float32 OpInfo,
 each sample compiled for ``mini`` and simulated, compared with torch eager on the same
 (storage-rounded) inputs within eager's fp32 tolerance plus d1c's derived error bound.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from d1c.testing import opinfo
+from d1c import opinfo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ so storage rounding of the inputs is not counted as an error. A sample is
 An op's status is its worst sample's (crash > wrong > error > unsupported > ok). Samples whose
 eager call fails, or which do not involve tensors at all, are not counted (``skip``).
 
-    python -m d1c.testing.opinfo --dtype bf16 --jobs 2 --out opinfo.json [OP ...]
+    python -m d1c.opinfo --dtype bf16 --jobs 2 --out opinfo.json [OP ...]
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ def write_table(path: str, rows: list[dict], meta: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m d1c.testing.opinfo", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m d1c.opinfo", description=__doc__)
     p.add_argument("ops", nargs="*", help="OpInfo names (default: all float32 ones)")
     p.add_argument("--dtype", default="bf16")
     p.add_argument("--target", default="mini")
