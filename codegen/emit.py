@@ -1,9 +1,10 @@
 """Emit: placed IR -> a ``.d1x`` program (:class:`~d1c.isa.d1x.D1xProgram`).
 
-Per core, SRAM is laid out and proven to fit by :mod:`d1c.passes.allocate_sram` (kernel buffers
-from 0, the static image of work records and DMA lists above them, the parameter-table row
-``[cores in program, records of kernel 0, count, ...]`` at the top). Constants become DIP HBM
-images in their device format; inputs and outputs become symbols placed in HBM.
+The program is :func:`d1c.codegen.homes.homed_program`: per core, SRAM holds its kernel buffers
+from 0, the parts of resident tensors above them, the static image of work records, token lists
+and DMA lists above those, and the parameter-table row ``[cores in program, records of kernel
+0, count, ...]`` at the top (:mod:`d1c.passes.allocate_sram` proves it fits). Constants become
+DIP HBM images in their device format; inputs and outputs become symbols placed in HBM.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from d1c.codegen.homes import homed_program
 from d1c.codegen.isel import kernel_code, prologue
 from d1c.codegen.placement import addresses
 from d1c.codegen.plan import KernelPlan, device_fmt, esize, kind_of, returned_values
-from d1c.codegen.program import plan_kernels, program_coords
-from d1c.codegen.sram import core_srams, layout_of, prove_fit, sram_peak
+from d1c.codegen.sram import prove_fit, sram_peak
 from d1c.ir import Function, Module, Value
 from d1c.isa import numerics
 from d1c.isa.asm import assemble
@@ -35,10 +36,8 @@ def program_code(plans: list[KernelPlan]) -> str:
 
 def build_program(module: Module, target: Target) -> D1xProgram:
     func = module.main
-    plans = plan_kernels(func, target)
-    order = program_coords(func, target)
-    lay = layout_of(plans, target)
-    cores = core_srams(plans, order)
+    homed = homed_program(func, target)
+    plans, order, lay, cores = homed.plans, homed.coords, homed.layout, homed.cores
     prove_fit(plans, lay, cores, func)
     text = (
         f'.target "{target.name}"\n.code main, {", ".join(str(r) for r in _ranges(order))}\n'

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from d1c.codegen.plan import esize, tile_count
+from d1c.codegen.memory import LOGICAL
+from d1c.codegen.plan import esize, kind_of, returned_values, tile_count
 from d1c.codegen.systolic import grid_sites
 from d1c.errors import CompileError, Loc
 from d1c.ir import Function, Op, Value
@@ -118,6 +119,54 @@ def arg_addresses(func: Function, layout: HbmLayout) -> dict[Value, int]:
         a: take_hbm(layout, a, f"argument %{a.name or i}", func.pos)
         for i, a in enumerate(func.args)
     }
+
+
+class LogicalLayout:
+    """Addresses in the logical tensor space (:data:`d1c.codegen.memory.LOGICAL`), 64-byte
+    aligned, one range per intermediate tensor: where it lives is decided later
+    (:mod:`d1c.codegen.memory`)."""
+
+    def __init__(self) -> None:
+        self.top = LOGICAL
+
+    def take(self, nbytes: int) -> int:
+        self.top += -(-max(nbytes, 1) // 64) * 64
+        return self.top - -(-max(nbytes, 1) // 64) * 64
+
+
+HOST_OR_DATA = ("host_in", "host_out", "data", "alias")
+
+
+def hbm_values(func: Function, returned: set[Value]) -> set[Value]:
+    """The values that must live in DIP HBM: the function's results, what the host unpacks into
+    them, and the operands of reshapes (aliases) of those."""
+    need = set(func.outputs)
+    for op in reversed(func.ops[:-1]):
+        kind = kind_of(op, returned)
+        if (kind == "host_out" and op.result in need) or (kind == "alias" and op.result in need):
+            need.add(op.operands[0])
+    return need
+
+
+def is_intermediate(op: Op, kind: str, needed: set[Value]) -> bool:
+    """Whether ``op``'s result is an intermediate tensor (a logical address): a kernel's result
+    that the host never reads."""
+    return kind not in HOST_OR_DATA and op.result not in needed
+
+
+def hbm_after_place(func: Function, target: Target) -> HbmLayout:
+    """The HBM layout after ``place`` put the program's HBM tensors (the same takes in the same
+    order): tensors spilled from SRAM go after them."""
+    layout = hbm_layout(target)
+    arg_addresses(func, layout)
+    returned = returned_values(func)
+    for op in func.ops[:-1]:
+        kind = kind_of(op, returned)
+        if kind in ("host_out", "alias") or "hbm" not in op.attrs:
+            continue
+        if op.attrs["hbm"] < LOGICAL:
+            layout.take(hbm_bytes(op.result))
+    return layout
 
 
 def addresses(func: Function, target: Target) -> dict[Value, int]:

@@ -20,7 +20,7 @@ from d1c.ir import Function
 from d1c.target import Target
 from d1c.target.mesh import Coord
 
-REPORT_ATTRS = ("sram", "route")  # attributes that describe plans and do not shape them
+REPORT_ATTRS = ("sram", "route", "home")  # attributes that describe plans, not shape them
 _LAST: dict[tuple, tuple[Function, list[KernelPlan]]] = {}  # the entry keeps its function alive
 
 

@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 
 from d1c.codegen.isel import CoreImage, record
 from d1c.codegen.plan import KernelPlan
-from d1c.codegen.program import Coord
 from d1c.codegen.sync import Sync, plan_sync
 from d1c.errors import CompileError
 from d1c.ir import Function, Op, Value
 from d1c.isa.semantics import pack_coord
 from d1c.isa.tiles import TDesc
 from d1c.target import Target
-from d1c.target.mesh import fmt_coord
+from d1c.target.mesh import Coord, fmt_coord
 
 ALIGN = 64
 PARAM_HEAD = 1  # the parameter row starts [cores in the program], then per kernel
@@ -81,13 +80,16 @@ class CoreSram:
         return self.image.top + lay.param_bytes
 
 
-def core_sram(plans: list[KernelPlan], index: int, coords: list[Coord], sync: Sync) -> CoreSram:
-    """Lay out core ``index``: its image starts above the largest buffers of its kernels. Per
-    kernel it works in, the row points at the kernel's token lists (:func:`token_words`)
-    followed by its work records."""
+def core_sram(
+    plans: list[KernelPlan], index: int, coords: list[Coord], sync: Sync, floor: int = 0
+) -> CoreSram:
+    """Lay out core ``index``: its image starts above the largest buffers of its kernels and
+    above ``floor`` (the end of its resident tensors, :mod:`d1c.codegen.memory`). Per kernel it
+    works in, the row points at the kernel's token lists (:func:`token_words`) followed by its
+    work records."""
     mine = [k for k, p in enumerate(plans) if p.items.get(index)]
     peak = max(mine, key=lambda k: plans[k].buffer_bytes, default=None)
-    base = 0 if peak is None else align(plans[peak].buffer_bytes)
+    base = max(0 if peak is None else align(plans[peak].buffer_bytes), align(floor))
     core = CoreSram(index, coords[index], CoreImage(base), [len(coords)], peak_kernel=peak)
     for k, plan in enumerate(plans):
         items = plan.items.get(index, [])
@@ -115,15 +117,23 @@ def token_words(sync: Sync, index: int, k: int, coords: list[Coord]) -> list[int
 _LAST: dict[tuple, tuple[list[KernelPlan], list[CoreSram]]] = {}
 
 
-def core_srams(plans: list[KernelPlan], coords: list[Coord]) -> list[CoreSram]:
-    """Every core's layout, in core order (index i of a plan's ``items`` is ``coords[i]``).
-    The layout of the last (memoised, read-only) plans is kept for ``emit``."""
+def core_srams(
+    plans: list[KernelPlan],
+    coords: list[Coord],
+    sync: Sync | None = None,
+    floors: dict[int, int] | None = None,
+) -> list[CoreSram]:
+    """Every core's layout, in core order (index i of a plan's ``items`` is ``coords[i]``), with
+    the tokens of ``sync`` (default: :func:`d1c.codegen.sync.plan_sync` of the plans) above the
+    ``floors`` of the cores. The layout of the last (memoised, read-only) plans is kept for
+    ``emit``."""
     key = (id(plans), tuple(coords))
     hit = _LAST.get(key)
     if hit is not None and hit[0] is plans:
         return hit[1]
-    sync = plan_sync(plans)
-    cores = [core_sram(plans, i, coords, sync) for i in range(len(coords))]
+    sync = sync if sync is not None else plan_sync(plans)
+    floors = floors or {}
+    cores = [core_sram(plans, i, coords, sync, floors.get(i, 0)) for i in range(len(coords))]
     _LAST.clear()
     _LAST[key] = (plans, cores)
     return cores

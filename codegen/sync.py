@@ -23,7 +23,6 @@ and the kernel's final ``dma.wait`` of its stores cover it).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -125,18 +124,28 @@ class _Writes:
         return self.kernel[idx], self.core[idx]
 
 
-def plan_sync(plans: list[KernelPlan]) -> Sync:
-    """The tokens of a program whose kernels are ``plans`` (module docstring); each plan's
-    ``tokens`` says whether its kernel needs token code."""
-    sync = _dependencies(plans)
+Need = dict[tuple[int, int], dict[int, int]]  # (w, r) -> {kernel of r: latest kernel of w it needs}
+
+
+def plan_sync(plans: list[KernelPlan], need: Need | None = None) -> Sync:
+    """The tokens of a program whose kernels are ``plans`` (module docstring; ``need`` defaults
+    to :func:`dependencies`); each plan's ``tokens`` says whether its kernel needs token code."""
+    sync = schedule(dependencies(plans) if need is None else need)
     for k, plan in enumerate(plans):
         plan.tokens = sync.kinds(k)
     return sync
 
 
-def _dependencies(plans: list[KernelPlan]) -> Sync:
+def depend(need: Need, w: int, r: int, k: int, j: int) -> None:
+    """Core ``r`` at kernel ``k`` needs core ``w`` to have finished kernel ``j``."""
+    deps = need.setdefault((w, r), {})
+    deps[k] = max(deps.get(k, -1), j)
+
+
+def dependencies(plans: list[KernelPlan]) -> Need:
+    """Read after write: every core that reads bytes an earlier kernel's other cores wrote."""
     writes = _Writes.of(plans)
-    need: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)  # (w, r) -> {k: max j}
+    need: Need = {}
     for k, plan in enumerate(plans):
         for core in plan.items:
             s, e = ranges(_core_io(plan, core)[0])
@@ -146,12 +155,11 @@ def _dependencies(plans: list[KernelPlan]) -> Sync:
             mask = (kernels < k) & (cores != core)
             pairs = np.unique(np.stack([cores[mask], kernels[mask]]), axis=1)
             for w, j in pairs.T.tolist():
-                deps = need[(w, core)]
-                deps[k] = max(deps.get(k, -1), j)
-    return _schedule(need)
+                depend(need, w, core, k, j)
+    return need
 
 
-def _schedule(need: dict[tuple[int, int], dict[int, int]]) -> Sync:
+def schedule(need: Need) -> Sync:
     """Tokens per channel: ``w`` tells ``r`` after each kernel ``r`` depends on; ``r`` takes
     tokens in order until it holds the one of the latest kernel each of its kernels needs."""
     waits: dict[tuple[int, int], list[int]] = {}

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from d1c.codegen.placement import (
+    LogicalLayout,
     arg_addresses,
     core_order,
+    hbm_bytes,
     hbm_layout,
+    hbm_values,
+    is_intermediate,
     program_cores,
     take_hbm,
 )
@@ -154,8 +158,9 @@ class Place:
 
     def _place(self, func: Function, target: Target) -> None:
         cores = program_cores(func, target)
-        layout = hbm_layout(target)
+        layout, logical = hbm_layout(target), LogicalLayout()
         returned = returned_values(func)
+        needed = hbm_values(func, returned)
         where = arg_addresses(func, layout)
         for op in func.ops[:-1]:
             kind = kind_of(op, returned)
@@ -170,6 +175,8 @@ class Place:
                 continue
             if kind == "alias":
                 where[op.result] = where[op.operands[0]]
+            elif is_intermediate(op, kind, needed):
+                where[op.result] = logical.take(hbm_bytes(op.result))
             else:
                 where[op.result] = take_hbm(layout, op.result, f"the result of '{op.name}'", op.loc)
             op.attrs["hbm"] = where[op.result]

@@ -108,14 +108,12 @@ def _sram_transfer(c, to_far, sram, far, rows, row_bytes, pitch, far_pitch, tag)
         done = m.net.send(owner.pos, c.pos, nbytes, start + m.net.latency(c.pos, owner.pos))
     if done > c.dma_done[tag]:
         c.dma_done[tag] = done
+    c.copy_bytes += nbytes
     reader, writer = (c, owner) if to_far else (owner, c)
     reader.sram_rd += nbytes
     writer.sram_wr += nbytes
-    if owner is not c:
-        reader.noc_tx += nbytes
-        writer.noc_rx += nbytes
     if m.trace is not None:
-        m.event("dma.sram", c, c.now, done - c.now, bytes=nbytes, core=owner.name, tag=tag)
+        m.event("copy", c, c.now, done - c.now, bytes=nbytes, core=owner.name, tag=tag)
 
 
 def _move(c, to_hbm, sram, hbm, rows, row_bytes, sram_pitch, hbm_stride) -> None:

@@ -44,6 +44,7 @@ class CoreState:
     __slots__ = (
         "code",
         "coord",
+        "copy_bytes",
         "copy_free",
         "count",
         "dma_bytes",
@@ -96,7 +97,7 @@ class CoreState:
         self.mem32 = self.mem.view("<u4")
         self.sregs: dict[str, int] = {}
         self.count = self.macs = self.vops = self.sram_rd = self.sram_wr = 0
-        self.noc_tx = self.noc_rx = self.dma_bytes = self.hwm = 0
+        self.noc_tx = self.noc_rx = self.dma_bytes = self.copy_bytes = self.hwm = 0
         self.stall = dict.fromkeys(STALL_CAUSES, 0)
 
     @property

@@ -26,10 +26,11 @@ class CoreStats:
     sram_written: int
     noc_sent: int
     noc_received: int
-    dma_bytes: int
+    dma_bytes: int  # bytes moved between DIP HBM and this core's SRAM
     stall: dict[str, int]
     flags: int
     sram_hwm: int = 0  # end of the highest SRAM tile the core used (0: none)
+    copy_bytes: int = 0  # bytes this core's DMAs copied from or to an SRAM (its own or another's)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def core_stats(c) -> CoreStats:
         stall=dict(c.stall),
         flags=int(c.flags.bits),
         sram_hwm=c.hwm,
+        copy_bytes=c.copy_bytes,
     )
 
 

@@ -30,13 +30,16 @@ Barrier = tuple[int, int, int]  # (barrier id, last arrival, release of the last
 
 
 def category(name: str) -> str:
-    """``compute``, ``dma``, ``noc``, ``stall`` or ``mark`` for an event name."""
+    """``compute``, ``dma`` (HBM), ``copy`` (SRAM to SRAM), ``noc``, ``stall`` or ``mark`` for
+    an event name."""
     if name == "mark":
         return "mark"
     if name.startswith("stall:"):
         return "stall"
     if name.startswith("dma."):
         return "dma"
+    if name == "copy":
+        return "copy"
     if name in ("send", "mcast", "notify"):
         return "noc"
     return "compute"

@@ -66,7 +66,16 @@ COMMON_ATTRS: dict[str, tuple[str, str]] = {
         "kernel group (`fuse`): the op with a `tile` is the kernel, the others its epilogue",
     ),
     "cores": ("int", "number of cores the op's tiles are dealt over (`place`)"),
-    "hbm": ("int", "DIP HBM byte address of the op's result (`place`)"),
+    "hbm": (
+        "int",
+        "byte address of the op's result (`place`): in DIP HBM, or from 2^62 in the logical "
+        "space of intermediate tensors, which `allocate-sram` gives a `home`",
+    ),
+    "home": (
+        "str",
+        'where an intermediate tensor lives between kernels (`allocate-sram`): "sram" (in the '
+        'SRAM of the cores that computed its tiles) or "hbm" (spilled to DIP HBM)',
+    ),
     "sram": ("int", "SRAM bytes of the op's kernel buffers on each of its cores (`allocate-sram`)"),
     "route": ("ints", "max hops of the DMA routes, bytes on the busiest NoC link (`route`)"),
     "buffers": ("int", "buffer sets of the op's kernel: 2 = DMA overlaps compute (`schedule`)"),

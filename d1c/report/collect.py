@@ -217,8 +217,8 @@ def _per_kernel(res: SimResult, n: int) -> list[dict]:
         kind = category(name)
         if kind == "stall":
             a["stalls"][name[6:]] += dur
-        elif kind in ("compute", "dma"):
-            a[kind] += dur
+        elif kind in ("compute", "dma", "copy"):
+            a["dma" if kind == "copy" else kind] += dur  # SRAM copies are DMAs too
         if name == "mma":
             a["macs"] += args["m"] * args["n"] * args["k"]
     return acc

@@ -72,9 +72,9 @@ def test_sram_against_the_compile_time_layout(mlp_report) -> None:
     assert max(s.peak for s in r.sram) == int(r.meta["sram_peak"])
     assert len(r.sram) == int(r.meta["cores"])
     for s in r.sram:
-        assert 0 < s.buffers <= s.peak - s.records - s.params  # buffers sit below the records
+        # tiles (kernel buffers and the resident tensors above them) sit below the records
+        assert 0 < s.buffers <= s.peak - s.records - s.params
         assert s.params == 4 * (1 + 2 * int(r.meta["kernels"]))
-    assert max(s.buffers for s in r.sram) <= max(o.sram or 0 for o in r.ops)
     chips = r.chips()
     assert sum(c["cores"] for c in chips) == len(r.sram)
     assert chips[0]["capacity"] == 15 * 256 * 1024

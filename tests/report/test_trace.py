@@ -129,6 +129,7 @@ def check_counters(trace: dict, res) -> None:
             assert s[f"dur:stall:{cause}"] == pytest.approx(cycles, abs=1e-6)
         assert s["macs"] == st.macs
         assert s["bytes:dma"] == st.dma_bytes
+        assert s["bytes:copy"] == st.copy_bytes
         assert s["bytes:noc"] == st.noc_sent
 
 
