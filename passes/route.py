@@ -11,11 +11,8 @@ plan (:mod:`d1c.codegen.plan`), so the estimate counts every byte the program mo
 The pass records on every kernel op ``route = [max_hops, busiest_link_bytes]``: the longest route
 of any of its streams in hops, and the bytes of its most loaded link. :func:`link_loads` gives the
 bytes per link of a whole program, keyed ``(gx, gy, dir)`` by the sending end like the
-simulator's ``SimResult.link_bytes``.
-
-The simulator does not (yet) move DMA bytes over the NoC: its DMA costs only the DIP's bandwidth
-(:mod:`d1c.runtime.timing`), so its ``link_bytes`` count core-to-core messages only, which
-compiled programs do not send.
+simulator's ``SimResult.link_bytes``, which moves every DMA stream over these same routes
+(:mod:`d1c.runtime.dma`) and so counts the same bytes, plus the messages between cores.
 """
 
 from __future__ import annotations

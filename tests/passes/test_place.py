@@ -78,17 +78,22 @@ def test_dip_shares_split_a_transfer_by_the_stripes_it_touches() -> None:
     assert sum(b for _, b in got) == 10
 
 
-def test_a_striped_stream_is_served_by_every_dip(monkeypatch) -> None:
-    """The exp kernel of BIG streams 4 MiB in and 4 MiB out: striped over the 5 DIPs of the tile,
-    its cores wait for DMA much less than with each tensor on one DIP (timing-only)."""
+def test_big_tensors_are_striped_over_every_dip(monkeypatch) -> None:
+    """The exp kernel of BIG streams 4 MiB in and 4 MiB out: every transfer is on the striped
+    window (served by all five DIPs, tests/runtime/test_sim_dma.py), or, with striping off, on
+    the DIP window of its tensor (traced, timing-only)."""
     t = load_target("dojo-tile")
 
-    def dma_stalls() -> int:
+    def windows() -> dict[int, int]:
         m = run_pipeline(parse_module(BIG), "tile,place", ctx=Context(target="dojo-tile"))
-        res = simulate(build_program(m, t), t, None, timing_only=True)
-        return sum(c.stall.get("dma", 0) for c in res.cores.values())
+        res = simulate(build_program(m, t), t, None, timing_only=True, trace=True)
+        out: dict[int, int] = {}
+        for name, _, _, _, args in res.trace:
+            if name.startswith("dma."):
+                out[args["dip"]] = out.get(args["dip"], 0) + args["bytes"]
+        return out
 
-    striped = dma_stalls()
+    assert windows() == {STRIPED: 8 << 20}
     monkeypatch.setattr(placement, "STRIPE_MIN", 1 << 60)
-    one_dip = dma_stalls()
-    assert 0 < striped * 2 < one_dip, (striped, one_dip)
+    got = windows()
+    assert sorted(got.values()) == [4 << 20, 4 << 20] and STRIPED not in got

@@ -133,11 +133,12 @@ def test_barrier_stall_is_the_gap_plus_one_hop(tmp_path: Path) -> None:
     trace, res = trace_of(tmp_path, barrier_program(10))
     check_structure(trace)
     check_counters(trace, res)
-    # core a waits from cycle 1 for b's arrival at 11, plus the release's 1 hop of 2 cycles
+    # core a (the barrier controller) waits from cycle 1 until it hears of b's arrival at 11,
+    # 1 hop of 2 cycles later; b hears back 1 hop after that
     assert res.cores[(0, 0, 0, 0)].stall["barrier"] == 12
-    assert res.barriers == ((0, 11, 13),)
+    assert res.barriers == ((0, 11, 15),)
     kernels = [e for e in trace["traceEvents"] if e["ph"] == "X" and e["pid"] == 0]
-    assert [(k["name"], k["args"]["cycles"]) for k in kernels] == [("kernel 0", 13)]
+    assert [(k["name"], k["args"]["cycles"]) for k in kernels] == [("kernel 0", 15)]
 
 
 @pytest.mark.parametrize(
