@@ -42,6 +42,32 @@ def main() -> None:
     """d1c: compile PyTorch models for a Dojo-class D1 training tile and simulate them bit-accurately."""
 
 
+def sim_options(f):
+    """``--workers N`` and ``--ray [ADDRESS]`` for the commands that simulate
+    (:mod:`d1c.runtime.parallel`); :func:`sim_kwargs` turns them into ``simulate`` arguments."""
+    f = click.option(
+        "--ray",
+        is_flag=False,
+        flag_value="local",
+        default=None,
+        metavar="[ADDRESS]",
+        help="Simulate regions on Ray actors: on the cluster at ADDRESS, or without one on "
+        "$RAY_ADDRESS or a local Ray (pip install -e '.[ray]').",
+    )(f)
+    return click.option(
+        "--workers",
+        type=click.IntRange(1),
+        default=1,
+        show_default=True,
+        help="Simulate regions of chips in this many processes (same results for any count).",
+    )(f)
+
+
+def sim_kwargs(workers: int, ray: str | None) -> dict:
+    """``simulate`` keyword arguments of :func:`sim_options`."""
+    return {"workers": workers, "ray": True if ray == "local" else ray}
+
+
 def _register() -> None:
     for name in COMMAND_MODULES:
         try:
