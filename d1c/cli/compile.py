@@ -203,7 +203,7 @@ def targets() -> None:
 def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool,
            workers: int, ray: str | None) -> None:  # fmt: skip
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
-    from d1c.accuracy.ladder import verify as run_verify
+    from d1c.ladder import verify as run_verify
 
     report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism,
                         sim=sim_kwargs(workers, ray))  # fmt: skip
