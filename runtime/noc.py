@@ -37,16 +37,16 @@ Flights
 
 from __future__ import annotations
 
+import ctypes
 import itertools
-from collections import defaultdict
 from collections.abc import Callable
 
+import numpy as np
+
 from d1c.isa.errors import SimulationError
+from d1c.runtime import native_noc
 from d1c.runtime.timing import Costs, Rate
 from d1c.target.mesh import DIR_NAMES, DIRS, Mesh, Pos, dim_clear, latency, no_route, route_path
-
-Hop = tuple[int, int, int | None, Rate | None]
-"""(link id, latency, shared chip-edge id or None, edge bandwidth) of one link."""
 
 _DIR = {d: i for i, d in enumerate(DIRS)}
 
@@ -96,38 +96,51 @@ def _rebuild(args: tuple, state: tuple) -> Flight:
 
 
 class Network:
-    """Routes, reservations and byte counters of the links a region owns."""
+    """Routes, reservations and byte counters of the links a region owns.
+
+    ``free`` and ``carried`` are int64 arrays indexed by link id (``(gy * width + gx) * 4 +
+    dir``) and then, after the links, by chip edge (``chip * 4 + dir``): busy-until times and
+    bytes carried. A route is cached as an int64 hop table (:data:`~d1c.runtime.native_noc.
+    HOP_FIELDS`) and the chip of each of its nodes; :mod:`d1c.runtime.native_noc` moves flights
+    over it (natively when llvmlite works)."""
 
     def __init__(self, mesh: Mesh, costs: Costs) -> None:
         self.mesh, self.costs = mesh, costs
-        self.free: dict[int, int] = defaultdict(int)
-        self.link_bytes: dict[int, int] = defaultdict(int)
-        self.edge_bytes: dict[int, int] = defaultdict(int)
-        self.routes: dict[tuple[Pos, Pos], tuple[tuple[Hop, ...], tuple[int, ...]]] = {}
+        self.links = mesh.width * mesh.height * 4
+        size = self.links + 4 * mesh.chips_w * mesh.chips_h
+        self.free = np.zeros(size, np.int64)
+        self.carried = np.zeros(size, np.int64)
+        self.routes: dict[tuple[Pos, Pos], tuple] = {}
+        self.io = (ctypes.c_int64 * 2)()
+        self.kernel = native_noc.native()
+        self.addrs = (self.free.ctypes.data, self.carried.ctypes.data, ctypes.addressof(self.io))
 
     # ------------------------------------------------------------ routing
-    def hops(self, src: Pos, dst: Pos) -> tuple[tuple[Hop, ...], tuple[int, ...]]:
-        """The hops from ``src`` to ``dst`` along :func:`d1c.target.mesh.route_path` and the chip
-        of every node of the route (cached)."""
+    def hops(self, src: Pos, dst: Pos) -> tuple[np.ndarray, tuple[int, ...], int]:
+        """The hop table from ``src`` to ``dst`` along :func:`d1c.target.mesh.route_path`, the
+        chip of every node of the route, and the table's address (cached)."""
         key = (src, dst)
         got = self.routes.get(key)
         if got is None:
-            got = self.routes[key] = self._route(src, dst)
+            table, chips = self._route(src, dst)
+            got = self.routes[key] = (table, chips, table.ctypes.data)
         return got
 
-    def _route(self, src: Pos, dst: Pos) -> tuple[tuple[Hop, ...], tuple[int, ...]]:
+    def _route(self, src: Pos, dst: Pos) -> tuple[np.ndarray, tuple[int, ...]]:
         nodes = route_path(self.mesh, src, dst)
         if nodes is None:
             raise SimulationError(no_route(src, dst))
         gw, gh, cw, w = self.mesh.grid_w, self.mesh.grid_h, self.mesh.chips_w, self.mesh.width
         chips = tuple((y // gh) * cw + x // gw for x, y in nodes)
-        hop, hops = self.costs.hop, []
+        rows = []
         for i, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(nodes)):
-            if chips[i] == chips[i + 1]:
-                hops.append(((ay * w + ax) * 4 + _DIR[(bx - ax, by - ay)], hop, None, None))
-            else:
-                hops.append(self._hop((ax, ay), (bx, by)))
-        return tuple(hops), chips
+            link = (ay * w + ax) * 4 + _DIR[(bx - ax, by - ay)]
+            edge, rate, lat = -1, Rate(1, 1), self.costs.hop
+            if chips[i] != chips[i + 1]:
+                edge, rate, lat = self._edge(chips[i], chips[i + 1], link % 4)
+            rows.append((link, lat, edge, rate.num, rate.den, chips[i + 1]))
+        table = np.array(rows, np.int64).reshape(-1, len(native_noc.HOP_FIELDS))
+        return table, chips
 
     def chip_of(self, p: Pos) -> int:
         """The chip index (``chip_y * chips_w + chip_x``) of global position ``p``."""
@@ -137,65 +150,59 @@ class Network:
         """Latency of a zero-byte notification (no reservation): the sum of the hop latencies."""
         if dim_clear(self.mesh, src, dst, 0) or dim_clear(self.mesh, src, dst, 1):
             return latency(self.mesh, src, dst)  # a dimension-order route: no search
-        return sum(h[1] for h in self.hops(src, dst)[0])
+        return int(self.hops(src, dst)[0][:, 1].sum())
 
     def lookahead(self) -> int:
         """The smallest latency of anything that crosses a chip edge: one hop plus the die-to-die
         latency (a notification between chips travels at least that)."""
         return self.costs.hop + self.costs.d2d
 
-    def _hop(self, a: Pos, b: Pos) -> Hop:
-        m, c = self.mesh, self.costs
-        d = DIRS.index((b[0] - a[0], b[1] - a[1]))
-        link = (a[1] * m.width + a[0]) * 4 + d
-        chip_a, chip_b = self.chip_of(a), self.chip_of(b)
-        if chip_a == chip_b:
-            return (link, c.hop, None, None)
+    def _edge(self, chip_a: int, chip_b: int, d: int) -> tuple[int, Rate, int]:
+        """(edge id, bandwidth, latency) of a hop from chip ``chip_a`` to ``chip_b``."""
+        c, m = self.costs, self.mesh
         tx, ty = c.tile_chips
-        ca, cb = divmod(chip_a, m.chips_w)[::-1], divmod(chip_b, m.chips_w)[::-1]
-        off_tile = (ca[0] // tx, ca[1] // ty) != (cb[0] // tx, cb[1] // ty)
-        return (link, c.hop + c.d2d, -(chip_a * 4 + d + 1), c.off_tile if off_tile else c.edge)
+        (ay, ax), (by, bx) = divmod(chip_a, m.chips_w), divmod(chip_b, m.chips_w)
+        off_tile = (ax // tx, ay // ty) != (bx // tx, by // ty)
+        return self.links + chip_a * 4 + d, c.off_tile if off_tile else c.edge, c.hop + c.d2d
 
     # ------------------------------------------------------------ flights
     def fly(self, m, fl: Flight) -> None:
         """Move ``fl`` over the links of the chip its head is on; at a node of another chip hand
         it over (an event at the head's arrival there), at a waypoint call its arrival."""
-        free, nbytes, costs = self.free, fl.nbytes, self.costs
-        busy = costs.link.cycles(nbytes)
-        head, tail, i = fl.head, fl.tail, fl.hop
+        nbytes, io = fl.nbytes, self.io
+        busy = self.costs.link.cycles(nbytes)
+        io[0], io[1] = fl.head, fl.tail
+        i = fl.hop
         while True:
-            hops, chips = self.hops(fl.way[fl.leg], fl.way[fl.leg + 1])
-            here = chips[i]
-            while i < len(hops):
-                link, lat, edge, edge_rate = hops[i]
-                s = free[link]
-                if head > s:
-                    s = head
-                t = busy
-                if edge is not None:
-                    if free[edge] > s:
-                        s = free[edge]
-                    e = edge_rate.cycles(nbytes)
-                    free[edge] = s + e
-                    if e > t:
-                        t = e
-                    self.edge_bytes[edge] += nbytes
-                t += s
-                if tail > t:
-                    t = tail
-                free[link] = t
-                self.link_bytes[link] += nbytes
-                head, tail, i = s + lat, t + lat, i + 1
+            table, chips, addr = self.hops(fl.way[fl.leg], fl.way[fl.leg + 1])
+            n, here = len(chips) - 1, chips[i]
+            if i < n:
+                i = self._move(table, addr, i, n, nbytes, busy, here)
                 if chips[i] != here:
-                    fl.head, fl.tail, fl.hop, fl.hands = head, tail, i, fl.hands + 1
+                    fl.head, fl.tail, fl.hop, fl.hands = io[0], io[1], i, fl.hands + 1
                     gid, seq, branch = fl.origin
-                    m.post(head, (gid, seq, (branch, fl.hands)), chips[i], "fly", fl)
+                    m.post(io[0], (gid, seq, (branch, fl.hands)), chips[i], "fly", fl)
                     return
-            fl.head, fl.tail, fl.leg, fl.hop = head, tail, fl.leg + 1, 0
+            fl.head, fl.tail, fl.leg, fl.hop = io[0], io[1], fl.leg + 1, 0
             ARRIVALS[fl.kind](m, fl)
             if fl.leg == len(fl.way) - 1:
                 return
+            io[0], io[1] = fl.head, fl.tail
             i = 0
+
+    def _move(self, table, addr: int, i: int, n: int, nbytes: int, busy: int, here: int) -> int:
+        if self.kernel is not None:
+            free, carried, io = self.addrs
+            return self.kernel(free, carried, addr, i, n, nbytes, busy, here, io)
+        io = np.array([self.io[0], self.io[1]], np.int64)
+        i = native_noc.fly_reference(self.free, self.carried, table, i, n, nbytes, busy, here, io)
+        self.io[0], self.io[1] = int(io[0]), int(io[1])
+        return i
+
+    def link_counts(self) -> dict[int, int]:
+        """Bytes carried per link id (links that carried any)."""
+        used = np.flatnonzero(self.carried[: self.links])
+        return dict(zip(used.tolist(), self.carried[used].tolist(), strict=True))
 
 
 def link_report(mesh: Mesh, link_bytes: dict[int, int]) -> dict[tuple[int, int, str], int]:

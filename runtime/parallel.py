@@ -129,7 +129,7 @@ class RegionWorker:
         views = {c.gid: CoreView.of(c) for c in m.cores.values() if c.code is not None}
         return {
             "stats": sim.region_stats(m),
-            "links": dict(m.net.link_bytes),
+            "links": m.net.link_counts(),
             "undelivered": sum(len(q) for q in m.mail.values()),
             "barriers": list(m.barrier_log),
             "trace": m.trace,

@@ -274,7 +274,7 @@ def region_stats(m: Machine) -> dict[Coord, CoreStats]:
 def result(m: Machine, outputs: dict, codes: dict) -> SimResult:
     """The result of a finished serial run."""
     cores = region_stats(m)
-    return assemble(m.costs.clock_hz, outputs, codes, cores, m.net.link_bytes,
+    return assemble(m.costs.clock_hz, outputs, codes, cores, m.net.link_counts(),
                     sum(len(q) for q in m.mail.values()), m.barrier_log, m.trace, m.mesh)  # fmt: skip
 
 
