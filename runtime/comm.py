@@ -90,8 +90,30 @@ def deliver(m, dst_gid: int, tag: int, msg: Message) -> None:
         q = m.mail[key] = deque()
     q.append(msg)
     dst.inbox.append(msg)
+    if len(dst.inbox) > INBOX_CHECK:
+        settle(m, dst)
     if dst.wait == ("recv", msg.src, tag):
         m.wake(dst, msg.arrival)
+
+
+INBOX_CHECK = 256
+"""Delivered messages a core keeps before its mailbox check runs up to the current cycle."""
+
+
+def settle(m, c) -> None:
+    """Check ``c``'s mailbox for overflows before ``m.clock`` (every entry before it has been
+    processed, so every recv that took a message before it has run) and forget the messages that
+    arrived and were taken before it: they cannot matter any more."""
+    got = mailbox_overflow(c, m.clock)
+    if got is not None:
+        m.fault(*overflow_fault(m, c, *got))
+    c.checked = m.clock
+    c.inbox = [msg for msg in c.inbox if msg.taken < 0 or msg.taken >= m.clock]
+
+
+def overflow_fault(m, c, cycle: int, message: str) -> tuple[tuple, str]:
+    """The (heap key, message) of a mailbox overflow of ``c`` at ``cycle``."""
+    return (2 * cycle * m.sites, c.gid, -1, ()), message
 
 
 def _arrive(m, fl: Flight) -> None:
@@ -203,7 +225,8 @@ def mailbox_overflow(c, before: float) -> tuple[int, str] | None:
 
     Free SRAM at cycle t = the SRAM size minus the bytes in use: ``[0, hwm)`` for the tiles used
     before t and the core's SRAM images and parameter row (:attr:`CoreState.fixed`). A message
-    occupies SRAM from its arrival to the cycle a recv took it.
+    occupies SRAM from its arrival to the cycle a recv took it. Arrivals before ``c.checked``
+    were checked already (:func:`settle`).
     """
     size = c.mem.size
     if not c.inbox or sum(msg.nbytes for msg in c.inbox) <= size - _used(c, c.hwm):
@@ -215,7 +238,7 @@ def mailbox_overflow(c, before: float) -> tuple[int, str] | None:
     held = 0
     for t, delta, msg in changes:
         held += delta
-        if delta <= 0:
+        if delta <= 0 or t < c.checked:
             continue
         i = bisect.bisect_left(times, t)
         free = size - _used(c, c.hwm_log[i - 1][1] if i else 0)

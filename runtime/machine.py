@@ -73,6 +73,7 @@ class CoreState:
     """Registers, clock, SRAM and counters of one core."""
 
     __slots__ = (
+        "checked",
         "chip",
         "code",
         "coord",
@@ -140,7 +141,8 @@ class CoreState:
         self.count = self.macs = self.vops = self.sram_rd = self.sram_wr = 0
         self.noc_tx = self.noc_rx = self.dma_bytes = self.hwm = 0
         self.hwm_log: list[tuple[int, int]] = []  # (cycle, new hwm), for the mailbox check
-        self.inbox: list[Message] = []  # every message delivered here, for the mailbox check
+        self.inbox: list[Message] = []  # messages delivered here that may matter to the check
+        self.checked = 0  # the mailbox check has covered arrivals before this cycle
         self.stall = dict.fromkeys(STALL_CAUSES, 0)
 
     @property
@@ -216,6 +218,7 @@ class Machine:
     end: float = INF
     outbox: list = field(default_factory=list)
     faults: list = field(default_factory=list)
+    clock: int = 0
     limit: float = INF
     trace: list | None = None
     denorm: str = "ieee"
@@ -270,6 +273,13 @@ class Machine:
         heapq.heappush(self.heap, entry)
         if entry[0] < self.horizon:
             self.horizon = entry[0]
+
+    def fault(self, key: tuple, message: str) -> None:
+        """Record a fault at heap key ``key``; the run goes on only up to it, so that an earlier
+        one is still found (:mod:`d1c.runtime.sim`)."""
+        self.faults.append((key, message))
+        self.end = min(self.end, min(self.faults)[0][0] + 1)
+        self.horizon = min(self.horizon, self.end)
 
     def wake(self, c: CoreState, time: int) -> None:
         """End ``c``'s wait at ``time``: its clock moves there and the gap counts as a stall."""

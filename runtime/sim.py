@@ -159,12 +159,14 @@ def run(m: Machine, end: float) -> None:
         entry = heapq.heappop(heap)
         m.horizon = heap[0][0] if heap and heap[0][0] < m.end else m.end
         if len(entry) == 2:
+            m.clock = entry[1].now
             _step_core(m, entry[1])
             continue
+        m.clock = entry[0] // half
         try:
             HANDLERS[entry[4]](m, entry[0] // half, *entry[5])
         except D1cError as err:
-            _fault(m, entry[:4], SimulationError(err.message))
+            m.fault(entry[:4], err.message)
 
 
 def _step_core(m: Machine, c: CoreState) -> None:
@@ -172,17 +174,10 @@ def _step_core(m: Machine, c: CoreState) -> None:
         state = _run_core(c)
     except SimulationError as err:
         c.faulted = True
-        _fault(m, (c.key(),), err)
+        m.fault((c.key(),), err.message)
         return
     if state == YIELD:
         m.push_core(c)
-
-
-def _fault(m: Machine, key: tuple, err: SimulationError) -> None:
-    """Record a fault; the run goes on only up to it, so an earlier one is still found."""
-    m.faults.append((key, err.message))
-    m.end = min(m.end, min(m.faults)[0][0] + 1)
-    m.horizon = min(m.horizon, m.end)
 
 
 def stuck(m: Machine) -> list[CoreState]:
@@ -198,7 +193,7 @@ def first_failure(m: Machine) -> tuple[tuple, str] | None:
     for c in m.cores.values():
         got = comm.mailbox_overflow(c, before)
         if got is not None:
-            fails.append(((2 * got[0] * m.sites, c.gid, -1, ()), got[1]))
+            fails.append(comm.overflow_fault(m, c, *got))
     return min(fails) if fails else None
 
 
