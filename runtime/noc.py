@@ -38,7 +38,6 @@ Flights
 from __future__ import annotations
 
 import ctypes
-import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -46,12 +45,15 @@ import numpy as np
 from d1c.isa.errors import SimulationError
 from d1c.runtime import native_noc
 from d1c.runtime.timing import Costs, Rate
-from d1c.target.mesh import DIR_NAMES, DIRS, Mesh, Pos, dim_clear, latency, no_route, route_path
-
-_DIR = {d: i for i, d in enumerate(DIRS)}
+from d1c.target.mesh import DIR_NAMES, Mesh, Pos, dim_clear, latency, no_route, route_path
 
 ARRIVALS: dict[str, Callable[..., None]] = {}
 """Flight kind -> ``arrive(machine, flight, head, tail)`` at ``flight.way[flight.leg]``."""
+
+
+_DIR_OF_STEP = np.array([-1, 3, -1, 1, -1, 0, -1, 2, -1], np.int64)
+"""Direction index (the order of :data:`d1c.target.mesh.DIRS`) of a step ``(dx, dy)`` at
+``dx + 3 * dy + 4``."""
 
 
 class Flight:
@@ -130,17 +132,19 @@ class Network:
         nodes = route_path(self.mesh, src, dst)
         if nodes is None:
             raise SimulationError(no_route(src, dst))
-        gw, gh, cw, w = self.mesh.grid_w, self.mesh.grid_h, self.mesh.chips_w, self.mesh.width
-        chips = tuple((y // gh) * cw + x // gw for x, y in nodes)
-        rows = []
-        for i, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(nodes)):
-            link = (ay * w + ax) * 4 + _DIR[(bx - ax, by - ay)]
-            edge, rate, lat = -1, Rate(1, 1), self.costs.hop
-            if chips[i] != chips[i + 1]:
-                edge, rate, lat = self._edge(chips[i], chips[i + 1], link % 4)
-            rows.append((link, lat, edge, rate.num, rate.den, chips[i + 1]))
-        table = np.array(rows, np.int64).reshape(-1, len(native_noc.HOP_FIELDS))
-        return table, chips
+        m = self.mesh
+        xy = np.array(nodes, np.int64).reshape(-1, 2)
+        x, y = xy[:, 0], xy[:, 1]
+        chips = (y // m.grid_h) * m.chips_w + x // m.grid_w
+        d = _DIR_OF_STEP[np.diff(x) + 3 * np.diff(y) + 4]
+        table = np.empty((len(d), len(native_noc.HOP_FIELDS)), np.int64)
+        table[:, 0] = (y[:-1] * m.width + x[:-1]) * 4 + d
+        table[:, 1:5] = (self.costs.hop, -1, 1, 1)
+        table[:, 5] = chips[1:]
+        for i in np.flatnonzero(chips[:-1] != chips[1:]).tolist():
+            edge, rate, lat = self._edge(int(chips[i]), int(chips[i + 1]), int(d[i]))
+            table[i, 1:5] = (lat, edge, rate.num, rate.den)
+        return table, tuple(chips.tolist())
 
     def chip_of(self, p: Pos) -> int:
         """The chip index (``chip_y * chips_w + chip_x``) of global position ``p``."""

@@ -117,7 +117,8 @@ class RegionWorker:
 
             heapq.heapify(m.heap)
         m.horizon = m.heap[0][0] if m.heap else INF
-        sim.run(m, end)
+        with sim.no_gc():
+            sim.run(m, end)
         out, m.outbox = m.outbox, []
         fault = min(m.faults) if m.faults else None
         return out, self.next_time(), fault, len(m.barrier_log)

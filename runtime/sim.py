@@ -31,6 +31,8 @@ DMA completes, whichever is later.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import itertools
 from pathlib import Path
@@ -96,7 +98,7 @@ def simulate(
     )
     symbols.load_inputs(m, prog, inputs, io)
     kernels = dict(prog.meta).get("kernels")
-    with progress("simulate", int(kernels) if kernels else None) as m.progress:
+    with progress("simulate", int(kernels) if kernels else None) as m.progress, no_gc():
         start(m)
         run(m, INF)
     check_end(m, stuck(m))
@@ -115,6 +117,19 @@ def new_machine(
     m.trace = [] if trace else None
     load(m, prog)
     return m
+
+
+@contextlib.contextmanager
+def no_gc():
+    """The cyclic garbage collector off while simulating: millions of short-lived objects make it
+    rescan the long-lived state again and again, and the simulator creates no cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def start(m: Machine) -> None:
