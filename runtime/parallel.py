@@ -117,7 +117,7 @@ class RegionWorker:
 
             heapq.heapify(m.heap)
         m.horizon = m.heap[0][0] if m.heap else INF
-        with sim.no_gc():
+        with sim.no_gc():  # in a worker process (the coordinator's call holds it off already)
             sim.run(m, end)
         out, m.outbox = m.outbox, []
         fault = min(m.faults) if m.faults else None

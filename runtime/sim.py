@@ -86,25 +86,28 @@ def simulate(
     """
     prog = program if isinstance(program, D1xProgram) else d1x.read_d1x(program)
     tgt = load_target(target or prog.target) if not isinstance(target, Target) else target
-    if workers > 1 or ray:
-        from d1c.runtime.parallel import simulate_parallel
+    opts = {"timing_only": timing_only, "trace": bool(trace), "max_cycles": max_cycles}
+    with no_gc():
+        if workers > 1 or ray:
+            from d1c.runtime.parallel import simulate_parallel
 
-        opts = {"timing_only": timing_only, "trace": bool(trace), "max_cycles": max_cycles}
-        res = simulate_parallel(prog, tgt, inputs, io, workers, ray, opts)
-        if res is not None:
-            return write_trace(res, tgt, trace) if res.trace is not None else res
-    m = new_machine(
-        prog, tgt, None, timing_only=timing_only, trace=bool(trace), max_cycles=max_cycles
-    )
+            res = simulate_parallel(prog, tgt, inputs, io, workers, ray, opts)
+            if res is not None:
+                return write_trace(res, tgt, trace) if res.trace is not None else res
+        res = _serial(prog, tgt, inputs, io, opts)
+    return write_trace(res, tgt, trace) if res.trace is not None else res
+
+
+def _serial(prog: D1xProgram, tgt: Target, inputs, io, opts: dict) -> SimResult:
+    m = new_machine(prog, tgt, None, **opts)
     symbols.load_inputs(m, prog, inputs, io)
     kernels = dict(prog.meta).get("kernels")
-    with progress("simulate", int(kernels) if kernels else None) as m.progress, no_gc():
+    with progress("simulate", int(kernels) if kernels else None) as m.progress:
         start(m)
         run(m, INF)
     check_end(m, stuck(m))
     outputs, codes = symbols.read_outputs(m, prog, io) if m.full else ({}, {})
-    res = result(m, outputs, codes)
-    return write_trace(res, tgt, trace) if m.trace is not None else res
+    return result(m, outputs, codes)
 
 
 def new_machine(
@@ -121,8 +124,9 @@ def new_machine(
 
 @contextlib.contextmanager
 def no_gc():
-    """The cyclic garbage collector off while simulating: millions of short-lived objects make it
-    rescan the long-lived state again and again, and the simulator creates no cycles."""
+    """The cyclic garbage collector off while simulating: the many short-lived objects of a run
+    make it rescan all long-lived objects (the program, and the caller's, e.g. a compiled model's
+    IR) again and again, and the simulator creates no reference cycles that matter."""
     was = gc.isenabled()
     gc.disable()
     try:
