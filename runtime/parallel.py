@@ -270,6 +270,10 @@ def simulate_parallel(prog: D1xProgram, tgt: Target, inputs: dict | None, io, wo
 
     A target whose chip-edge latency is 0 cycles has no lookahead: it runs as one region."""
     o = Options(**opts)
+    if ray and workers < 2:
+        from d1c.runtime.ray_backend import cluster_cpus
+
+        workers = cluster_cpus(ray)  # one region per CPU of the cluster
     regions = partition(prog, tgt, workers)
     if Machine(tgt, costs_of(tgt), False, frozenset()).net.lookahead() < 1:
         regions = [frozenset(range(tgt.chips[0] * tgt.chips[1]))]

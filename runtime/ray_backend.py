@@ -34,6 +34,13 @@ def connect(address: str | bool) -> None:
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
 
 
+def cluster_cpus(address: str | bool) -> int:
+    """The CPUs of the Ray cluster at ``address`` (joined or started first)."""
+    ray = _import_ray()
+    connect(address)
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
 def _import_ray():
     try:
         import ray
