@@ -63,10 +63,24 @@ def handler(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return register
 
 
-def new_sram(size: int) -> np.ndarray:
-    """A zeroed SRAM of ``size`` bytes backed by an anonymous mapping, so the OS supplies zero pages
-    only when they are touched (``np.zeros`` may memset recycled heap memory instead)."""
-    return np.frombuffer(mmap.mmap(-1, size), dtype=np.uint8)
+class SramPool:
+    """Zeroed core SRAMs carved from anonymous mappings of :attr:`SLAB` SRAMs each: the OS
+    supplies zero pages only when they are touched (``np.zeros`` may memset recycled heap memory
+    instead), and a program on a million cores needs a thousand mappings, not a million (Linux
+    allows about 65,000 per process)."""
+
+    SLAB = 1024
+
+    def __init__(self, size: int) -> None:
+        self.size, self.slab, self.used = size, np.zeros(0, np.uint8), self.SLAB
+
+    def take(self) -> np.ndarray:
+        """A fresh zeroed SRAM of ``size`` bytes."""
+        if self.used == self.SLAB:
+            self.slab = np.frombuffer(mmap.mmap(-1, self.size * self.SLAB), dtype=np.uint8)
+            self.used = 0
+        self.used += 1
+        return self.slab[(self.used - 1) * self.size : self.used * self.size]
 
 
 class CoreState:
@@ -134,7 +148,7 @@ class CoreState:
         self.transfers: dict[int, list] = {}  # transfer id -> [parts left, done, trace info]
         self.wait: tuple | None = None
         self.passed = self.halted = self.faulted = False
-        self.mem = new_sram(m.target.sram_bytes)
+        self.mem = m.srams.take()
         self.mem32 = self.mem.view("<u4")
         self.fixed: list[tuple[int, int]] = []  # disjoint spans of SRAM images and parameters
         self.sregs: dict[str, int] = {}
@@ -206,6 +220,7 @@ class Machine:
     net: Network = field(init=False)
     hbm: Hbm = field(init=False)
     sites: int = field(init=False)
+    srams: SramPool = field(init=False)
     cores: dict[int, CoreState] = field(default_factory=dict)
     running: set[int] = field(default_factory=set)
     mail: dict[tuple[int, int, int], deque] = field(default_factory=dict)
@@ -229,6 +244,7 @@ class Machine:
     def __post_init__(self) -> None:
         self.mesh = Mesh.of(self.target)
         self.sites = self.mesh.chips_w * self.mesh.chips_h * self.mesh.grid_w * self.mesh.grid_h
+        self.srams = SramPool(self.target.sram_bytes)
         self.net = Network(self.mesh, self.costs)
         dips = int(self.target.dip["count"])
         self.hbm = Hbm(dips, int(self.target.dip["hbm_bytes"]))
