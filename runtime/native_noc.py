@@ -24,10 +24,10 @@ from d1c.isa.errors import CompileError
 from d1c.runtime import jit
 
 HOP_FIELDS = ("link", "latency", "edge", "edge_num", "edge_den", "next_chip")
-"""Columns of a route's int64 hop table; ``edge`` is -1 for a hop inside a chip."""
+"""Columns of a route's int32 hop table; ``edge`` is -1 for a hop inside a chip."""
 
 _IR = """
-define i64 @d1c_fly(i64* %free, i64* %bytes, i64* %hops, i64 %start, i64 %n, i64 %nb,
+define i64 @d1c_fly(i64* %free, i64* %bytes, i32* %hops, i64 %start, i64 %n, i64 %nb,
                     i64 %busy, i64 %here, i64* %io) {
 entry:
   %h0 = load i64, i64* %io
@@ -42,18 +42,24 @@ loop:
   br i1 %more, label %body, label %done
 body:
   %row = mul i64 %i, 6
-  %pl = getelementptr i64, i64* %hops, i64 %row
-  %link = load i64, i64* %pl
-  %pla = getelementptr i64, i64* %pl, i64 1
-  %lat = load i64, i64* %pla
-  %ple = getelementptr i64, i64* %pl, i64 2
-  %edge = load i64, i64* %ple
-  %pln = getelementptr i64, i64* %pl, i64 3
-  %num = load i64, i64* %pln
-  %pld = getelementptr i64, i64* %pl, i64 4
-  %den = load i64, i64* %pld
-  %plc = getelementptr i64, i64* %pl, i64 5
-  %chip = load i64, i64* %plc
+  %pl = getelementptr i32, i32* %hops, i64 %row
+  %link32 = load i32, i32* %pl
+  %link = sext i32 %link32 to i64
+  %pla = getelementptr i32, i32* %pl, i64 1
+  %lat32 = load i32, i32* %pla
+  %lat = sext i32 %lat32 to i64
+  %ple = getelementptr i32, i32* %pl, i64 2
+  %edge32 = load i32, i32* %ple
+  %edge = sext i32 %edge32 to i64
+  %pln = getelementptr i32, i32* %pl, i64 3
+  %num32 = load i32, i32* %pln
+  %num = sext i32 %num32 to i64
+  %pld = getelementptr i32, i32* %pl, i64 4
+  %den32 = load i32, i32* %pld
+  %den = sext i32 %den32 to i64
+  %plc = getelementptr i32, i32* %pl, i64 5
+  %chip32 = load i32, i32* %plc
+  %chip = sext i32 %chip32 to i64
   %fl = getelementptr i64, i64* %free, i64 %link
   %freel = load i64, i64* %fl
   %c1 = icmp sgt i64 %head, %freel

@@ -102,7 +102,7 @@ class Network:
 
     ``free`` and ``carried`` are int64 arrays indexed by link id (``(gy * width + gx) * 4 +
     dir``) and then, after the links, by chip edge (``chip * 4 + dir``): busy-until times and
-    bytes carried. A route is cached as an int64 hop table (:data:`~d1c.runtime.native_noc.
+    bytes carried. A route is cached as an int32 hop table (:data:`~d1c.runtime.native_noc.
     HOP_FIELDS`) and the chip of each of its nodes; :mod:`d1c.runtime.native_noc` moves flights
     over it (natively when llvmlite works)."""
 
@@ -137,7 +137,7 @@ class Network:
         x, y = xy[:, 0], xy[:, 1]
         chips = (y // m.grid_h) * m.chips_w + x // m.grid_w
         d = _DIR_OF_STEP[np.diff(x) + 3 * np.diff(y) + 4]
-        table = np.empty((len(d), len(native_noc.HOP_FIELDS)), np.int64)
+        table = np.empty((len(d), len(native_noc.HOP_FIELDS)), np.int32)
         table[:, 0] = (y[:-1] * m.width + x[:-1]) * 4 + d
         table[:, 1:5] = (self.costs.hop, -1, 1, 1)
         table[:, 5] = chips[1:]

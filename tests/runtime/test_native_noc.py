@@ -31,7 +31,7 @@ def flights(draw) -> tuple[int, list]:
             num, den = draw(st.integers(1, 2000)), draw(st.integers(1, 7))
             rows.append((draw(st.integers(0, size - 1)), draw(st.integers(0, 250)), edge, num,
                          den, draw(st.integers(0, 2))))  # fmt: skip
-        table = np.array(rows, np.int64).reshape(-1, 6)
+        table = np.array(rows, np.int32).reshape(-1, 6)
         head = draw(st.integers(0, 5000))
         tail = draw(st.sampled_from([-1, head, head + draw(st.integers(0, 900))]))
         nbytes = draw(st.integers(0, 70000))
