@@ -101,8 +101,9 @@ def _shares(hbm: Box, span: int, dips: int) -> list[tuple[int, int]]:
         return shares
     starts = (addr & ((1 << DIP_SHIFT) - 1)) + np.arange(rows, dtype=np.int64) * stride
     first, last = starts // STRIPE_BYTES, (starts + row_bytes - 1) // STRIPE_BYTES
-    held = {int(d) for f, n in zip(first, last - first + 1, strict=True)
-            for d in (f + np.arange(min(n, dips))) % dips}  # fmt: skip
+    k = np.arange(dips)
+    touched = (first[:, None] + k)[k <= (last - first)[:, None]]  # each row's stripes (<= dips)
+    held = set(np.unique(touched % dips).tolist())
     have = {d for d, _ in shares}
     return sorted(shares + [(d, 0) for d in held - have])
 

@@ -102,6 +102,7 @@ class CoreState:
         "hwm",
         "hwm_log",
         "inbox",
+        "kept",
         "landed",
         "m",
         "macs",
@@ -156,7 +157,7 @@ class CoreState:
         self.noc_tx = self.noc_rx = self.dma_bytes = self.hwm = 0
         self.hwm_log: list[tuple[int, int]] = []  # (cycle, new hwm), for the mailbox check
         self.inbox: list[Message] = []  # messages delivered here that may matter to the check
-        self.checked = 0  # the mailbox check has covered arrivals before this cycle
+        self.checked = self.kept = 0  # the check covered arrivals before; messages it kept
         self.stall = dict.fromkeys(STALL_CAUSES, 0)
 
     @property

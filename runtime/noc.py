@@ -113,6 +113,7 @@ class Network:
         self.free = np.zeros(size, np.int64)
         self.carried = np.zeros(size, np.int64)
         self.routes: dict[tuple[Pos, Pos], tuple] = {}
+        self.latencies: dict[tuple[Pos, Pos], int] = {}
         self.io = (ctypes.c_int64 * 2)()
         self.kernel = native_noc.native()
         self.addrs = (self.free.ctypes.data, self.carried.ctypes.data, ctypes.addressof(self.io))
@@ -152,9 +153,15 @@ class Network:
 
     def latency(self, src: Pos, dst: Pos) -> int:
         """Latency of a zero-byte notification (no reservation): the sum of the hop latencies."""
-        if dim_clear(self.mesh, src, dst, 0) or dim_clear(self.mesh, src, dst, 1):
-            return latency(self.mesh, src, dst)  # a dimension-order route: no search
-        return int(self.hops(src, dst)[0][:, 1].sum())
+        key = (src, dst)
+        got = self.latencies.get(key)
+        if got is None:
+            if dim_clear(self.mesh, src, dst, 0) or dim_clear(self.mesh, src, dst, 1):
+                got = latency(self.mesh, src, dst)  # a dimension-order route: no search
+            else:
+                got = int(self.hops(src, dst)[0][:, 1].sum())
+            self.latencies[key] = got
+        return got
 
     def lookahead(self) -> int:
         """The smallest latency of anything that crosses a chip edge: one hop plus the die-to-die

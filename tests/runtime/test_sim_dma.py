@@ -120,3 +120,21 @@ HBM_IMAGE = """
 def test_hbm_image_is_loaded_at_its_address() -> None:
     res = run(HBM_IMAGE)
     np.testing.assert_array_equal(res.outputs["y"], np.arange(1, 9, dtype=np.float32).reshape(2, 4))
+
+
+def test_every_dip_holding_bytes_of_a_striped_transfer_serves_a_part() -> None:
+    """The time shares of dip_shares may leave out a DIP whose stripes hold a few bytes of a
+    strided transfer; it still gets a part (of 0 bytes), so its bytes move with their own DIP."""
+    from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED
+    from d1c.runtime.dma import _shares
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        dips, rows = int(rng.integers(1, 7)), int(rng.integers(1, 9))
+        rb = int(rng.integers(1, 9000))
+        stride = rb + int(rng.integers(0, 20000))
+        addr = (STRIPED << DIP_SHIFT) + int(rng.integers(0, 50000))
+        parts = _shares((addr, rows, rb, stride), (rows - 1) * stride + rb, dips)
+        off = addr & ((1 << DIP_SHIFT) - 1)
+        held = {((off + r * stride + j) // STRIPE_BYTES) % dips for r in range(rows) for j in range(rb)}  # fmt: skip
+        assert held <= {d for d, _ in parts} and sum(n for _, n in parts) == rows * rb
