@@ -166,3 +166,36 @@ def test_ray_faults_like_a_serial_run(local_ray) -> None:
     text = '.target "mini"\n.code a, 0.0.0.0\n    li x1, 2\n    ld x2, x1, 0\n    halt\n.code b, 1.1.0.0\n    halt\n'
     prog = assemble(text)
     assert outcome(prog, MINI, None, ray=True) == outcome(prog, MINI, None)
+
+
+EXAMPLES = ["mlp.py", "cnn.py", "gpt_block.py", "transformer.py", "attention.d1"]
+
+
+def _compiled(example: str, target: str) -> tuple[D1xProgram, dict]:
+    from d1c import driver
+    from d1c.codegen.emit import input_arrays
+
+    src = driver.load_source(str(ROOT / "examples" / example))
+    inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
+    opts = driver.Options(target, "bf16", tuple(inputs))
+    placed = driver.compile_stages(src.module, "placed", opts)["placed"]
+    prog = driver.build(placed, opts)
+    return prog, input_arrays(placed.main, inputs, prog)
+
+
+def test_a_compiled_example_is_identical_for_any_worker_count() -> None:
+    prog, inputs = _compiled("cnn.py", "mini")
+    assert len(partition(prog, MINI, 4)) >= 2
+    got = same_for_all_workers(prog, MINI, inputs)
+    assert got[0] != "fault" and got[6]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["mini", "dojo-tile"])
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_example_is_identical_for_any_worker_count_and_ray(example, target, local_ray):
+    prog, inputs = _compiled(example, target)
+    tgt = load_target(target)
+    got = same_for_all_workers(prog, tgt, inputs)
+    assert got[0] != "fault", got[1]
+    assert outcome(prog, tgt, inputs, ray=True, workers=2) == got
