@@ -38,7 +38,7 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
     store     mem32[sem(x[rs1], imm)] = x[rs2]         branch   if sem(x[rs1], x[rs2]): pc += 4*off
     loop      x[rs1], taken = sem(x[rs1]); if taken: pc += 4*off
     jump      jal: x[rd], pc = sem(pc, off); jalr: x[rd], pc = sem(pc, x[rs1], imm); j: pc = sem(pc, off)
-    halt/nop/csr_read/csr_write   machine state only (sem is None)
+    halt/nop/mark/csr_read/csr_write   machine state only (sem is None)
     tdesc     t[td] = sem(t[td], <sources in operand order; tld passes the 4 SRAM words at ea>)
     matrix    C = sem(acc, A, B) with A, B, acc decoded to float32; acc = +0.0 in mode ``zero``;
               C rounded (RNE) into td, which must be fp32.
@@ -54,12 +54,13 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
     dma       addr = sem(x[rs1], x[rs2]) (64-bit HBM address); rows of td/ta, HBM stride x[rs3].
     dma_list  descs = sem(<8*x[rs2] words at SRAM x[rs1]>); dma_wait: simulator state only.
     send/recv coord = sem(x[rs1]); mcast: sem(x[rs1], x[rs2], grid_w, grid_h) gives the targets.
+    notify/await  coord = sem(x[rs1]): a token (no data) on tag, FIFO like send/recv.
     barrier   done = sem(arrived, x[rs1]); sem_signal: new = sem(value) on core x[rs1];
               sem_wait: (new, ready) = sem(value, count).
     Every decode/encode passes the core's sticky ``Flags`` and the target's denormal mode.
     Faults (the simulator raises SimulationError with core and pc): tile or scalar access outside
     SRAM, misaligned ld/st, shapes that do not match (mma [M,K]@[K,N] into [M,N]), mma with
-    td not fp32 or ta/tb fp32/i32, move format/bias mismatch, gather index out of range, recv
+    td not fp32, move format/bias mismatch, gather index out of range, recv
     size different from td.nbytes, an invalid word, and deadlock.
 
 Memory, DMA, NoC and sync (details in each row's doc)
@@ -117,6 +118,7 @@ ENUMS: dict[str, dict[str, int]] = {
         )
     },
     "redop": {"sum": 0, "max": 1, "min": 2},
+    "rmode": {"rne": 0, "floor": 1, "ceil": 2, "trunc": 3},
     "axis": {"rows": 0, "cols": 1},
     "mode": {"zero": 0, "acc": 1},
     "sreg": {
@@ -229,6 +231,8 @@ FORMATS: dict[str, tuple[Field, ...]] = {
     "NR": (_f("td", 7, 4), _f("rs1", 11, 5), _f("tag", 16, 8, "uimm")),
     "NM": (_f("ta", 7, 4), _f("rs1", 11, 5), _f("rs2", 16, 5), _f("tag", 21, 8, "uimm")),
     "SB": (_f("rs1", 7, 5), _f("id", 12, 8, "uimm")),
+    "MK": (_f("id", 7, 25, "uimm"),),
+    "NT": (_f("rs1", 7, 5), _f("tag", 12, 8, "uimm")),
     "SS": (_f("rs1", 7, 5), _f("sem", 12, 4, "uimm")),
     "SW": (_f("sem", 7, 4, "uimm"), _f("count", 11, 16, "uimm")),
     "MM": (*_tile("td", "ta", "tb"), _f("mode", 19, 1, enum="mode")),
@@ -240,6 +244,7 @@ FORMATS: dict[str, tuple[Field, ...]] = {
     "TFL": (*_tile("td"), _f("rs1", 11, 5), _f("rnd", 16, 1, enum="rnd")),
     "TC": (*_tile("td", "ta"), _f("rnd", 15, 1, enum="rnd")),
     "TU": (*_tile("td", "ta"), _f("func", 15, 4, enum="func"), _f("rnd", 19, 1, enum="rnd")),
+    "TRM": (*_tile("td", "ta"), _f("rmode", 15, 2, enum="rmode")),
     "TRD": (*_tile("td", "ta"), _f("redop", 15, 2, enum="redop"), _f("axis", 17, 1, enum="axis"), _f("mode", 18, 1, enum="mode"), _f("rnd", 19, 1, enum="rnd")),
     "T2": _tile("td", "ta"),
     "T2A": (*_tile("td", "ta"), _f("axis", 15, 1, enum="axis")),
@@ -287,6 +292,7 @@ ROWS: tuple[Row, ...] = (
     _r("jal",        0x04, "J",    "jump",      "control", s.jal,          "x[rd] = pc + 4; pc = pc + 4*off"),
     _r("jalr",       0x05, "I",    "jump",      "control", s.jalr,         "x[rd] = pc + 4; pc = (x[rs1] + imm) & ~3"),
     _r("loop",       0x06, "L",    "loop",      "control", s.loop,         "hardware loop: x[rs1] -= 1; if x[rs1] != 0: pc = pc + 4*off (body runs x[rs1] times)"),
+    _r("mark",       0x07, "MK",   "mark",      "control", None,           "no effect (one issue slot); a traced simulation records (core, id, time): the compiler marks where each kernel starts"),
     _r("beq",        0x08, "B",    "branch",    "control", s.beq,          "if x[rs1] == x[rs2]: pc = pc + 4*off"),
     _r("bne",        0x09, "B",    "branch",    "control", s.bne,          "if x[rs1] != x[rs2]: pc = pc + 4*off"),
     _r("blt",        0x0A, "B",    "branch",    "control", s.blt,          "if x[rs1] < x[rs2] (signed): pc = pc + 4*off"),
@@ -336,13 +342,15 @@ ROWS: tuple[Row, ...] = (
     # NoC
     _r("send",       0x44, "NS",   "send",      "noc",     s.unpack_coord, "send the bytes of tile t[ta] to core x[rs1] (packed coord, any chip) with tag; non-blocking"),
     _r("recv",       0x45, "NR",   "recv",      "noc",     s.unpack_coord, "block until the message from core x[rs1] with tag arrives; write it into tile t[td]"),
+    _r("notify",     0x47, "NT",   "notify",    "noc",     s.unpack_coord, "send a token (no data) to core x[rs1] with tag; non-blocking; arrives after the route's latency"),
+    _r("await",      0x4B, "NT",   "await",     "noc",     s.unpack_coord, "block until a token from core x[rs1] with tag arrives (FIFO per source, destination and tag); take it"),
     _r("mcast",      0x46, "NM",   "mcast",     "noc",     t.mcast_targets,"send tile t[ta] with tag to every core on the mesh segment x[rs1]..x[rs2] (one row or column)"),
     # sync
     _r("barrier",    0x48, "SB",   "barrier",   "sync",    s.barrier,      "block until x[rs1] cores (this one included) reached barrier id"),
     _r("sem.signal", 0x49, "SS",   "sem_signal","sync",    s.sem_signal,   "increment semaphore sem (0..15) of core x[rs1]"),
     _r("sem.wait",   0x4A, "SW",   "sem_wait",  "sync",    s.sem_wait,     "block until local semaphore sem >= count, then subtract count"),
     # matrix
-    _r("mma",        0x50, "MM",   "matrix",    "matrix",  s.mma,          "t[td] (fp32 [M,N]) = (mode acc ? t[td] : 0) + t[ta] [M,K] @ t[tb] [K,N], sequential in K, no FMA"),
+    _r("mma",        0x50, "MM",   "matrix",    "matrix",  s.mma,          "t[td] (fp32 [M,N]) = (mode acc ? t[td] : 0) + t[ta] [M,K] @ t[tb] [K,N], sequential in K, no FMA (fp32 operands: products rounded, FP32 FMA rate)"),
     # vector elementwise, tile op tile (numpy broadcasting of [R,1]/[1,C] operands)
     _r("vadd",       0x58, "TT",   "ew",        "vector",  s.fadd,         "t[td] = round(t[ta] + t[tb])"),
     _r("vsub",       0x59, "TT",   "ew",        "vector",  s.fsub,         "t[td] = round(t[ta] - t[tb])"),
@@ -365,6 +373,7 @@ ROWS: tuple[Row, ...] = (
     # conversion, functions, reductions
     _r("vcvt",       0x69, "TC",   "ew",        "vector",  s.convert,      "t[td] = round(t[ta]): format conversion with rounding rnd"),
     _r("vfn",        0x6A, "TU",   "ew",        "vector",  s.unary,        "t[td] = round(func(t[ta])) (fpmath: same bits on every host)"),
+    _r("vround",     0x6C, "TRM",  "ew",        "vector",  s.round_int,    "t[td] = t[ta] rounded to an integer value (rmode rne, floor, ceil, trunc; exact), stored with rne: into i32 a float-to-integer conversion"),
     _r("vred",       0x6B, "TRD",  "reduce",    "vector",  s.reduce,       "t[td] = round(redop of t[ta] along axis), sequential from index 0, from t[td] if mode acc"),
     # moves (raw codes; same format and bias)
     _r("tcopy",      0x70, "T2",   "move",      "move",    s.copy,         "t[td] = t[ta] (same shape)"),

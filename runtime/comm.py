@@ -1,4 +1,5 @@
-"""NoC and synchronisation instructions: send, recv, mcast, barrier, sem.signal, sem.wait.
+"""NoC and synchronisation instructions: send, recv, mcast, notify, await, barrier, sem.signal,
+sem.wait.
 
 Messages (spec: ``send`` copies the tile's bytes when it issues)
     A send reads its tile (format, bias and bytes) at issue and starts a flight to the receiver
@@ -18,6 +19,11 @@ Mailbox capacity
     the run fails with a :class:`SimulationError` naming the core, the sender and the cycle
     (:func:`mailbox_overflow`, checked when the run stops).
 
+Tokens: ``notify`` sends a message without data (a flight of 0 bytes: it arrives after the
+route's latency, later if a link on the way is busy) and ``await`` takes one, like ``recv``: same
+mailbox, same FIFO per (source, destination, tag), and a data message is a fault for ``await``
+as a token is for ``recv``.
+
 Semaphores: ``sem.signal`` reaches its target after the route latency (an event); ``sem.wait``
 sees only signals that arrived by its time.
 
@@ -27,9 +33,10 @@ Barriers (a barrier controller at the program's first core, :attr:`Machine.root`
     latency again), which then continues: a core arriving at ``t_q`` leaves at
     ``max_q(t_q + lat(q, root)) + lat(root, p)``. A barrier of one core passes at once.
 
-send, mcast, sem.signal, sem.wait and barrier act on chip state or start events, so they YIELD
-while the core's key is above ``machine.horizon``: all of them then happen in canonical key order
-whatever order the host ran the cores in (:mod:`d1c.runtime.machine`).
+send, mcast, notify, await, sem.signal, sem.wait and barrier act on chip state or start events
+(await: remote SRAM writes land at it), so they YIELD while the core's key is above
+``machine.horizon``: all of them then happen in canonical key order whatever order the host ran
+the cores in (:mod:`d1c.runtime.machine`).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from d1c.isa.errors import SimulationError
 from d1c.isa.semantics import barrier, sem_signal, sem_wait
 from d1c.isa.tiles import CFLOAT, mcast_targets
 from d1c.runtime.core import BLOCK, YIELD
+from d1c.runtime.dma_sram import apply_incoming
 from d1c.runtime.machine import Message, handler
 from d1c.runtime.memory import check_tile, read_bytes, write_bytes
 from d1c.runtime.noc import ARRIVALS, Flight
@@ -76,9 +84,18 @@ def _payload(c, d, what: str) -> np.ndarray | None:
     return np.array(read_bytes(c.mem, d.base, d.rows, d.row_bytes, d.pitch))
 
 
-def _late(c) -> bool:
-    """True if ``c`` must wait for the rest of its region to catch up before acting."""
-    return (2 * c.now + 1) * c.m.sites + c.gid > c.m.horizon
+TOKEN = "token"  # the format of a notify message (no data)
+
+
+def synced(c) -> bool:
+    """True if ``c`` must wait for the rest of its region to catch up before it acts on chip
+    state (its key is above the horizon); else the remote SRAM writes that reached it land now
+    (:func:`d1c.runtime.dma_sram.apply_incoming`) and it may act."""
+    if (2 * c.now + 1) * c.m.sites + c.gid > c.m.horizon:
+        return True
+    if c.incoming:
+        apply_incoming(c)
+    return False
 
 
 def deliver(m, dst_gid: int, tag: int, msg: Message) -> None:
@@ -123,8 +140,9 @@ def _arrive(m, fl: Flight) -> None:
     deliver(m, gids[fl.leg], tag, Message(fl.arrival, fl.nbytes, fmt, bias, data, src))
     if m.trace is not None:
         to = fmt_coord(m.mesh.coord_of_gid(gids[fl.leg]))
-        name = "send" if fl.kind == "msg" else "mcast"
-        m.trace.append((name, src, issued, fl.arrival - issued, {"to": to, "tag": tag, "bytes": fl.nbytes}))  # fmt: skip
+        name = {"msg": "send", "mcast": "mcast", "token": "notify"}[fl.kind]
+        args = {"to": to, "tag": tag} if fl.kind == "token" else {"to": to, "tag": tag, "bytes": fl.nbytes}  # fmt: skip
+        m.trace.append((name, src, issued, fl.arrival - issued, args))
     if fl.kind == "mcast" and fl.origin[2] == 0:
         _branches(m, fl)
 
@@ -138,12 +156,12 @@ def _branches(m, fl: Flight) -> None:
             m.net.fly(m, Flight("mcast", way, fl.head, fl.tail, fl.nbytes, (gid, seq, branch), payload))  # fmt: skip
 
 
-ARRIVALS["msg"] = ARRIVALS["mcast"] = _arrive
+ARRIVALS["msg"] = ARRIVALS["mcast"] = ARRIVALS["token"] = _arrive
 
 
 def ex_send(c, pc, op):
     _, ta, a, tag = op
-    if _late(c):
+    if synced(c):
         return YIELD
     dgid, dpos = _dest(c, c.x[a], "send")
     d = c.t[ta]
@@ -157,7 +175,7 @@ def ex_send(c, pc, op):
 def ex_mcast(c, pc, op):
     _, ta, a, b, tag = op
     m = c.m
-    if _late(c):
+    if synced(c):
         return YIELD
     mesh = m.mesh
     packed = mcast_targets(c.x[a], c.x[b], mesh.grid_w, mesh.grid_h)
@@ -209,7 +227,46 @@ def ex_recv(c, pc, op):
     return pc + 1
 
 
+def ex_notify(c, pc, op):
+    _, a, tag = op
+    if synced(c):
+        return YIELD
+    dgid, dpos = _dest(c, c.x[a], "notify")
+    payload = ((c.gid, dgid), tag, TOKEN, 0, None, c.gid, c.now)
+    c.m.net.fly(c.m, Flight("token", (c.pos, dpos), c.now, -1, 0, (c.gid, c.next_seq(), 0), payload))  # fmt: skip
+    c.now += 1
+    return pc + 1
+
+
+def ex_await(c, pc, op):
+    _, a, tag = op
+    m = c.m
+    if synced(c):  # a synchronising instruction: remote SRAM writes land here
+        return YIELD
+    src = m.mesh.checked(c.x[a], "await")
+    sgid = m.mesh.gid(src)
+    q = m.mail.get((c.gid, sgid, tag))
+    if not q:
+        c.wait = ("recv", sgid, tag)
+        return BLOCK
+    msg = q[0]
+    if msg.fmt != TOKEN:
+        raise SimulationError(
+            f"await: the message from {fmt_coord(src)} on tag {tag} carries {msg.nbytes} bytes "
+            "of data, not a token (recv takes it)"
+        )
+    q.popleft()
+    m.stall(c, "recv", msg.arrival)
+    msg.taken = c.now
+    c.now += 1
+    return pc + 1
+
+
 def _check_message(d, msg: Message, src) -> None:
+    if msg.fmt == TOKEN:
+        raise SimulationError(
+            f"recv: the message from {fmt_coord(src)} is a token (await takes it)"
+        )
     if msg.fmt != d.fmt or (d.fmt in CFLOAT and msg.bias != d.bias):
         raise SimulationError(
             f"recv: format/bias mismatch: message from {fmt_coord(src)} holds {msg.fmt} bias {msg.bias}, tile is {d.fmt} bias {d.bias}"
@@ -266,7 +323,7 @@ def ex_barrier(c, pc, op):
         c.now += 1
         return pc + 1
     m, count = c.m, c.x[a]
-    if _late(c):
+    if synced(c):
         return YIELD
     if barrier(1, count):
         m.passed_barrier(c.now, bid, c.now, c.now)
@@ -312,7 +369,7 @@ def _release(m, time: int, cores: tuple) -> None:
 def ex_sem_signal(c, pc, op):
     _, a, sem = op
     m = c.m
-    if _late(c):
+    if synced(c):
         return YIELD
     dgid, dpos = _dest(c, c.x[a], "sem.signal")
     at = c.now + m.net.latency(c.pos, dpos)
@@ -332,7 +389,7 @@ def _signal(m, time: int, gid: int, sem: int) -> None:
 
 def ex_sem_wait(c, pc, op):
     _, sem, count = op
-    if _late(c):
+    if synced(c):
         return YIELD
     value, ready = sem_wait(c.sems[sem], count)
     if not ready:

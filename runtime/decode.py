@@ -16,7 +16,7 @@ from d1c.isa.spec import WORD_BYTES, Inst, Row
 from d1c.runtime import comm, core, dma, tileops
 from d1c.runtime.timing import DIV_PASSES, Costs
 
-_KW = {"cond": "cond", "func": "func"}
+_KW = {"cond": "cond", "func": "func", "rmode": "rmode"}
 _DIV = {"vdiv", "vdivs"}
 
 
@@ -98,6 +98,7 @@ _SIMPLE = {
     "store": lambda r, a: (core.ex_store, r.sem, a["rs2"], a["rs1"], a["imm"]),
     "halt": lambda r, a: (core.ex_halt,),
     "nop": lambda r, a: (core.ex_nop,),
+    "mark": lambda r, a: (core.ex_mark, a["id"]),
     "csr_read": lambda r, a: (core.ex_csr_read, a["rd"], a["sreg"]),
     "csr_write": lambda r, a: (core.ex_csr_write, a["sreg"], a["rs1"]),
     "matrix": lambda r, a: (tileops.ex_mma, r.name, a["td"], a["ta"], a["tb"], a["mode"] == "acc"),
@@ -105,6 +106,8 @@ _SIMPLE = {
     "dma_wait": lambda r, a: (dma.ex_dma_wait, a["tag"]),
     "send": lambda r, a: (comm.ex_send, a["ta"], a["rs1"], a["tag"]),
     "recv": lambda r, a: (comm.ex_recv, a["td"], a["rs1"], a["tag"]),
+    "notify": lambda r, a: (comm.ex_notify, a["rs1"], a["tag"]),
+    "await": lambda r, a: (comm.ex_await, a["rs1"], a["tag"]),
     "mcast": lambda r, a: (comm.ex_mcast, a["ta"], a["rs1"], a["rs2"], a["tag"]),
     "barrier": lambda r, a: (comm.ex_barrier, a["rs1"], a["id"]),
     "sem_signal": lambda r, a: (comm.ex_sem_signal, a["rs1"], a["sem"]),

@@ -1,4 +1,5 @@
-"""DMA between DIP HBM and core SRAM: dma.ld, dma.st, dma.list and dma.wait.
+"""DMA between DIP HBM (or another core's SRAM) and core SRAM: dma.ld, dma.st, dma.list and
+dma.wait.
 
 A transfer's HBM side is served by the DIP owning its address, or in the striped window by
 every DIP serving its stripes, one *part* per DIP (:func:`d1c.isa.tiles.dip_shares`). Each part
@@ -25,6 +26,9 @@ contract (spec) is that SRAM bytes are not touched between a DMA's issue and its
 under it these moments are invisible, and they keep the data flow independent of how chips are
 grouped into regions (:mod:`d1c.runtime.machine`).
 
+A transfer whose far side is a core's SRAM (:func:`d1c.isa.tiles.sram_addr`, this core or another
+one running the program) is a copy between SRAMs: :mod:`d1c.runtime.dma_sram`.
+
 Faults: the SRAM side must lie inside SRAM (tiles also element-aligned), the HBM side inside one
 DIP's HBM or the striped window; dma.list descriptors must be 4-byte aligned in SRAM and have no
 reserved flag bits. Issue is ordered like sends (it starts events).
@@ -38,13 +42,16 @@ from d1c.isa.tiles import (
     DIP_SHIFT,
     DMA_DESC_BYTES,
     DMA_DESC_FIELDS,
+    SRAM_FLAG,
     STRIPE_BYTES,
     STRIPED,
     dip_shares,
     dma_list,
     hbm_addr,
 )
+from d1c.runtime.comm import synced
 from d1c.runtime.core import BLOCK, YIELD
+from d1c.runtime.dma_sram import sram_transfer
 from d1c.runtime.machine import handler
 from d1c.runtime.memory import check_span, check_word, read_bytes, write_bytes
 from d1c.runtime.noc import ARRIVALS, Flight
@@ -70,6 +77,9 @@ def _transfer(c, to_hbm: bool, sram: Box, hbm: Box, tag: int) -> None:
     addr, rows, row_bytes, stride = hbm
     nbytes = rows * row_bytes
     if nbytes == 0:
+        return
+    if addr & SRAM_FLAG:
+        sram_transfer(c, to_hbm, sram, hbm, tag)
         return
     what = "dma.st" if to_hbm else "dma.ld"
     span = (rows - 1) * stride + row_bytes
@@ -179,8 +189,9 @@ def complete(m, c, tag: int, tid: int, done: int) -> None:
     if rec[0] == 0:
         del c.transfers[tid]
         if m.trace is not None:
-            _, end, what, issued, nbytes, window = rec
-            m.trace.append((what, c.gid, issued, end - issued, {"bytes": nbytes, "dip": window, "tag": tag}))  # fmt: skip
+            _, end, what, issued, nbytes, where = rec
+            args = {"bytes": nbytes, "core" if what == "dma.sram" else "dip": where, "tag": tag}
+            m.trace.append((what, c.gid, issued, end - issued, args))
     if c.wait == ("dma", tag) and not c.pending[tag]:
         m.wake(c, c.dma_done[tag])
 
@@ -197,7 +208,7 @@ def _land(c, tag: int) -> None:
 
 def ex_dma(c, pc, op):
     _, to_hbm, tile, lo, hi, stride, tag = op
-    if (2 * c.now + 1) * c.m.sites + c.gid > c.m.horizon:
+    if synced(c):
         return YIELD
     g = check(c, tile, "dma.st" if to_hbm else "dma.ld")
     if g.nbytes:
@@ -210,7 +221,7 @@ def ex_dma(c, pc, op):
 
 def ex_dma_list(c, pc, op):
     _, a, n, tag = op
-    if (2 * c.now + 1) * c.m.sites + c.gid > c.m.horizon:
+    if synced(c):
         return YIELD
     addr, count = c.x[a], c.x[n]
     check_word(addr, c.mem.size, "dma.list descriptors", count * DMA_DESC_BYTES)

@@ -91,6 +91,7 @@ class CoreState:
         "chip",
         "code",
         "coord",
+        "copy_free",
         "count",
         "dma_bytes",
         "dma_done",
@@ -102,6 +103,7 @@ class CoreState:
         "hwm",
         "hwm_log",
         "inbox",
+        "incoming",
         "kept",
         "landed",
         "m",
@@ -147,6 +149,8 @@ class CoreState:
         self.pending = [0] * NUM_TAGS  # transfer parts in flight per tag
         self.landed: list[list] = [[] for _ in range(NUM_TAGS)]  # loaded bytes, until dma.wait
         self.transfers: dict[int, list] = {}  # transfer id -> [parts left, done, trace info]
+        self.copy_free = 0  # when this core's SRAM-to-SRAM copies are done (FIFO)
+        self.incoming: list = []  # remote SRAM writes that arrived, until they land
         self.wait: tuple | None = None
         self.passed = self.halted = self.faulted = False
         self.mem = m.srams.take()
@@ -241,6 +245,7 @@ class Machine:
     cost_cache: dict = field(default_factory=dict)
     barrier_log: list[tuple[int, int, int, int]] = field(default_factory=list)
     progress: Progress | None = None
+    marked: int = -1  # the highest mark id any core reached
 
     def __post_init__(self) -> None:
         self.mesh = Mesh.of(self.target)
@@ -320,6 +325,14 @@ class Machine:
         self.barrier_log.append((time, bid, last_arrival, released))
         if self.progress is not None:
             self.progress.update(note=f"cycle {released:,}")
+
+    def reached_mark(self, mark: int, now: int) -> None:
+        """The first core to reach ``mark`` (the compiler marks each kernel) advances the
+        progress bar."""
+        if mark > self.marked:
+            self.marked = mark
+            if self.progress is not None:
+                self.progress.update(note=f"cycle {now:,}")
 
     def event(self, kind: str, c: CoreState, start: int, dur: int, **args: object) -> None:
         """Record a trace event (only called when tracing)."""

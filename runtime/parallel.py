@@ -127,6 +127,7 @@ class RegionWorker:
         """Everything the coordinator merges: counters, links, barriers, trace, failures,
         blocked cores and the output bytes this region owns."""
         m = self.m
+        sim.land_incoming(m)
         views = {c.gid: CoreView.of(c) for c in m.cores.values() if c.code is not None}
         return {
             "stats": sim.region_stats(m),

@@ -45,6 +45,7 @@ from d1c.isa.errors import D1cError, SimulationError
 from d1c.progress import progress
 from d1c.runtime import comm, noc, symbols
 from d1c.runtime.core import HALT, YIELD
+from d1c.runtime.dma_sram import apply_incoming
 from d1c.runtime.load import load
 from d1c.runtime.machine import HANDLERS, INF, CoreState, Machine
 from d1c.runtime.result import CoreStats, SimResult, core_stats, fault_context, write_trace
@@ -77,11 +78,11 @@ def simulate(
     depends on parameters or SRAM images is exact; control flow that depends on computed tile
     data is not supported); outputs are then empty. ``trace`` (a path, or True) records the tile
     ops, DMAs, messages and stalls (:mod:`d1c.runtime.trace`; a path also gets the Chrome/Perfetto
-    JSON). A progress bar counts barriers (kernels) on a terminal. ``max_cycles`` stops runaway
-    loops with a fault. ``io`` (:class:`d1c.runtime.host.HostCode`) packs inputs and unpacks
-    outputs with native host code instead of the numpy reference path (same bits). ``workers``
-    > 1 simulates regions of chips in that many processes, ``ray`` (True or a cluster address)
-    on Ray actors (:mod:`d1c.runtime.parallel`); the result is identical. Faults raise
+    JSON). A progress bar counts kernels (``mark`` ids) on a terminal. ``max_cycles`` stops
+    runaway loops with a fault. ``io`` (:class:`d1c.runtime.host.HostCode`) packs inputs and
+    unpacks outputs with native host code instead of the numpy reference path (same bits).
+    ``workers`` > 1 simulates regions of chips in that many processes, ``ray`` (True or a
+    cluster address) on Ray actors (:mod:`d1c.runtime.parallel`); the result is identical. Faults raise
     :class:`SimulationError`.
     """
     prog = program if isinstance(program, D1xProgram) else d1x.read_d1x(program)
@@ -106,8 +107,16 @@ def _serial(prog: D1xProgram, tgt: Target, inputs, io, opts: dict) -> SimResult:
         start(m)
         run(m, INF)
     check_end(m, stuck(m))
+    land_incoming(m)
     outputs, codes = symbols.read_outputs(m, prog, io) if m.full else ({}, {})
     return result(m, outputs, codes)
+
+
+def land_incoming(m: Machine) -> None:
+    """At the end of a run, the remote SRAM writes still waiting land (in arrival order)."""
+    for c in m.cores.values():
+        if c.incoming:
+            apply_incoming(c)
 
 
 def new_machine(

@@ -109,3 +109,16 @@ def test_coverage_lists_supported_and_unsupported_ops(model_file: Path) -> None:
     assert _row(table, "aten.relu.default").split()[2] == "yes"
     assert _row(table, "aten.abs.default").split()[2] == "yes"
     assert table.splitlines()[-1].endswith("3 not supported")
+
+
+def test_a_data_dependent_op_is_unsupported_not_an_export_error() -> None:
+    """torch.export cannot trace ops whose output depends on the data (aten.equal): an
+    UnsupportedError naming the op, not a generic export failure."""
+    import torch
+
+    from tests.frontend.conftest import lower
+
+    with pytest.raises(
+        UnsupportedError, match=r"'aten\.equal\.default' has a data-dependent output"
+    ):
+        lower(lambda a: torch.tensor(torch.equal(a, a)), torch.randn(4))

@@ -138,3 +138,49 @@ def test_every_dip_holding_bytes_of_a_striped_transfer_serves_a_part() -> None:
         off = addr & ((1 << DIP_SHIFT) - 1)
         held = {((off + r * stride + j) // STRIPE_BYTES) % dips for r in range(rows) for j in range(rb)}  # fmt: skip
         assert held <= {d for d, _ in parts} and sum(n for _, n in parts) == rows * rb
+
+
+def _sram_dma(op: str, far_gid: int, nbytes: int) -> str:
+    """0.0.0.0 moves ``nbytes`` (an fp32 row) between its SRAM at 0x1000 and core ``far_gid``'s at
+    0x2000 (``op`` dma.ld: read it, dma.st: write it), issued at cycle 6, then waits."""
+    lo = (far_gid << 24) | 0x2000
+    cols = nbytes // 4
+    return f""".target "mini"
+.code a, 0.0.0.0
+    tbase t0, x0, 0x1000
+    tshapei t0, 1, {cols}
+    lui x1, 0x{lo >> 12:x}
+    lui x2, 0x80000
+    li x3, 0
+    nop
+    {op} t0, x1, x2, x3, 0
+    dma.wait 0
+    halt
+.code b, 0.0.2.0
+    halt
+.symbol x, input, fp32, 0, [2, {cols}], "a's row, then b's"
+.place sram, 0.0.0.0, 0x1000, [0:1, 0:{cols}], [0, 4]
+.place sram, 0.0.2.0, 0x2000, [1:2, 0:{cols}], [0, 4]
+.symbol y, output, fp32, 0, [2, {cols}], "the same"
+.place sram, 0.0.0.0, 0x1000, [0:1, 0:{cols}], [0, 4]
+.place sram, 0.0.2.0, 0x2000, [1:2, 0:{cols}], [0, 4]
+"""
+
+
+def test_sram_to_sram_dma_times_and_data() -> None:
+    x = np.random.default_rng(9).standard_normal((2, 1024)).astype(np.float32)
+    store = MINI.core["sram_store_bytes_per_cycle"]
+    lat, busy = 2 * HOP, math.ceil(4096 / LINK)  # 0.0.0.0 <-> 0.0.2.0: two hops
+    # a copy inside 0.0.0.0's own SRAM: setup, then the store bandwidth
+    res = run(_sram_dma("dma.ld", 0, 4096).replace("0x2000", "0x3000"), {"x": x})
+    assert res.cores[(0, 0, 0, 0)].finish == 6 + SETUP + math.ceil(4096 / store) + 2
+    # a read of 0.0.2.0: the request takes lat, the bytes come back over two hops
+    res = run(_sram_dma("dma.ld", 2, 4096), {"x": x})
+    assert res.cores[(0, 0, 0, 0)].finish == 6 + SETUP + lat + lat + busy + 2
+    np.testing.assert_array_equal(bits(res.outputs["y"]), bits(x[[1, 1]]))  # landed at dma.wait
+    assert res.link_bytes == {(2, 0, "W"): 4096, (1, 0, "W"): 4096}
+    # a write into 0.0.2.0 (it has halted: the bytes land at the end of the run); done when the
+    # acknowledgement is back
+    res = run(_sram_dma("dma.st", 2, 4096), {"x": x})
+    assert res.cores[(0, 0, 0, 0)].finish == 6 + SETUP + lat + busy + lat + 2
+    np.testing.assert_array_equal(bits(res.outputs["y"]), bits(x[[0, 0]]))
