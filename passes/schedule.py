@@ -14,8 +14,9 @@ image (work records and DMA lists, whose size does not depend on the buffer coun
 extra buffer bytes, so the kernel is doubled iff on each of its cores
 ``align(doubled buffers) + static image <= parameter row`` (the layout of
 :mod:`d1c.passes.allocate_sram`, which then proves the final layout). A systolic kernel (``grid``)
-also keeps room for one step's A and B tiles arriving before their ``recv`` (the simulator counts
-received-but-not-taken messages against SRAM, :mod:`d1c.runtime.comm`). Runs after ``place`` and
+also keeps room for the A and B tiles that may arrive before their ``recv`` (the simulator counts
+received-but-not-taken messages against SRAM, :mod:`d1c.runtime.comm`; credits bound them to
+:data:`d1c.codegen.isel.CREDITS` steps). Runs after ``place`` and
 before ``allocate-sram``.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from d1c.codegen.isel import CREDITS
 from d1c.codegen.kinds import esize
 from d1c.codegen.plan import KernelPlan, kind_of, returned_values
 from d1c.codegen.program import plan_kernels, program_coords
@@ -41,12 +43,13 @@ def _overlaps(plan: KernelPlan) -> bool:
 
 
 def _early_messages(op: Op) -> int:
-    """SRAM bytes for one step's operand tiles of a systolic matmul arriving early (else 0)."""
+    """SRAM bytes for the operand tiles of a systolic matmul that may arrive before their recv:
+    :data:`d1c.codegen.isel.CREDITS` steps of A and B (else 0)."""
     if "grid" not in op.attrs:
         return 0
     tm, tn, tk = op.attrs["tile"]
     a, b = op.operands
-    return tm * tk * esize(a.type) + tk * tn * esize(b.type)
+    return CREDITS * (tm * tk * esize(a.type) + tk * tn * esize(b.type))
 
 
 def schedule_function(func: Function, target: Target) -> list[Op]:
