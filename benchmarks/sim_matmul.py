@@ -1,8 +1,17 @@
 """Bit-exact BF16 matmul throughput on this host (MAC/s), next to numpy float32 matmul.
 
-Usage: ``python benchmarks/sim_matmul.py [--size 1024] [--repeat 3] [--no-sim] [--b-row-major]``
+Usage: ``python benchmarks/sim_matmul.py [--size 1024] [--repeat 3] [--no-sim] [--b-row-major]
+[--workers 2]``
 
-Rows printed (all for an M = N = K = size product of bf16-representable float32 inputs):
+Headline (printed first): ``d1c.compile(nn.Linear(size, size, bias=False), (x,))`` for
+``dojo-tile`` with ``x`` ``[size, size]``, then ``prog.run(x)`` — the compiled program (a
+systolic grid of thousands of cores) simulated bit-accurately, host time of the whole call — next
+to numpy's float32 ``x @ w.T``; the output must equal the numerics contract computed here (bf16
+operands, fp32 products accumulated in order of K by :func:`d1c.isa.semantics.mma`, the result
+rounded to bf16) or the run aborts. With ``--workers N`` the same run in N processes
+(:mod:`d1c.runtime.parallel`) is timed too. The project goal for the headline is >= 0.3.
+
+Rows printed after it (all for an M = N = K = size product of bf16-representable float32 inputs):
 
 - ``numpy f32 matmul``: ``a @ b`` in float32, the yardstick (not bit-exact: BLAS blocks and fuses).
 - ``jit mma kernel``: :func:`d1c.runtime.native_mma.mma` called directly (sequential-K fp32, no FMA).
@@ -225,6 +234,33 @@ def simulated_rows(
     return rows
 
 
+def headline_rows(size: int, repeat: int, workers: int) -> list[tuple[str, float]]:
+    """(name, seconds) of numpy float32 ``x @ w.T`` and of ``prog.run(x)`` for the compiled
+    ``nn.Linear(size, size, bias=False)`` on dojo-tile (in ``workers`` processes too if > 1)."""
+    import torch
+
+    import d1c
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(size, size, bias=False)
+    x = torch.randn(size, size)
+    prog = d1c.compile(model, (x,), target="dojo-tile")
+    xs, w = x.numpy(), model.weight.detach().numpy()
+    acc = semantics.mma(np.zeros((size, size), np.float32), *(numerics.quantize(v, "bf16") for v in (xs, w.T)))  # fmt: skip
+    want = numerics.quantize(acc, "bf16")
+    rows = [("numpy f32 x @ w.T", best_seconds(lambda: xs @ w.T, repeat))]
+    for n in sorted({1, workers}):
+        got = prog.run(x, workers=n).numpy()
+        if not np.array_equal(got.view(np.uint32), np.asarray(want, np.float32).view(np.uint32)):
+            raise SystemExit(f"Linear {size}: prog.run with {n} worker(s) is not bit-exact")
+        sec = best_seconds(lambda n=n: prog.run(x, workers=n), repeat)
+        rows.append((f"prog.run, {n} worker(s)", sec))
+    res = prog._last
+    print(f"Linear {size}x{size} on dojo-tile: {res.cycles:,} cycles on {len(res.cores):,} cores, "
+          f"{res.total('instructions'):,} instructions")  # fmt: skip
+    return rows
+
+
 def report(rows: list[tuple[str, float]], macs: int) -> None:
     """Print MAC/s and the ratio to the first row (numpy float32 matmul)."""
     base = macs / rows[0][1]
@@ -242,7 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--b-row-major", action="store_true", help="B row-major in HBM (default: column panels)"
     )
+    ap.add_argument("--workers", type=int, default=1, help="also time the headline in N processes")
+    ap.add_argument("--no-headline", action="store_true", help="skip the compiled Linear")
     args = ap.parse_args(argv)
+    if not args.no_headline:
+        print("headline: the compiled nn.Linear, simulated, against numpy")
+        report(headline_rows(args.size, args.repeat, args.workers), args.size**3)
+        print()
     a, b = operands(args.size)
     print(
         f"bf16 matmul {args.size}^3 = {args.size**3:,} MACs; BLAS threads 1; kernel backend "

@@ -21,7 +21,9 @@ Tiles: t0 = result, t1.. = operands, t8.. = staged (transposed) operands, t11..t
 and t14/t15 = results of a fused epilogue (:mod:`d1c.codegen.epilogue`). Tags: 0 = operand loads,
 1 = result stores (double-buffered kernels: 0/1 = loads into buffer set 0/1, 2/3 = stores from
 result set 0/1). Message tags (send/recv): 4 = A tiles, 5 = B tiles of a systolic matmul,
-6 = dependency tokens (``notify``/``await``, :mod:`d1c.codegen.sync`).
+6 = dependency tokens (``notify``/``await``, :mod:`d1c.codegen.sync`), 7/8 = credits for A/B
+tiles (a systolic core sends at most :data:`CREDITS` tiles its neighbour has not taken yet; x15/x16
+count the A/B tiles sent in the kernel, x18/x19 hold the right/lower neighbour, x17 the limit).
 """
 
 from __future__ import annotations
@@ -226,18 +228,44 @@ def step_tiles(plan: KernelPlan, reg: str) -> list[str]:
 
 NO_CORE = 0xFFFFFFFF  # a step's missing neighbour (negative as a signed register)
 NOC_TAGS = (4, 5)  # message tags of A and B tiles
+CREDIT_TAGS = (7, 8)  # tokens back from the receiver of an A / B tile when it has taken it
+CREDITS = 2
+"""Tiles a systolic core may send along a stream before its neighbour took the earlier ones: a
+message that arrives before its ``recv`` occupies the receiver's free SRAM (the simulator
+checks it), so without credits a core far ahead of its neighbour would overflow it."""
 
 
 def noc_exchange(reg: str) -> list[str]:
     """Receive A (t1) from the left neighbour and forward it to the right one, then B (t2) from
-    above and down (the step header's coordinates at ``reg`` + 16..28; negative = none). Labels
-    hold ``$``, which :func:`kernel_code` numbers per exchange."""
+    above and down (the step header's coordinates at ``reg`` + 16..28; negative = none). A
+    received tile is acknowledged with a credit; a send waits for the credit of the tile sent
+    :data:`CREDITS` sends before. Labels hold ``$``, which :func:`kernel_code` numbers per
+    exchange."""
     lines = ["; noc exchange"]
-    for t, tag, src, dst in (("t1", NOC_TAGS[0], 16, 24), ("t2", NOC_TAGS[1], 20, 28)):
-        for op, off in (("recv", src), ("send", dst)):
-            skip = f"n$_{op}{t}"
-            lines += [f"ld x10, {reg}, {off}", f"blt x10, x0, {skip}", f"{op} {t}, x10, {tag}"]
-            lines.append(f"{skip}:")
+    streams = zip(("t1", "t2"), NOC_TAGS, CREDIT_TAGS, (16, 20), (24, 28), ("x15", "x16"), ("x18", "x19"), strict=True)  # fmt: skip
+    for t, tag, credit, src, dst, sent, peer in streams:
+        lines += [f"ld x10, {reg}, {src}", f"blt x10, x0, n$_recv{t}", f"recv {t}, x10, {tag}",
+                  f"notify x10, {credit}", f"n$_recv{t}:"]  # fmt: skip
+        lines += [f"ld x10, {reg}, {dst}", f"blt x10, x0, n$_send{t}", f"addi {peer}, x10, 0",
+                  f"li x17, {CREDITS}", f"blt {sent}, x17, c$_{t}", f"await x10, {credit}",
+                  f"c$_{t}:", f"send {t}, x10, {tag}", f"addi {sent}, {sent}, 1",
+                  f"n$_send{t}:"]  # fmt: skip
+    return lines
+
+
+def credits_start() -> list[str]:
+    """A systolic kernel starts with no tiles sent."""
+    return ["li x15, 0", "li x16, 0"]
+
+
+def credits_drain(k: int) -> list[str]:
+    """At a systolic kernel's end, take the credits still due (the last min(sent, CREDITS) per
+    stream), so none is left for a later kernel."""
+    lines = []
+    for t, credit, sent, peer in zip(("a", "b"), CREDIT_TAGS, ("x15", "x16"), ("x18", "x19"), strict=True):  # fmt: skip
+        lines += [f"li x17, {CREDITS}", f"blt {sent}, x17, k{k}_d{t}", f"addi {sent}, x17, 0",
+                  f"k{k}_d{t}:", f"beq {sent}, x0, k{k}_d{t}done", f"k{k}_d{t}loop:",
+                  f"await {peer}, {credit}", f"loop {sent}, k{k}_d{t}loop", f"k{k}_d{t}done:"]  # fmt: skip
     return lines
 
 
@@ -289,15 +317,20 @@ def kernel_head(k: int, plan: KernelPlan) -> list[str]:
         ]
     if tells:
         lines += ["ld x12, x1, 0", "addi x13, x1, 4", "slli x14, x12, 2", "add x1, x13, x14"]
+    if _first_step(plan).noc is not None:
+        lines += credits_start()
     return [*lines, f"k{k}_loop:"]
 
 
 def kernel_end(k: int, plan: KernelPlan) -> list[str]:
-    """After the core's last work item (its stores complete): a token to every core that reads
-    what this core wrote in the kernel, then the end label."""
+    """After the core's last work item (its stores complete): a systolic core takes its last
+    credits, then a token goes to every core that reads what this core wrote in the kernel,
+    then the end label."""
+    drain = credits_drain(k) if _first_step(plan).noc is not None else []
     if not plan.tokens[1]:
-        return [f"k{k}_end:"]
+        return [*drain, f"k{k}_end:"]
     return [
+        *drain,
         f"beq x12, x0, k{k}_end",
         f"k{k}_tell:",
         "ld x10, x13, 0",

@@ -22,10 +22,15 @@ from d1c.target import Target
 STRIPE_MIN = 1 << 20  # tensors from 1 MiB up are striped over the DIPs
 
 
-def core_order(target: Target) -> list[tuple[int, int, int, int]]:
-    """Usable cores, chips first (row-major), then cores within a chip (row-major)."""
-    cx, cy = target.chips
-    return [(x, y, gx, gy) for y in range(cy) for x in range(cx) for gx, gy in target.chip_cores()]
+def core_order(target: Target, n: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Usable cores, chips first (row-major), then cores within a chip (row-major); only the
+    first ``n`` (all if None), so a small program on a big target lists only its own cores."""
+    sites, chips_x = target.chip_cores(), target.chips[0]
+    total = target.num_cores if n is None else min(n, target.num_cores)
+    per = len(sites)
+    return [
+        (c % chips_x, c // chips_x, *sites[i]) for c, i in (divmod(k, per) for k in range(total))
+    ]
 
 
 def program_cores(func: Function, target: Target) -> int:

@@ -70,4 +70,4 @@ def _plan_all(func: Function, target: Target) -> list[KernelPlan]:
 
 def program_coords(func: Function, target: Target) -> list[Coord]:
     """The coordinates of the program's cores: core index i of a plan runs on entry i."""
-    return core_order(target)[: program_cores(func, target)]
+    return core_order(target, program_cores(func, target))

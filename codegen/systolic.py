@@ -70,20 +70,20 @@ _CACHE: dict[tuple, tuple[dict[tuple[int, int], int], list[list[int]]]] = {}
 
 
 def _mesh(target: Target) -> tuple[dict[tuple[int, int], int], list[list[int]]]:
-    """(global site -> core index in program core order, and for ``r`` = 1, 2, ... the global
-    columns whose sites in rows ``0..r-1`` are all usable), per target geometry."""
+    """(chip site -> its index among the chip's usable cores, and for ``r`` = 1, 2, ... the
+    global columns whose sites in rows ``0..r-1`` are all usable), per target geometry. The
+    disabled sites repeat on every chip, so the columns stop changing after one chip's rows:
+    later entries are the same list (nothing here grows with the number of chips)."""
     key = (target.name, target.chips, target.chip_grid, target.disabled)
     if key not in _CACHE:
-        from d1c.codegen.placement import core_order
-
         (cw, ch), (gx, gy) = target.chip_grid, target.chips
-        order = core_order(target)
-        index = {(cx * cw + x, cy * ch + y): i for i, (cx, cy, x, y) in enumerate(order)}
+        local = {site: i for i, site in enumerate(target.chip_cores())}
         cols, clean = list(range(cw * gx)), []
-        for y in range(ch * gy):
-            cols = [x for x in cols if (x, y) in index]
+        for y in range(min(ch, ch * gy)):
+            cols = [x for x in cols if (x % cw, y) in local]
             clean.append(cols)
-        _CACHE[key] = (index, clean)
+        clean += [cols] * (ch * gy - len(clean))
+        _CACHE[key] = (local, clean)
     return _CACHE[key]
 
 
@@ -97,11 +97,16 @@ def grid_sites(target: Target, rows: int, cols: int) -> list[int] | None:
     """Core indices (program core order, :func:`d1c.codegen.placement.core_order`) of an ``rows x
     cols`` grid, row-major: global mesh rows ``0..rows-1`` and the first ``cols`` global columns
     whose sites in those rows are all usable; None if the mesh has no such rectangle."""
-    index, clean = _mesh(target)
+    local, clean = _mesh(target)
     if not 1 <= rows <= len(clean) or len(clean[rows - 1]) < cols:
         return None
+    (cw, ch), chips_x, per = target.chip_grid, target.chips[0], len(local)
     xs = clean[rows - 1]
-    return [index[(xs[q], r)] for r in range(rows) for q in range(cols)]
+
+    def index(x: int, y: int) -> int:  # chips first, then the chip's usable cores
+        return ((y // ch) * chips_x + x // cw) * per + local[(x % cw, y % ch)]
+
+    return [index(xs[q], r) for r in range(rows) for q in range(cols)]
 
 
 def _part(v, view, addr: int, rows, cols, buf: int, head: bool):

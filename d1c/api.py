@@ -129,15 +129,18 @@ class Program:
         """The inputs of the latest ``run`` (numpy), or None."""
         return self._last_inputs
 
-    def run(self, *tensors: Any) -> Any:
-        """Simulate the program on ``tensors``; torch tensors in the model's output structure."""
+    def run(self, *tensors: Any, workers: int = 1, ray: str | bool | None = None) -> Any:
+        """Simulate the program on ``tensors``; torch tensors in the model's output structure.
+        ``workers`` > 1 simulates regions of chips in that many processes, ``ray`` (True or a
+        cluster address) on Ray actors; the results are identical."""
         from d1c.runtime.host import HostCode
         from d1c.runtime.sim import simulate
 
         arrays = self._arrays(tensors)
         if self._host is None:
             self._host = HostCode.of(self.program)
-        self._last = simulate(self.program, None, self._symbol_inputs(arrays), io=self._host)
+        inputs = self._symbol_inputs(arrays)
+        self._last = simulate(self.program, None, inputs, io=self._host, workers=workers, ray=ray)
         self._last_inputs = arrays
         outs = [self._last.outputs[f"out{i}"] for i in range(len(self.info["outputs"]))]
         return self._to_torch(outs)

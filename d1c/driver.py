@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -117,8 +117,9 @@ def random_inputs(module: Module, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def write_inputs(path: str, inputs: Sequence[np.ndarray]) -> None:
-    """Save inputs as an .npz with keys ``arg0``, ``arg1``, ... (the order of @main's args)."""
+def write_inputs(path: str | IO[bytes], inputs: Sequence[np.ndarray]) -> None:
+    """Save inputs as an .npz (a path or a binary file) with keys ``arg0``, ``arg1``, ... (the
+    order of @main's args)."""
     try:
         np.savez(path, **{f"arg{i}": np.asarray(x) for i, x in enumerate(inputs)})
     except OSError as err:

@@ -180,10 +180,12 @@ def verify(
     *,
     inputs_file: str | None = None,
     determinism: bool = False,
+    sim: dict | None = None,
 ) -> Report:
     """The ladder for a MODEL spec or an IR file. Inputs: ``inputs_file`` (.npz, see
     :func:`d1c.driver.read_inputs`) if given, else the model's example inputs, else (IR files)
-    :func:`d1c.driver.random_inputs` with seed 0."""
+    :func:`d1c.driver.random_inputs` with seed 0. ``sim``: extra ``simulate`` arguments
+    (``workers``, ``ray``)."""
     src = driver.load_source(spec, with_reference=not driver.is_ir_file(spec))
     if inputs_file is not None:
         inputs = driver.read_inputs(inputs_file, src.module)
@@ -197,6 +199,7 @@ def verify(
         reference=src.reference,
         name=spec,
         determinism=determinism,
+        sim=sim,
     )
 
 
@@ -209,6 +212,7 @@ def verify_module(
     reference: Sequence[np.ndarray] | None = None,
     name: str | None = None,
     determinism: bool = False,
+    sim: dict | None = None,
 ) -> Report:
     """The ladder for an in-memory graph module (not modified) on ``inputs``; ``target`` is a
     shipped target's name or a .toml path. Also checks that the IR of every stage round-trips
@@ -226,7 +230,7 @@ def verify_module(
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
     try:
-        _ladder(report, snaps, inputs, reference, program, opts)
+        _ladder(report, snaps, inputs, reference, program, sim or {})
     except UnsupportedError:
         raise  # a documented gap (e.g. an op without an error-bound rule), not a wrong result
     except D1cError as err:  # the compiled program faults, or a rung finds the IR inconsistent
@@ -248,7 +252,7 @@ def _copy(m: Module) -> Module:
     return clone_module(m)
 
 
-def _ladder(report: Report, snaps, inputs, reference, program, opts) -> None:
+def _ladder(report: Report, snaps, inputs, reference, program, sim: dict) -> None:
     from d1c.accuracy.bounds import check_within_bound
     from d1c.codegen.emit import input_arrays
     from d1c.runtime.sim import simulate
@@ -257,7 +261,8 @@ def _ladder(report: Report, snaps, inputs, reference, program, opts) -> None:
     quant = check_within_bound(snaps["graph"], snaps["quantized"], inputs)
     tiled_out = interpret(snaps["tiled"], inputs)
     placed_out = interpret(snaps["placed"], inputs)
-    result = simulate(program, report.target, input_arrays(snaps["placed"].main, inputs, program))
+    arrays = input_arrays(snaps["placed"].main, inputs, program)
+    result = simulate(program, report.target, arrays, **sim)
     report.stage_ok["tiled == placed (interpreted, bitwise)"] = all(
         bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)
     )

@@ -172,7 +172,7 @@ UNITS: dict[str, str] = {
     "matrix": "ceil(M/8)*ceil(N/8)*ceil(K/4) cycles at 256 MAC/cycle (8x8x4 step, facts §1/§7)",
     "vector": "ceil(elements*4/64) cycles: 64-byte SIMD, 16 fp32 lanes (facts §1); SRAM bandwidth",
     "move": "SRAM-bandwidth bound: bytes / 200 B/cycle load and 135 B/cycle store (facts §1)",
-    "dma": "async; setup (16 cycles [A]) + bytes at DIP/HBM bandwidth (facts §3/§7)",
+    "dma": "async; setup (16 cycles [A]), request to the DIP, bytes streamed over the NoC from/to its attach point at DIP/HBM and link bandwidth (facts §3/§7)",
     "noc": "async send; hops * hop latency + bytes / 256 B/cycle per link, chip edges slower",
     "sync": "blocks until the condition holds; wake-up latency as a NoC message",
 }

@@ -86,7 +86,7 @@ def systolic_layout(op: Op, func: Function, target: Target, cores: int) -> Layou
     widest = [len(c) for c in clean]
     options: list[tuple[float, int, Layout]] = []
     # a grid reaching beyond the program's cores makes every kernel's barrier wait longer
-    far = max(_latency(target, c) for c in core_order(target)[:cores])
+    far = max(_latency(target, c) for c in core_order(target, cores))
     kernels = sum("tile" in o.attrs for o in func.ops)
 
     def consider(r: int, q: int, tile: tuple[int, int, int]) -> None:

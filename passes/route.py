@@ -12,10 +12,8 @@ are the sum of the DMA descriptors of the kernel plan with its tensors at their 
 The pass records on every kernel op ``route = [max_hops, busiest_link_bytes]``: the longest route
 of any of its streams in hops, and the bytes of its most loaded link. :func:`link_loads` gives the
 bytes per link of a whole program, keyed ``(gx, gy, dir)`` by the sending end like the
-simulator's ``SimResult.link_bytes``.
-
-The simulator moves core-to-core DMA bytes over the NoC (its ``link_bytes`` count them with
-messages); HBM streams cost it only the DIP's bandwidth (:mod:`d1c.runtime.timing`).
+simulator's ``SimResult.link_bytes``, which moves every DMA stream over these same routes
+(:mod:`d1c.runtime.dma`) and so counts the same bytes, plus the messages between cores.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ and whose doubled buffers fit *every* core they run on: doubling a kernel moves 
 image (work records and DMA lists, whose size does not depend on the buffer count) up by the
 extra buffer bytes, so the kernel is doubled iff on each of its cores
 ``align(doubled buffers) + static image <= parameter row`` (the layout of
-:mod:`d1c.passes.allocate_sram`, which then proves the final layout). Runs after ``place`` and
+:mod:`d1c.passes.allocate_sram`, which then proves the final layout). A systolic kernel (``grid``)
+also keeps room for the A and B tiles that may arrive before their ``recv`` (the simulator counts
+received-but-not-taken messages against SRAM, :mod:`d1c.runtime.comm`; credits bound them to
+:data:`d1c.codegen.isel.CREDITS` steps). Runs after ``place`` and
 before ``allocate-sram``.
 """
 
@@ -22,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from d1c.codegen.isel import CREDITS
+from d1c.codegen.kinds import esize
 from d1c.codegen.plan import KernelPlan, kind_of, returned_values
 from d1c.codegen.program import plan_kernels, program_coords
 from d1c.codegen.sram import align, core_srams, layout_of
@@ -35,6 +40,16 @@ DOUBLED = ("ew", "matmul", "reduce", "concat")
 def _overlaps(plan: KernelPlan) -> bool:
     """Whether some core runs two or more steps of the kernel (else there is nothing to overlap)."""
     return any(sum(len(it.steps) for it in items) > 1 for items in plan.items.values())
+
+
+def _early_messages(op: Op) -> int:
+    """SRAM bytes for the operand tiles of a systolic matmul that may arrive before their recv:
+    :data:`d1c.codegen.isel.CREDITS` steps of A and B (else 0)."""
+    if "grid" not in op.attrs:
+        return 0
+    tm, tn, tk = op.attrs["tile"]
+    a, b = op.operands
+    return CREDITS * (tm * tk * esize(a.type) + tk * tn * esize(b.type))
 
 
 def schedule_function(func: Function, target: Target) -> list[Op]:
@@ -52,7 +67,8 @@ def schedule_function(func: Function, target: Target) -> list[Op]:
         if plan.buffers != 2:
             continue
         worst = max((static[i] for i, items in plan.items.items() if items), default=0)
-        if _overlaps(plan) and align(plan.buffer_bytes) + worst <= lay.param_addr:
+        need = align(plan.buffer_bytes) + _early_messages(plan.op) + worst
+        if _overlaps(plan) and need <= lay.param_addr:
             doubled.append(plan.op)
         else:
             del plan.op.attrs["buffers"]

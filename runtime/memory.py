@@ -1,7 +1,8 @@
 """Simulated memories: per-core SRAM access with fault checks, and sparse DIP HBM.
 
 SRAM is one numpy ``uint8`` array per core, created when the core is first touched (the code
-loader, an SRAM image, an input, a message). ``np.zeros`` maps zero pages lazily, so even a
+loader, an SRAM image, an input, a message), a slice of an anonymous mapping
+(:class:`d1c.runtime.machine.SramPool`) whose zero pages the OS maps lazily, so even a
 full-tile program only commits the pages it writes. Tile accesses check bounds and alignment and
 raise :class:`SimulationError` (the core loop adds the core, pc and instruction):
 

@@ -3,7 +3,7 @@ with their core/pc/instruction context, and the Chrome/Perfetto trace writer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +80,9 @@ class SimResult:
 
 
 def core_stats(c) -> CoreStats:
-    """The counters of a finished core."""
+    """The counters of a finished core (it finishes at its halt or its last DMA completion)."""
     return CoreStats(
-        finish=c.finish,
+        finish=max(c.now, *c.dma_done),
         instructions=c.count,
         macs=c.macs,
         vector_ops=c.vops,
@@ -111,13 +111,12 @@ def fault_context(c, pc: int, message: str) -> SimulationError:
     )
 
 
-def write_trace(res: SimResult, m, path: str | Path | bool | None) -> SimResult:
-    """Keep the recorded events (with core coordinates) in the result; write the Chrome/Perfetto
-    trace to ``path`` if it is one."""
-    events = [
-        (kind, m.cores[gid].coord, start, dur, args) for kind, gid, start, dur, args in m.trace
-    ]
-    res = replace(res, trace=events)
+def write_trace(res: SimResult, target, path: str | Path | bool | None) -> SimResult:
+    """Write the Chrome/Perfetto trace of ``res`` to ``path`` if it is one; returns ``res``."""
     if isinstance(path, str | Path):
-        write_json(chrome_trace(events, list(res.barriers), m.mesh.chips_w, res.clock_hz), path)
+        finish = {c: s.finish for c, s in res.cores.items()}
+        trace = chrome_trace(
+            res.trace or [], list(res.barriers), target.chips[0], res.clock_hz, finish=finish
+        )
+        write_json(trace, path)
     return res

@@ -61,7 +61,7 @@ def check(c, i: int, what: str):
     if g.end > c.hwm:
         if g.end > c.mem.size or not g.aligned:
             check_tile(c.t[i], c.mem.size, what)
-        c.hwm = g.end
+        c.raise_hwm(g.end)
     elif not g.aligned:
         check_tile(c.t[i], c.mem.size, what)
     return g

@@ -32,16 +32,30 @@ Network (see :mod:`d1c.runtime.noc`)
     die-to-die latency ``ceil(edge.d2d_latency_ns * clock_hz / 1e9)`` to its hop latency.
     Uncontended, a message sent at ``t`` over n hops arrives at
     ``t + n*hop_latency + ceil(B / link_bw) + (number of chip-edge crossings) * d2d``.
-    Links and edges are reserved busy-until (contention per link and direction).
-    Sync notifications (sem.signal, barrier release) take the route's latency only.
+    Links and edges are reserved busy-until (contention per link and direction), chip by chip in
+    the order messages reach the chip. Notifications (sem.signal, barrier arrival and release,
+    DMA requests and acknowledgements) take the route's latency only.
 
-DMA
-    A transfer of ``B`` bytes issued at ``t`` on DIP ``d`` (the DIP owning its HBM address)
-    completes at ``max(t + dma.setup_cycles, free_d) + ceil(B * clock_hz /
-    min(dip.hbm_bytes_per_s, dip.link_bytes_per_s))`` and the DIP is busy until then (FIFO per
-    DIP in issue order). A transfer in the striped window is split into one part per DIP serving
-    its stripes (:func:`d1c.isa.tiles.dip_shares`), each timed so; it completes with its last
-    part. The NoC path between the DIP and the core is not charged.
+Barriers (see :mod:`d1c.runtime.comm`)
+    Arrivals notify a barrier controller at the program's first core; the last one it hears of
+    releases everyone: core p leaves at ``max_q(t_q + lat(q, root)) + lat(root, p)``.
+
+DMA (see :mod:`d1c.runtime.dma`)
+    A part of ``B`` bytes of a transfer issued at ``t`` on DIP ``d`` (the DIP owning its HBM
+    address; a transfer in the striped window has one part per DIP serving its stripes,
+    :func:`d1c.isa.tiles.dip_shares`), with ``lat`` the route latency between the core and the
+    DIP's attach point (:func:`d1c.target.mesh.dip_attach`) and
+    ``D = ceil(B * clock_hz / min(dip.hbm_bytes_per_s, dip.link_bytes_per_s))``:
+
+    - load: the request reaches the DIP at ``a = t + dma.setup_cycles + lat``; the DIP serves
+      requests in arrival order, starting at ``s = max(a, free_d)`` and busy until ``s + D``; the
+      bytes stream from the attach point to the core as a message whose tail leaves the DIP at
+      ``s + D``: uncontended the part completes at ``s + max(D, ceil(B / link_bw)) + lat``;
+    - store: the bytes leave the core at ``t + dma.setup_cycles`` as a message to the attach
+      point; the DIP takes them from the head's arrival ``h`` (or ``free_d``) and finishes at
+      ``max(s + D, tail arrival)``; its acknowledgement reaches the core ``lat`` later.
+
+    A transfer completes with its last part. DMA streams contend for links with messages.
 """
 
 from __future__ import annotations

@@ -94,10 +94,12 @@ def chrome_trace(
     chips_x: int,
     clock_hz: float,
     kernel_names: list[str] | None = None,
+    finish: dict[Coord, int] | None = None,
 ) -> dict:
-    """The trace-event JSON object of a run (``traceEvents`` plus ``displayTimeUnit``)."""
+    """The trace-event JSON object of a run (``traceEvents`` plus ``displayTimeUnit``);
+    ``finish`` gives each core's halt cycle (the end of its last marked region)."""
     us = 1e6 / clock_hz
-    slices = _kernel_slices(events, us, kernel_names)
+    slices = _kernel_slices(events, us, kernel_names, finish or {})
     lanes = sorted({e["tid"] for e in slices}) or [0]
     out = [_meta("process_name", 0, None, "program")]
     out += [
@@ -133,12 +135,14 @@ def _slice(ev: Event, pid: int, tid: int, us: float) -> dict:
     }
 
 
-def _kernel_slices(events: list[Event], us: float, names: list[str] | None) -> list[dict]:
+def _kernel_slices(
+    events: list[Event], us: float, names: list[str] | None, finish: dict[Coord, int]
+) -> list[dict]:
     """One slice per marked region (the compiler marks the start of each kernel on every core):
-    from the first core's mark of it to the last core's next mark (or its last event), one lane
-    per overlapping slice on the ``program`` process."""
+    from the first core's mark of it to the last core's next mark (or its halt, or its last
+    event), one lane per overlapping slice on the ``program`` process."""
     marks: dict[Coord, list[tuple[int, int]]] = defaultdict(list)
-    last: dict[Coord, int] = defaultdict(int)
+    last: dict[Coord, int] = defaultdict(int, finish)
     for name, core, start, dur, args in events:
         if name == "mark":
             marks[core].append((start, args["id"]))

@@ -42,6 +42,37 @@ def main() -> None:
     """d1c: compile PyTorch models for a Dojo-class D1 training tile and simulate them bit-accurately."""
 
 
+SIM_HELP = (
+    "Simulate regions of chips in this many processes (same results for any count).",
+    "Simulate regions on Ray actors: on the cluster at ADDRESS, or without one on $RAY_ADDRESS "
+    "or a local Ray (pip install -e '.[ray]').",
+)
+FUZZ_HELP = (
+    "Fuzz chunks of examples in this many processes (same report for any count).",
+    "Fuzz chunks of examples as Ray tasks: on the cluster at ADDRESS, or without one on "
+    "$RAY_ADDRESS or a local Ray (pip install -e '.[ray]').",
+)
+
+
+def sim_options(f=None, *, helps: tuple[str, str] = SIM_HELP):
+    """``--workers N`` and ``--ray [ADDRESS]`` (:mod:`d1c.runtime.parallel`, or with
+    ``helps=FUZZ_HELP`` :mod:`d1c.fuzz.distribute`); :func:`sim_kwargs` turns them into
+    keyword arguments."""
+
+    def add(f):
+        f = click.option("--ray", is_flag=False, flag_value="local", default=None,
+                         metavar="[ADDRESS]", help=helps[1])(f)  # fmt: skip
+        return click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+                            help=helps[0])(f)  # fmt: skip
+
+    return add if f is None else add(f)
+
+
+def sim_kwargs(workers: int, ray: str | None) -> dict:
+    """``simulate`` keyword arguments of :func:`sim_options`."""
+    return {"workers": workers, "ray": True if ray == "local" else ray}
+
+
 def _register() -> None:
     for name in COMMAND_MODULES:
         try:

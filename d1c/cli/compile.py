@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from d1c import driver
-from d1c.cli import main
+from d1c.cli import main, sim_kwargs, sim_options
 from d1c.target import DEFAULT_TARGET
 
 MODEL_HELP = (
@@ -199,11 +199,14 @@ def targets() -> None:
     help="Inputs of @main (keys arg0, arg1, ...) instead of the example or seeded random inputs.",
 )
 @click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
-def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool) -> None:
+@sim_options
+def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool,
+           workers: int, ray: str | None) -> None:  # fmt: skip
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
     from d1c.ladder import verify as run_verify
 
-    report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism)
+    report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism,
+                        sim=sim_kwargs(workers, ray))  # fmt: skip
     click.echo(report.render())
     if not report.ok:
         raise SystemExit(1)

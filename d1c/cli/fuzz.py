@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from d1c.cli import main
+from d1c.cli import FUZZ_HELP, main, sim_kwargs, sim_options
 from d1c.fuzz.runner import FuzzConfig, Progress, run_fuzz
 
 BAR = 30
@@ -51,6 +51,7 @@ def _bar(p: Progress) -> None:
     show_default=True,
     help="Candidates checked while shrinking one failure.",
 )
+@sim_options(helps=FUZZ_HELP)
 def fuzz(
     examples: int,
     seed: int,
@@ -58,6 +59,8 @@ def fuzz(
     time_budget: float | None,
     out: str,
     shrink_calls: int,
+    workers: int,
+    ray: str | None,
 ) -> None:
     """Fuzz the lowering: random models, targets, IR mutants, .d1x mutants and ISA programs."""
     if target is not None:
@@ -66,7 +69,7 @@ def fuzz(
         load_target(target)  # a bad target is a usage error, not a finding
     cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls)
     tty = sys.stderr.isatty()
-    result = run_fuzz(cfg, _bar if tty else None)
+    result = run_fuzz(cfg, _bar if tty else None, **sim_kwargs(workers, ray))
     if tty:
         sys.stderr.write("\r" + " " * 78 + "\r")
     click.echo(result.summary())

@@ -9,7 +9,7 @@ import json
 
 import click
 
-from d1c.cli import main
+from d1c.cli import main, sim_kwargs, sim_options
 from d1c.driver import DTYPES, write_text
 
 
@@ -24,6 +24,7 @@ from d1c.driver import DTYPES, write_text
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="write the figures as JSON ('-' for stdout)")  # fmt: skip
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False), help="write a Chrome/Perfetto trace JSON")  # fmt: skip
 @click.option("--timing-only", is_flag=True, help="simulate timing only (same cycles, no data)")
+@sim_options
 def report(
     program: str,
     target: str | None,
@@ -33,13 +34,17 @@ def report(
     json_file: str | None,
     trace_file: str | None,
     timing_only: bool,
+    workers: int,
+    ray: str | None,
 ) -> None:
     """Report cycles, utilization, per-op time, stalls, SRAM and NoC use of PROGRAM (.d1x, MODEL
     or IR file)."""
     from d1c.report.collect import report_source
     from d1c.report.render import render_text, to_json
 
-    rep = report_source(program, target, dtype, timing_only=timing_only)
+    rep = report_source(
+        program, target, dtype, timing_only=timing_only, sim=sim_kwargs(workers, ray)
+    )
     if json_file != "-":
         click.echo(render_text(rep))
     if json_file:
@@ -68,4 +73,8 @@ def _write_trace(rep, path: str) -> None:
 
     names = [f"{o.index} {o.op} {o.loc}".strip() for o in rep.ops]
     res = rep.result
-    write_json(chrome_trace(res.trace or [], list(res.barriers), rep.target.chips[0], res.clock_hz, names), path)  # fmt: skip
+    finish = {c: s.finish for c, s in res.cores.items()}
+    trace = chrome_trace(
+        res.trace or [], list(res.barriers), rep.target.chips[0], res.clock_hz, names, finish
+    )
+    write_json(trace, path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from d1c.cli import main
+from d1c.cli import main, sim_kwargs, sim_options
 from d1c.errors import D1cError
 from d1c.isa.d1x import MAGIC, D1xProgram, read_d1x
 
@@ -76,6 +76,7 @@ def _describe(name: str, v: np.ndarray) -> str:
 @click.option("--trace", type=click.Path(dir_okay=False), help="write a Chrome/Perfetto trace JSON")
 @click.option("--target", "-t", help="target name or TOML file (default: the program's own)")
 @click.option("--max-cycles", type=int, help="fault if a core runs past this many cycles")
+@sim_options
 def run(
     program: str,
     inputs: tuple[str, ...],
@@ -84,6 +85,8 @@ def run(
     trace: str | None,
     target: str | None,
     max_cycles: int | None,
+    workers: int,
+    ray: str | None,
 ) -> None:
     """Simulate PROGRAM (.d1x or assembly) bit-accurately; print outputs and cycles."""
     from d1c.runtime.host import HostCode
@@ -98,6 +101,7 @@ def run(
         trace=trace,
         max_cycles=max_cycles,
         io=None if timing_only else HostCode.of(prog),
+        **sim_kwargs(workers, ray),
     )
     for name, value in res.outputs.items():
         click.echo(_describe(name, value))

@@ -14,6 +14,7 @@ The commands run inside the folder, e.g. ``d1c verify case.d1 --target target.to
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -55,15 +56,26 @@ def replay_commands(case: Case, failure: Failure) -> list[str]:
 
 def save_reproducer(out: Path, index: int, case: Case, failure: Failure, note: str) -> Path:
     """Write the reproducer folder ``OUT/NNN-PROP`` and return it."""
-    folder = out / f"{index:03d}-{re.sub(r'[^a-z0-9]+', '-', failure.prop)}"
-    folder.mkdir(parents=True, exist_ok=True)
+    return write_reproducer(out, index, failure.prop, reproducer_files(case, failure, note))
+
+
+def reproducer_files(case: Case, failure: Failure, note: str) -> dict[str, bytes]:
+    """Every file of the reproducer of ``failure`` (name -> bytes), README.txt included."""
     files = {**case_files(case), **dict(failure.files)}
+    if case.module is not None:
+        buf = io.BytesIO()
+        driver.write_inputs(buf, case.inputs)
+        files["inputs.npz"] = buf.getvalue()
+    files["README.txt"] = readme(failure, replay_commands(case, failure), note).encode()
+    return files
+
+
+def write_reproducer(out: Path, index: int, prop: str, files: dict[str, bytes]) -> Path:
+    """Write ``files`` into the folder ``OUT/NNN-PROP`` and return it."""
+    folder = out / f"{index:03d}-{re.sub(r'[^a-z0-9]+', '-', prop)}"
+    folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    if case.module is not None:
-        driver.write_inputs(str(folder / "inputs.npz"), case.inputs)
-    commands = replay_commands(case, failure)
-    (folder / "README.txt").write_text(readme(failure, commands, note))
     return folder
 
 

@@ -15,6 +15,12 @@ examples failing with a known signature are only counted.
 
 Checks are cached by their input within a run, so the shrinker's repeated candidates cost
 nothing.
+
+Chunks: the examples are drawn in chunks of ``FuzzConfig.chunk`` (50), each an independent search seeded by
+(seed, chunk index), so ``--workers N`` (processes) or ``--ray`` (Ray tasks) can run chunks at
+the same time and the report is the same for any N: chunks are merged in order, a failure
+signature found by several chunks keeps the first chunk's shrunk example and counts the rest as
+repeats, and reproducers are numbered in that order.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -34,7 +40,7 @@ from hypothesis import strategies as st
 from d1c.errors import D1cError
 from d1c.fuzz import checks as C
 from d1c.fuzz.reduce import reduce_case
-from d1c.fuzz.repro import replay_commands, save_reproducer
+from d1c.fuzz.repro import replay_commands, reproducer_files, write_reproducer
 from d1c.ir import Module, print_module
 from d1c.testing.mutations import apply_d1x_edits, apply_text_edits, d1x_edits, text_edits
 from d1c.testing.programs import asm_programs
@@ -52,6 +58,7 @@ class FuzzConfig:
     shrink_calls: int = 150  # candidates checked while shrinking one failure
     dtypes: tuple[str, ...] = C.DTYPES
     torch_share: float = 0.25
+    chunk: int = 50  # examples per chunk (module docstring): up to 50 examples are one search
 
 
 @dataclass
@@ -123,14 +130,25 @@ class _StopRun(BaseException):
     failure)."""
 
 
-class _Search:
-    """The state shared by the hypothesis runs of one fuzz session."""
+@dataclass
+class Chunk:
+    """What one chunk reports (plain data, so it crosses process boundaries): its example count,
+    outcomes, and per failure (failure, reproducer files, replay commands, note, repeats)."""
 
-    def __init__(self, cfg: FuzzConfig, tmp: Path, progress: Callable[[Progress], None] | None):
-        self.cfg, self.tmp, self.progress = cfg, tmp, progress
-        self.result = FuzzResult(cfg)
-        self.start = time.monotonic()
-        self.known: dict[str, Found] = {}
+    examples: int = 0
+    outcomes: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    found: list[list] = field(default_factory=list)
+    stopped: str = ""
+
+
+class _Search:
+    """The state shared by the hypothesis runs of one chunk."""
+
+    def __init__(self, cfg: FuzzConfig, tmp: Path, progress: Callable[[int, bool], None] | None,
+                 deadline: float | None) -> None:  # fmt: skip
+        self.cfg, self.tmp, self.progress, self.deadline = cfg, tmp, progress, deadline
+        self.result = Chunk()
+        self.known: dict[str, list] = {}
         self.pending: dict[str, tuple[C.Case, C.Failure]] = {}  # seen, not shrunk yet
         self.examples = st.tuples(
             C.case_draws(cfg.target, cfg.dtypes, cfg.torch_share),
@@ -146,11 +164,8 @@ class _Search:
         self.shrink_checks = 0  # shrink candidates checked (not frozen)
         self.cache: dict[tuple, object] = {}
 
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
     def out_of_time(self) -> bool:
-        return self.cfg.time_budget is not None and self.elapsed() > self.cfg.time_budget
+        return self.deadline is not None and time.time() > self.deadline
 
     def body(self, data: st.DataObject) -> None:
         # Every call draws the same structure whatever the state (hypothesis requires data
@@ -170,10 +185,7 @@ class _Search:
 
     def _tick(self, shrinking: bool) -> None:
         if self.progress is not None:
-            r = self.result
-            self.progress(
-                Progress(r.examples, self.cfg.examples, len(self.known), self.elapsed(), shrinking)
-            )
+            self.progress(self.result.examples, shrinking)
 
     def example(self, drawn: tuple, count: bool) -> tuple[C.Case | None, list]:
         """Run every property on one drawn example (cached by input)."""
@@ -229,7 +241,7 @@ class _Search:
         new = [f for f in failures if f.signature not in self.known]
         for f in failures:
             if f.signature in self.known:
-                self.known[f.signature].repeats += 1
+                self.known[f.signature][4] += 1
         for f in new[1:]:
             self.pending.setdefault(f.signature, (case, f))
         if new:
@@ -241,13 +253,10 @@ class _Search:
             before = len(case.module.main.ops)
             case = reduce_case(case, failure.signature, _signatures)
             note += f", reduced from {before} to {len(case.module.main.ops)} ops"
-        folder = None
-        if self.cfg.out is not None:
-            out = Path(self.cfg.out)
-            folder = save_reproducer(out, len(self.known) + 1, case, failure, note)
-        found = Found(failure, folder, replay_commands(case, failure), note)
-        self.known[failure.signature] = found
-        self.result.found.append(found)
+        files = reproducer_files(case, failure, note)
+        entry = [failure, files, replay_commands(case, failure), note, 0]
+        self.known[failure.signature] = entry
+        self.result.found.append(entry)
         self.pending.pop(failure.signature, None)
 
 
@@ -291,15 +300,16 @@ def _hypothesis_run(s: _Search, seed: int) -> bool:
     return True
 
 
-def run_fuzz(cfg: FuzzConfig, progress: Callable[[Progress], None] | None = None) -> FuzzResult:
-    """Fuzz ``cfg.examples`` examples (see the module docstring); reproducers go to ``cfg.out``."""
+def run_chunk(cfg: FuzzConfig, index: int, deadline: float | None,
+              progress: Callable[[int, bool], None] | None = None) -> Chunk:  # fmt: skip
+    """Fuzz chunk ``index`` of ``cfg.examples`` examples (its own seeded search)."""
     with tempfile.TemporaryDirectory(prefix="d1c-fuzz-") as tmp:
-        s = _Search(cfg, Path(tmp), progress)
+        s = _Search(cfg, Path(tmp), progress, deadline)
         run = 0
         try:
             while s.result.examples < cfg.examples and not s.out_of_time():
                 s.new_run()
-                clean = _hypothesis_run(s, cfg.seed * 1_000_003 + run)
+                clean = _hypothesis_run(s, cfg.seed * 1_000_003 + index * 10_007 + run)
                 run += 1
                 if s.best is not None:
                     s.save(*s.best, f"shrunk in {s.shrink_checks} checked candidates")
@@ -309,7 +319,85 @@ def run_fuzz(cfg: FuzzConfig, progress: Callable[[Progress], None] | None = None
             s.result.stopped = "interrupted"
         for case, failure in list(s.pending.values()):
             s.save(case, failure, "not shrunk: found alongside another failure")
-        if s.out_of_time() and not s.result.stopped:
-            s.result.stopped = "time budget"
-        s.result.elapsed = s.elapsed()
         return s.result
+
+
+def run_fuzz(
+    cfg: FuzzConfig,
+    progress: Callable[[Progress], None] | None = None,
+    *,
+    workers: int = 1,
+    ray: str | bool | None = None,
+) -> FuzzResult:
+    """Fuzz ``cfg.examples`` examples (see the module docstring), in ``workers`` processes or on
+    Ray (``ray``: True or a cluster address); reproducers go to ``cfg.out``."""
+    start = time.monotonic()
+    deadline = None if cfg.time_budget is None else time.time() + cfg.time_budget
+    step = max(1, cfg.chunk)
+    sizes = [min(step, cfg.examples - at) for at in range(0, cfg.examples, step)]
+    jobs = [(replace(cfg, examples=n), i, deadline) for i, n in enumerate(sizes)]
+    if workers > 1 or ray:
+        from d1c.fuzz.distribute import run_chunks
+
+        chunks = run_chunks(jobs, workers, ray, _chunk_progress(cfg, progress, start))
+    else:
+        chunks = _sequential(jobs, cfg, progress, start)
+    result = merge(cfg, chunks)
+    if deadline is not None and time.time() > deadline and not result.stopped:
+        result.stopped = "time budget"
+    result.elapsed = time.monotonic() - start
+    return result
+
+
+def _sequential(jobs: list[tuple], cfg: FuzzConfig, progress, start: float) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for job in jobs:
+        deadline = job[2]
+        if deadline is not None and time.time() > deadline:
+            break
+        done = sum(c.examples for c in chunks)
+        failures = len({e[0].signature for c in chunks for e in c.found})
+
+        def tick(n: int, shrinking: bool, done: int = done, failures: int = failures) -> None:
+            if progress is not None:
+                elapsed = time.monotonic() - start
+                progress(Progress(done + n, cfg.examples, failures, elapsed, shrinking))
+
+        chunks.append(run_chunk(*job, tick))
+        if chunks[-1].stopped:
+            break
+    return chunks
+
+
+def _chunk_progress(cfg: FuzzConfig, progress, start: float):
+    """A callback for finished chunks that reports overall progress."""
+    if progress is None:
+        return None
+
+    def done(chunks: list[Chunk]) -> None:
+        n = sum(c.examples for c in chunks)
+        failures = len({e[0].signature for c in chunks for e in c.found})
+        progress(Progress(n, cfg.examples, failures, time.monotonic() - start, False))
+
+    return done
+
+
+def merge(cfg: FuzzConfig, chunks: list[Chunk]) -> FuzzResult:
+    """The report of the chunks, in chunk order (module docstring); writes the reproducers."""
+    result = FuzzResult(cfg)
+    known: dict[str, Found] = {}
+    for chunk in chunks:
+        result.examples += chunk.examples
+        for prop, counts in chunk.outcomes.items():
+            result.outcomes[prop].update(counts)
+        result.stopped = result.stopped or chunk.stopped
+        for failure, files, commands, note, repeats in chunk.found:
+            if failure.signature in known:
+                known[failure.signature].repeats += 1 + repeats
+                continue
+            folder = None
+            if cfg.out is not None:
+                folder = write_reproducer(Path(cfg.out), len(known) + 1, failure.prop, files)
+            known[failure.signature] = Found(failure, folder, list(commands), note, repeats)
+            result.found.append(known[failure.signature])
+    return result

@@ -11,8 +11,8 @@
   (windows overlap: cores wait only for the producers of what they read, not for each other);
   kernel k is the k-th kernel op of the placed IR, whose location gives the source line;
 - stall cycles by cause; per-core SRAM high-water marks (:class:`CoreSram`) and per-chip sums;
-- bytes per NoC link: simulated core-to-core messages, and the compile-time routes of the DMA
-  streams (:func:`d1c.passes.route.link_loads`), which the simulator does not put on the NoC.
+- bytes per NoC link: simulated messages and DMA streams, and (for comparison) the compile-time
+  routes of the DMA streams (:func:`d1c.passes.route.link_loads`).
 
 Rendering lives in :mod:`d1c.report.render` (terminal, JSON, HTML) and :mod:`d1c.report.plot`.
 """
@@ -298,14 +298,17 @@ def report_program(
     name: str = "program",
     dtype: str | None = None,
     timing_only: bool = False,
+    sim: dict | None = None,
 ) -> Report:
-    """Simulate ``prog`` once (traced) and gather the report; ``placed`` (the IR it was built
-    from) names the kernels and adds the compile-time DMA link loads."""
+    """Simulate ``prog`` once (traced; ``sim``: extra ``simulate`` arguments such as
+    ``workers``) and gather the report; ``placed`` (the IR it was built from) names the kernels
+    and adds the compile-time DMA link loads for comparison."""
     from d1c.runtime.sim import simulate
 
     res = simulate(
-        prog, target, None if timing_only else inputs, timing_only=timing_only, trace=True
-    )
+        prog, target, None if timing_only else inputs, timing_only=timing_only, trace=True,
+        **(sim or {}),
+    )  # fmt: skip
     ops = kernel_ops(placed) if placed is not None else None
     kernels = len(ops) if ops is not None else int(dict(prog.meta).get("kernels", 0))
     return Report(name, target, dtype, res, op_rows(res, ops, kernels), core_sram(prog, res),
@@ -322,8 +325,9 @@ def _dma_links(placed: Module | None, target: Target) -> dict[Link, int]:
 
 
 def report_source(
-    spec: str, target: str | None = None, dtype: str = "bf16", *, timing_only: bool = False
-) -> Report:
+    spec: str, target: str | None = None, dtype: str = "bf16", *, timing_only: bool = False,
+    sim: dict | None = None,
+) -> Report:  # fmt: skip
     """Compile a MODEL or IR file for ``target`` (default ``dojo-tile``) and report on it; a
     ``.d1x`` program runs as it is (on its own target unless one is given), on seeded inputs."""
     from d1c import driver
@@ -333,7 +337,7 @@ def report_source(
         prog = _read_program(spec)
         tgt = load_target(target or prog.target)
         return report_program(prog, tgt, symbol_inputs(prog), name=Path(spec).stem,
-                              timing_only=timing_only)  # fmt: skip
+                              timing_only=timing_only, sim=sim)  # fmt: skip
     src = driver.load_source(spec)
     inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
     opts = driver.Options(target or DEFAULT_TARGET, dtype, tuple(inputs))
@@ -343,7 +347,7 @@ def report_source(
 
     arrays = input_arrays(placed.main, inputs, prog)
     return report_program(prog, load_target(opts.target), arrays, placed=placed,
-                          name=src.module.name, dtype=dtype, timing_only=timing_only)  # fmt: skip
+                          name=src.module.name, dtype=dtype, timing_only=timing_only, sim=sim)  # fmt: skip
 
 
 def _read_program(path: str) -> D1xProgram:

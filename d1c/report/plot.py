@@ -2,8 +2,7 @@
 
 Three panels over global core positions (x = chip_x * cores_x + core_x, y likewise, chip 0.0 at
 the top left): each core's SRAM high-water mark against its capacity, the bytes leaving each
-core's router on its four outgoing NoC links (simulated messages plus the compile-time routes of
-the DMA streams), and how busy each core's tile units were. White lines are chip boundaries;
+core's router on its four outgoing NoC links (simulated messages and DMA streams), and how busy each core's tile units were. White lines are chip boundaries;
 light grey cores run nothing; dark grey sites are disabled.
 """
 
@@ -141,8 +140,7 @@ def heatmaps_png(r: Report, dpi: int = 110) -> bytes:
 def _link_panel(fig, ax, links: np.ndarray, r: Report) -> None:
     from matplotlib.colors import LogNorm
 
-    kind = "messages + DMA routes" if r.dma_links else "simulated messages"
-    title = f"NoC bytes leaving each core ({kind})"
+    title = "NoC bytes leaving each core (messages + DMA streams)"
     if links.max() <= 0:
         _panel(fig, ax, links, r, title + ": none", "bytes", vmin=0, vmax=1, cmap="Blues")
         return

@@ -155,7 +155,7 @@ def render_text(r: Report) -> str:
     lines += ["", *_op_table(r), "", *_line_table(r), "", *_chip_table(r)]
     links = sorted(links_total(r).items(), key=lambda kv: -kv[1])[:TOP_LINKS]
     if links:
-        lines += ["", "busiest links (messages + DMA routes): " + ", ".join(f"{_link(k)} {fmt_bytes(v)}" for k, v in links)]  # fmt: skip
+        lines += ["", "busiest links (messages + DMA streams): " + ", ".join(f"{_link(k)} {fmt_bytes(v)}" for k, v in links)]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -273,7 +273,7 @@ def html_sections(r: Report) -> list[tuple[str, list[str], list[list]]]:
         ("SRAM per chip", ["chip", "cores", "max core peak", "total", "capacity"], _chip_rows(r)),
         ("SRAM high-water marks (top 32 cores, bytes)",
          ["core", "peak", "buffers", "records", "params"], _core_rows(r)),
-        ("Busiest NoC links (top 32; messages + DMA routes)",
+        ("Busiest NoC links (top 32; messages + DMA streams)",
          ["link (gx,gy) dir", "bytes"], _link_rows(r)),
     ]  # fmt: skip
 

@@ -23,7 +23,9 @@ tests of the backend against the interpreter (tests/codegen/test_backend.py).
 
 Also here (from sibling modules): ``target_specs()`` random mini-like targets
 (:mod:`d1c.testing.targets`), ``asm_programs()`` random assembly programs
-(:mod:`d1c.testing.programs`), ``mutated_texts(text)`` and ``mutated_d1x(data)`` mutations of
+(:mod:`d1c.testing.programs`), ``comm_programs()`` random programs of cores that exchange
+messages, stream through DIP HBM and meet at barriers (:mod:`d1c.testing.comm_programs`),
+``mutated_texts(text)`` and ``mutated_d1x(data)`` mutations of
 valid IR/assembly text and ``.d1x`` bytes (:mod:`d1c.testing.mutations`). Random torch models,
 ``torch_recipes()``, live in :mod:`d1c.testing.torch_models` (it imports torch).
 """
@@ -35,6 +37,7 @@ from hypothesis import strategies as st
 
 from d1c.errors import Loc
 from d1c.ir import FP32, Builder, ElemType, Function, Module, Sym, TensorType, Value, verify_module
+from d1c.testing.comm_programs import comm_programs
 from d1c.testing.graph_steps import GRAPH_STEPS, MAX_ELEMENTS
 from d1c.testing.mutations import mutated_d1x, mutated_texts
 from d1c.testing.programs import asm_programs
@@ -42,6 +45,7 @@ from d1c.testing.targets import target_specs
 
 __all__ = [
     "asm_programs",
+    "comm_programs",
     "graph_modules",
     "mutated_d1x",
     "mutated_texts",

@@ -54,3 +54,15 @@ def test_run_reports_errors_without_traceback(tmp_path: Path) -> None:
     res = runner.invoke(main, ["run", str(junk)])
     assert res.exit_code == 1 and "truncated header" in res.output
     assert "Traceback" not in res.output
+
+
+def test_run_with_workers_prints_the_same(tmp_path: Path) -> None:
+    args, _ = _inputs(tmp_path)
+    outs = []
+    for extra in ([], ["--workers", "2"], ["--workers", "3"]):
+        res = CliRunner().invoke(main, ["run", str(PROGRAMS / "ring.s"), *args, *extra])
+        assert res.exit_code == 0, res.output
+        outs.append(res.output)
+    assert outs[0] == outs[1] == outs[2] and "cycles: " in outs[0]
+    res = CliRunner().invoke(main, ["run", str(PROGRAMS / "ring.s"), *args, "--workers", "0"])
+    assert res.exit_code == 2 and "--workers" in res.output

@@ -127,3 +127,24 @@ def test_cli_rejects_an_unknown_target() -> None:
 def test_acceptance_run_200_examples_seed_1(tmp_path: Path) -> None:
     result = run_fuzz(FuzzConfig(examples=200, seed=1, out=str(tmp_path)))
     assert result.ok, result.summary()
+
+
+def _report(result) -> tuple:
+    found = [(f.failure.signature, f.repeats, f.note) for f in result.found]
+    return result.examples, {k: dict(v) for k, v in result.outcomes.items()}, found
+
+
+def test_workers_and_ray_draw_the_same_examples_and_report() -> None:
+    """24 examples in chunks of 8: run one after the other, in two processes, or as Ray tasks,
+    they give the same report."""
+    cfg = FuzzConfig(examples=24, seed=5, out=None, chunk=8)
+    serial = run_fuzz(cfg)
+    assert serial.examples == 24 and sum(serial.outcomes["assembly"].values()) == 24
+    assert _report(run_fuzz(cfg, workers=2)) == _report(serial)
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert _report(run_fuzz(cfg, ray=True)) == _report(serial)
+    finally:
+        ray.shutdown()
+    assert _report(run_fuzz(FuzzConfig(examples=24, seed=6, out=None, chunk=8))) != _report(serial)

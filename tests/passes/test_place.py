@@ -1,9 +1,12 @@
 """place: chips first, then cores; disabled cores never used; HBM addresses round-robin over DIPs,
 tensors from 1 MiB up striped over them (and the simulator splits their DMAs over the DIPs)."""
 
+import pytest
+
 from d1c.codegen import placement
 from d1c.codegen.emit import build_program
 from d1c.codegen.placement import HbmLayout, core_order
+from d1c.codegen.systolic import grid_columns, grid_sites
 from d1c.ir import parse_module
 from d1c.isa.tiles import DIP_SHIFT, STRIPE_BYTES, STRIPED, dip_shares
 from d1c.passes import Context, run_pipeline
@@ -29,6 +32,27 @@ def test_core_order_is_chips_first_and_skips_disabled_sites() -> None:
     # the first 15 cores are all of chip (0, 0), row by row
     assert {c[:2] for c in order[:15]} == {(0, 0)}
     assert order[:5] == [(0, 0, 0, 0), (0, 0, 1, 0), (0, 0, 2, 0), (0, 0, 3, 0), (0, 0, 0, 1)]
+
+
+@pytest.mark.parametrize("name", ["mini", "dojo-tile", "dojo-tray"])
+def test_core_order_prefixes_and_grid_sites_follow_the_whole_mesh(name: str) -> None:
+    """``core_order(t, n)`` and ``grid_sites`` compute only what they return; they equal the
+    definitions over the whole mesh (every core, every row's clean columns)."""
+    t = load_target(name)
+    (cw, ch), (cx, cy) = t.chip_grid, t.chips
+    every = [(x, y, gx, gy) for y in range(cy) for x in range(cx) for gx, gy in t.chip_cores()]
+    assert core_order(t) == every and core_order(t, 77) == every[:77]
+    index = {(x * cw + gx, y * ch + gy): i for i, (x, y, gx, gy) in enumerate(every)}
+    cols, clean = list(range(cw * cx)), []
+    for gy in range(ch * cy):
+        cols = [gx for gx in cols if (gx, gy) in index]
+        clean.append(cols)
+    assert grid_columns(t) == clean
+    for r in sorted({1, 3, ch, min(len(clean), ch + 2)}):
+        for q in sorted({1, 2, len(clean[r - 1])}):
+            want = [index[(clean[r - 1][k], gy)] for gy in range(r) for k in range(q)]
+            assert grid_sites(t, r, q) == want, (r, q)
+    assert grid_sites(t, len(clean) + 1, 1) is None
 
 
 def test_big_kernel_spreads_over_every_usable_core_of_mini() -> None:
@@ -78,17 +102,22 @@ def test_dip_shares_split_a_transfer_by_the_stripes_it_touches() -> None:
     assert sum(b for _, b in got) == 10
 
 
-def test_a_striped_stream_is_served_by_every_dip(monkeypatch) -> None:
-    """The exp kernel of BIG streams 4 MiB in and 4 MiB out: striped over the 5 DIPs of the tile,
-    its cores wait for DMA much less than with each tensor on one DIP (timing-only)."""
+def test_big_tensors_are_striped_over_every_dip(monkeypatch) -> None:
+    """The exp kernel of BIG streams 4 MiB in and 4 MiB out: every transfer is on the striped
+    window (served by all five DIPs, tests/runtime/test_sim_dma.py), or, with striping off, on
+    the DIP window of its tensor (traced, timing-only)."""
     t = load_target("dojo-tile")
 
-    def dma_stalls() -> int:
+    def windows() -> dict[int, int]:
         m = run_pipeline(parse_module(BIG), "tile,place", ctx=Context(target="dojo-tile"))
-        res = simulate(build_program(m, t), t, None, timing_only=True)
-        return sum(c.stall.get("dma", 0) for c in res.cores.values())
+        res = simulate(build_program(m, t), t, None, timing_only=True, trace=True)
+        out: dict[int, int] = {}
+        for name, _, _, _, args in res.trace:
+            if name.startswith("dma."):
+                out[args["dip"]] = out.get(args["dip"], 0) + args["bytes"]
+        return out
 
-    striped = dma_stalls()
+    assert windows() == {STRIPED: 8 << 20}
     monkeypatch.setattr(placement, "STRIPE_MIN", 1 << 60)
-    one_dip = dma_stalls()
-    assert 0 < striped * 2 < one_dip, (striped, one_dip)
+    got = windows()
+    assert sorted(got.values()) == [4 << 20, 4 << 20] and STRIPED not in got

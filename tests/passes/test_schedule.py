@@ -19,8 +19,10 @@ from d1c.codegen.emit import build_program, input_arrays, output_names
 from d1c.codegen.program import plan_kernels
 from d1c.interp import interpret
 from d1c.ir import modules_equal, parse_module, print_module
+from d1c.isa.errors import SimulationError
 from d1c.passes import Context, run_pipeline
 from d1c.runtime import dma
+from d1c.runtime.memory import read_bytes
 from d1c.runtime.sim import simulate
 from d1c.target import load_target
 from tests.codegen.backend_harness import expected, inputs_for, ir, mismatches
@@ -29,28 +31,28 @@ from tests.passes.custom_target import mini_variant
 
 @contextlib.contextmanager
 def deferred_dma():
-    """Move every DMA's bytes when its tag is waited for, in issue order (not at issue)."""
+    """The latest DMA data moments the contract allows: loads land at their ``dma.wait`` (the
+    simulator's rule) and a store's SRAM bytes must be unchanged until its ``dma.wait`` (as if
+    read only then; a change is a fault). Yields the transfers never waited for."""
     pending: dict[tuple[int, int], list] = {}
-    tag = [0]
-    transfer, move, wait = dma._transfer, dma._move, dma.ex_dma_wait
+    transfer, wait = dma._transfer, dma.ex_dma_wait
 
-    def on_transfer(c, *args):
-        tag[0] = args[-1]
-        return transfer(c, *args)
-
-    def on_move(c, *args):
-        pending.setdefault((id(c), tag[0]), []).append((c, args))
+    def on_transfer(c, to_hbm, sram, hbm, tag):
+        snap = bytes(read_bytes(c.mem, sram[0], sram[1], sram[2], sram[3])) if to_hbm else None
+        pending.setdefault((id(c), tag), []).append((c, sram, snap))
+        return transfer(c, to_hbm, sram, hbm, tag)
 
     def on_wait(c, pc, op):
-        for core, args in pending.pop((id(c), op[1]), []):
-            move(core, *args)
+        for core, sram, snap in pending.pop((id(c), op[1]), []):
+            if snap is not None and bytes(read_bytes(core.mem, *sram)) != snap:
+                raise SimulationError(f"store source {sram} overwritten before its dma.wait")
         return wait(c, pc, op)
 
-    dma._transfer, dma._move, dma.ex_dma_wait = on_transfer, on_move, on_wait
+    dma._transfer, dma.ex_dma_wait = on_transfer, on_wait
     try:
         yield pending
     finally:
-        dma._transfer, dma._move, dma.ex_dma_wait = transfer, move, wait
+        dma._transfer, dma.ex_dma_wait = transfer, wait
 
 
 def compile_run(text: str, target: str, passes: str, defer: bool = False):

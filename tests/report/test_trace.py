@@ -137,23 +137,25 @@ def test_barrier_stall_is_the_gap_plus_one_hop(tmp_path: Path) -> None:
     trace, res = trace_of(tmp_path, barrier_program(10))
     check_structure(trace)
     check_counters(trace, res)
-    # core a waits from cycle 1 for b's arrival at 11, plus the release's 1 hop of 2 cycles
+    # core a (the barrier controller) waits from cycle 1 until it hears of b's arrival at 11,
+    # 1 hop of 2 cycles later; b hears back 1 hop after that
     assert res.cores[(0, 0, 0, 0)].stall["barrier"] == 12
-    assert res.barriers == ((0, 11, 13),)
+    assert res.barriers == ((0, 11, 15),)
     kernels = [e for e in trace["traceEvents"] if e["ph"] == "X" and e["pid"] == 0]
     assert kernels == []  # no marks, no kernel slices
 
 
 def test_marked_regions_are_the_kernel_slices(tmp_path: Path) -> None:
-    """Both cores mark region 0 at cycle 0; a reaches the barrier at 2, b at 12, released at 14
-    (1 hop of 2 cycles); the barrier instruction ends at 15, where both mark region 1: region 0
-    spans 0..15, region 1 from 15 to the end of the program."""
+    """Both cores mark region 0 at cycle 0; a (the barrier controller) reaches the barrier at 2,
+    b at 12; a hears of b at 14 (1 hop of 2 cycles) and is released then, b at 16; their barrier
+    instructions end at 15 and 17, where each marks region 1: region 0 spans 0..17 (to the last
+    core's next mark), region 1 from 15 to the end of the program."""
     trace, res = trace_of(tmp_path, barrier_program(10, marks=True))
     check_structure(trace)
-    assert res.barriers == ((0, 12, 14),)
+    assert res.barriers == ((0, 12, 16),)
     kernels = [e for e in trace["traceEvents"] if e["ph"] == "X" and e["pid"] == 0]
     got = [(k["name"], k["args"]["kernel"], k["args"]["cycles"]) for k in kernels]
-    assert got == [("kernel 0", 0, 15), ("kernel 1", 1, res.cycles - 15)]
+    assert got == [("kernel 0", 0, 17), ("kernel 1", 1, res.cycles - 15)]
 
 
 @pytest.mark.parametrize(

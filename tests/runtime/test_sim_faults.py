@@ -149,3 +149,33 @@ def test_bad_inputs_are_reported() -> None:
         run(text, {"a": np.zeros(3)})
     with pytest.raises(SimulationError, match="unknown input"):
         run(text, {"a": np.zeros((2, 2)), "b": np.zeros(1)})
+
+
+def _flood(waits: int) -> str:
+    """0.0.0.0 sends five 64 KiB messages to 0.0.1.0, which does ``waits`` nops first."""
+    return (
+        '.target "mini"\n.code s, 0.0.0.0\n    tshapei t0, 64, 256\n    li x1, 0x100\n'
+        + "    send t0, x1, 0\n" * 5
+        + "    halt\n.code r, 0.0.1.0\n"
+        + "    nop\n" * waits
+        + "    tshapei t0, 64, 256\n    li x1, 0\n"
+        + "    recv t0, x1, 0\n" * 5
+        + "    halt\n"
+    )
+
+
+def test_messages_waiting_for_recv_must_fit_in_sram() -> None:
+    size, hop = MINI.sram_bytes, MINI.noc["hop_latency_cycles"]
+    nbytes = 64 * 256 * 4
+    assert 4 * nbytes == size  # four waiting messages fill mini's SRAM exactly
+    busy = nbytes // MINI.noc["link_bytes_per_cycle"]
+    # the sends issue from cycle 2 and follow each other on the one link: message k arrives at
+    # 2 + k * busy + hop; the fifth finds four waiting on a core that has used no SRAM yet
+    fifth = 2 + 5 * busy + hop
+    msg = _fault(_flood(1500))
+    assert msg.startswith(
+        f"core 0.0.1.0: at cycle {fifth} the message from 0.0.0.0 ({nbytes} bytes)"
+    )
+    assert f"while {4 * nbytes} bytes of earlier messages wait" in msg and f"the {size} free" in msg
+    # a receiver that starts taking them before the fifth arrives has room for it
+    assert run(_flood(fifth - 4 - busy)).cores[(0, 0, 1, 0)].noc_received == 5 * nbytes

@@ -131,12 +131,16 @@ BARRIER = """
 """
 
 
-def test_barrier_releases_everyone_after_the_last_arrival() -> None:
+def test_barrier_releases_everyone_through_the_controller() -> None:
     text = BARRIER.replace("NOPS10", "nop\n" * 10).replace("NOPS20", "nop\n" * 20)
     res = run(text)
-    last = 21  # core 0.0.2.0 arrives after 20 nops and one li
+    # core 0.0.x.0 arrives after 10x nops and one li; the controller is the first core, 0.0.0.0
+    # (x hops away); it hears of the last arrival x * HOP after it and notifies every core
+    arrive = [10 * x + 1 for x in range(3)]
+    heard = max(t + x * HOP for x, t in enumerate(arrive))
     for x in range(3):
-        release = last + (2 - x) * HOP  # one notification from the last core, x hops away
+        release = heard + x * HOP
         s = res.cores[(0, 0, x, 0)]
         assert s.finish == release + 2
-        assert s.stall["barrier"] == release - (10 * x + 1)
+        assert s.stall["barrier"] == release - arrive[x]
+    assert res.barriers == ((5, arrive[2], heard + 2 * HOP),)

@@ -49,13 +49,15 @@ def _net(target: str = "mini") -> Network:
 def test_routes_are_xy_unless_a_disabled_core_is_in_the_way() -> None:
     net = _net()
     for src, dst in [((0, 0), (7, 7)), ((6, 1), (1, 5)), ((2, 2), (2, 2))]:
-        hops = net.route(src, dst)
-        assert len(hops) == abs(src[0] - dst[0]) + abs(src[1] - dst[1])
+        hops, chips, _ = net.hops(src, dst)
+        assert len(hops) == abs(src[0] - dst[0]) + abs(src[1] - dst[1]) == len(chips) - 1
     # (3, 2) and (7, 2), (3, 6), (7, 6) are disabled on the mini mesh
-    detour = net.route((3, 1), (3, 3))
+    detour, chips, _ = net.hops((3, 1), (3, 3))
     assert len(detour) == 4
-    assert all(h[3] is None for h in detour)  # stays on chip 0.0: no edge crossing
-    assert net.route((3, 1), (3, 3)) is detour  # cached
+    assert all(h[2] == -1 for h in detour) and set(chips) == {0}  # no edge crossing
+    assert net.hops((3, 1), (3, 3))[0] is detour  # cached
+    across, chips, _ = net.hops((3, 0), (5, 0))  # 0.0.3.0 -> 1.0.0.0 -> 1.0.1.0
+    assert chips == (0, 1, 1) and across[0][2] >= 0 and across[1][2] == -1
 
 
 def test_symbol_placements_round_trip_with_negative_and_gapped_strides() -> None:
@@ -108,4 +110,4 @@ def test_notification_latency_is_the_sum_of_the_route_hops_on_the_tile() -> None
         )
         if not (mesh.pos_enabled(src) and mesh.pos_enabled(dst)):
             continue
-        assert net.latency(src, dst) == sum(h[2] for h in net.route(src, dst))
+        assert net.latency(src, dst) == sum(int(h[1]) for h in net.hops(src, dst)[0])
