@@ -1,6 +1,7 @@
 """The d1c error hierarchy (defined in :mod:`d1c.isa.errors`, the bottom layer)."""
 
 from d1c.isa.errors import (
+    AccuracyError,
     CompileError,
     D1cError,
     DecodeError,
@@ -12,6 +13,7 @@ from d1c.isa.errors import (
 )
 
 __all__ = [
+    "AccuracyError",
     "CompileError",
     "D1cError",
     "DecodeError",

@@ -95,5 +95,10 @@ class CompileError(D1cError):
     """The compiler cannot map a valid program (for example SRAM overflow)."""
 
 
+class AccuracyError(D1cError):
+    """The verification ladder found a wrong number at an op: NaN or infinity where the float64
+    reference is finite, or a result outside the rounding bound of its own operands."""
+
+
 class SimulationError(D1cError):
     """A simulated fault: out-of-bounds access, invalid instruction, deadlock."""

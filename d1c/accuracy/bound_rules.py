@@ -81,7 +81,7 @@ def data_error(q: np.ndarray, ref: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         same = (q == ref) | (np.isnan(q) & np.isnan(ref))
         d = np.where(same, 0.0, np.abs(q - ref))
-    return np.nan_to_num(d, nan=INF)
+    return np.nan_to_num(d, nan=INF, posinf=INF)
 
 
 def stored(value: np.ndarray, op: Op) -> np.ndarray:

@@ -1,113 +1,41 @@
 """``d1c verify``: compile, simulate, and check the verification ladder (DESIGN §5).
 
 1. graph IR interpreted (fp32) == torch eager within fp32 tolerance (models only): 1e-5 of the
-   output's scale plus twice the derived bound of the fp32 evaluation;
-2. quantized IR interpreted is within the derived error bound of the float64 reference, and so
-   is the simulated program's output (this covers the passes between quantized and tiled IR,
-   which rung 3 does not: decompose, canonicalize);
-3. tiled IR interpreted == placed IR interpreted == the simulated program, bit for bit.
+   output's scale plus twice the derived bound of the fp32 evaluation, elementwise;
+2. quantized IR interpreted is within the derived error bound of the float64 reference,
+   elementwise (:mod:`d1c.accuracy.bounds`);
+3. tiled IR interpreted == placed IR interpreted == the simulated program, bit for bit, and the
+   simulated output is within rung 2's bound too (this covers the passes between quantized and
+   tiled IR, which the bitwise comparison does not: decompose, canonicalize).
+
+No rung passes on a non-finite surprise: an output element that is NaN or infinite where its
+reference is finite fails, and the rung names the first op of its IR giving such a value, with
+its source line (graph IR for rung 1, quantized IR for rung 2, tiled IR for rung 3). An element
+whose bound or tolerance is inf or NaN could not be bounded: it fails unless the caller accepts
+unbounded outputs (``accept_unbounded``, ``d1c verify --accept-unbounded``).
 
 Besides: the IR after every stage round-trips through its text, and (``determinism``) compiling
 twice gives the same ``.d1x`` bytes. :func:`verify` takes a MODEL spec or IR file,
-:func:`verify_module` an in-memory module with its inputs (``d1c fuzz`` uses it).
-
-One screen: per output the max error against the bound and bit-exactness, then cycles,
-utilization and the SRAM peak per core. Any failure makes :attr:`Report.ok` false.
+:func:`verify_module` an in-memory module with its inputs (``d1c fuzz`` uses it). The
+:class:`~d1c.accuracy.ladder_report.Report` renders one screen (its module docstring); any
+failure makes :attr:`~d1c.accuracy.ladder_report.Report.ok` false.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from d1c import driver
+from d1c.accuracy.checks import ElementCheck, check_elements, first_nonfinite
+from d1c.accuracy.ladder_report import OutputCheck, Report
 from d1c.errors import D1cError, UnsupportedError
 from d1c.interp import interpret
 from d1c.ir import Module, modules_equal, parse_module, print_module
-from d1c.isa.d1x import D1xProgram
-from d1c.target import DEFAULT_TARGET, Target, load_target
+from d1c.target import DEFAULT_TARGET, load_target
 
-
-@dataclass
-class OutputCheck:
-    name: str
-    shape: tuple[int, ...]
-    eager_err: float | None  # graph interpreter vs torch eager (max abs)
-    eager_tol: float | None
-    quant_err: float | None  # quantized vs float64 reference (max abs)
-    quant_bound: float | None
-    quant_ok: bool
-    bit_exact: bool
-    mismatches: int
-
-
-@dataclass
-class Report:
-    model: str
-    target: Target
-    dtype: str
-    outputs: list[OutputCheck] = field(default_factory=list)
-    cycles: int = 0
-    macs: int = 0
-    sram_peak: int = 0
-    cores: int = 0
-    stage_ok: dict[str, bool] = field(default_factory=dict)
-    program: D1xProgram | None = None  # the compiled program the ladder simulated
-    errors: list[str] = field(default_factory=list)  # errors raised by a rung (rendered)
-
-    @property
-    def ok(self) -> bool:
-        checks = [o.quant_ok and o.bit_exact for o in self.outputs]
-        checks += [o.eager_err <= o.eager_tol for o in self.outputs if o.eager_err is not None]
-        return all(checks) and all(self.stage_ok.values())
-
-    @property
-    def utilization(self) -> float:
-        peak = self.target.peak_macs_per_cycle * max(self.cycles, 1)
-        return self.macs / peak
-
-    def render(self) -> str:
-        t = self.target
-        lines = [
-            f"d1c verify {self.model}  target {t.name} ({t.num_cores:,} cores)  dtype {self.dtype}",
-            "",
-        ]
-        lines.append(
-            f"{'output':<8} {'shape':<18} {'eager err/tol':<22} {'quantized err / bound':<26} {'bit-exact':<10}"
-        )
-        for o in self.outputs:
-            eager = (
-                "-"
-                if o.eager_err is None
-                else f"{o.eager_err:.2e}/{o.eager_tol:.1e} {_mark(o.eager_err <= o.eager_tol)}"
-            )
-            quant = (
-                "-"
-                if o.quant_err is None
-                else f"{o.quant_err:.2e} / {o.quant_bound:.2e} {_mark(o.quant_ok)}"
-            )
-            exact = "yes" if o.bit_exact else f"NO ({o.mismatches} differ)"
-            lines.append(f"{o.name:<8} {list(o.shape)!s:<18} {eager:<22} {quant:<26} {exact:<10}")
-        lines.append("")
-        lines += self.errors
-        for stage, good in self.stage_ok.items():
-            lines.append(f"{stage}: {'ok' if good else 'FAILED'}")
-        us = self.cycles / t.clock_hz * 1e6
-        lines.append(
-            f"cycles: {self.cycles:,} ({us:.2f} us at {t.clock_hz / 1e9:g} GHz) on {self.cores:,} cores"
-        )
-        lines.append(
-            f"utilization: {100 * self.utilization:.4f}% of {t.peak_flops / 1e12:,.1f} TFLOPS peak ({self.macs:,} MACs)"
-        )
-        lines.append(f"SRAM peak per core: {self.sram_peak:,} of {t.sram_bytes:,} bytes")
-        lines.append("PASS" if self.ok else "FAIL")
-        return "\n".join(lines)
-
-
-def _mark(ok: bool) -> str:
-    return "ok" if ok else "FAIL"
+__all__ = ["OutputCheck", "Report", "bits_equal", "eager_tolerance", "verify", "verify_module"]
 
 
 def bits_equal(a: np.ndarray, b: np.ndarray) -> tuple[bool, int]:
@@ -140,31 +68,18 @@ def eager_tolerance(ref: np.ndarray, fp32_bound: np.ndarray | float = 0.0) -> np
     return 1e-5 * max(scale, 1.0) + 2.0 * fp32_bound
 
 
-def _eager_check(got: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> tuple[float, float]:
-    """(error, tolerance) at the element with the largest error/tolerance ratio, so that
-    error <= tolerance says every element is within its own; equal infinities and NaN vs NaN
-    count as no error."""
-    from d1c.accuracy.bounds import observed_error
-
-    ref = np.asarray(ref)
-    err = observed_error(np.asarray(got), np.asarray(ref, np.float64))
-    tol = np.broadcast_to(eager_tolerance(ref, bound), err.shape)
-    if err.size == 0:
-        return 0.0, float(eager_tolerance(ref))
-    with np.errstate(invalid="ignore"):
-        ratio = np.nan_to_num(err / tol, nan=0.0)  # inf / inf: an unbounded element
-    i = int(np.argmax(ratio))
-    return float(err.flat[i]), float(tol.flat[i])
-
-
-def _eager_checks(graph: Module, inputs, graph_out, reference) -> list[tuple]:
-    """Rung 1 per output: (error, tolerance), or (None, None) without a torch reference."""
+def _eager_checks(graph: Module, inputs, graph_out, reference) -> list[ElementCheck | None]:
+    """Rung 1 per output: the graph interpreter against torch eager within
+    :func:`eager_tolerance` elementwise (None without a torch reference)."""
     from d1c.accuracy.bounds import error_bound
 
     if reference is None:
-        return [(None, None)] * len(graph_out)
+        return [None] * len(graph_out)
     bounds = error_bound(graph, graph, inputs)
-    return [_eager_check(g, r, b) for g, r, b in zip(graph_out, reference, bounds, strict=True)]
+    return [
+        check_elements(g, r, eager_tolerance(np.asarray(r), b))
+        for g, r, b in zip(graph_out, reference, bounds, strict=True)
+    ]
 
 
 def _device_form(x: np.ndarray) -> np.ndarray:
@@ -180,6 +95,7 @@ def verify(
     *,
     inputs_file: str | None = None,
     determinism: bool = False,
+    accept_unbounded: bool = False,
 ) -> Report:
     """The ladder for a MODEL spec or an IR file. Inputs: ``inputs_file`` (.npz, see
     :func:`d1c.driver.read_inputs`) if given, else the model's example inputs, else (IR files)
@@ -197,6 +113,7 @@ def verify(
         reference=src.reference,
         name=spec,
         determinism=determinism,
+        accept_unbounded=accept_unbounded,
     )
 
 
@@ -209,6 +126,7 @@ def verify_module(
     reference: Sequence[np.ndarray] | None = None,
     name: str | None = None,
     determinism: bool = False,
+    accept_unbounded: bool = False,
 ) -> Report:
     """The ladder for an in-memory graph module (not modified) on ``inputs``; ``target`` is a
     shipped target's name or a .toml path. Also checks that the IR of every stage round-trips
@@ -217,7 +135,9 @@ def verify_module(
     opts = driver.Options(target, dtype, tuple(inputs))
     snaps = driver.compile_stages(_copy(module), "placed", opts)
     program = driver.build(snaps["placed"], opts)
-    report = Report(name or f"@{module.name}", load_target(target), dtype, program=program)
+    report = Report(
+        name or f"@{module.name}", load_target(target), dtype, accept_unbounded, program=program
+    )
     report.stage_ok["IR text round-trips at every stage"] = all(
         round_trips(m) for m in snaps.values()
     )
@@ -226,7 +146,7 @@ def verify_module(
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
     try:
-        _ladder(report, snaps, inputs, reference, program, opts)
+        _ladder(report, snaps, inputs, reference, program)
     except UnsupportedError:
         raise  # a documented gap (e.g. an op without an error-bound rule), not a wrong result
     except D1cError as err:  # the compiled program faults, or a rung finds the IR inconsistent
@@ -248,29 +168,65 @@ def _copy(m: Module) -> Module:
     return clone_module(m)
 
 
-def _ladder(report: Report, snaps, inputs, reference, program, opts) -> None:
-    from d1c.accuracy.bounds import check_within_bound
+def _simulate(report: Report, snaps: dict[str, Module], inputs, program) -> list[np.ndarray]:
     from d1c.codegen.emit import input_arrays
     from d1c.runtime.sim import simulate
 
-    graph_out = interpret(snaps["graph"], inputs)
-    quant = check_within_bound(snaps["graph"], snaps["quantized"], inputs)
-    tiled_out = interpret(snaps["tiled"], inputs)
-    placed_out = interpret(snaps["placed"], inputs)
-    result = simulate(program, report.target, input_arrays(snaps["placed"].main, inputs, program))
-    report.stage_ok["tiled == placed (interpreted, bitwise)"] = all(
-        bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)
-    )
-    sim_outs = [result.outputs[f"out{i}"] for i in range(len(placed_out))]
-    sim_quant = check_within_bound(snaps["graph"], snaps["quantized"], inputs, sim_outs)
-    report.stage_ok["simulated outputs within the derived bound"] = all(c.ok for c in sim_quant)
-    eager = _eager_checks(snaps["graph"], inputs, graph_out, reference)
-    for i, (g, p) in enumerate(zip(graph_out, placed_out, strict=True)):
-        exact, bad = bits_equal(sim_outs[i], _device_form(p))
-        report.outputs.append(
-            OutputCheck(f"out{i}", tuple(np.shape(g)), *eager[i], *quant[i], exact, bad)
-        )
+    placed = snaps["placed"]
+    result = simulate(program, report.target, input_arrays(placed.main, inputs, program))
     report.cycles = result.cycles
     report.macs = result.total("macs")
     report.cores = len(result.cores)
     report.sram_peak = int(dict(program.meta).get("sram_peak", 0))
+    return [result.outputs[f"out{i}"] for i in range(len(placed.main.ret.operands))]
+
+
+def _ladder(report: Report, snaps, inputs, reference, program) -> None:
+    from d1c.accuracy.bounds import bound_values, bounded_outputs
+
+    graph, quantized = snaps["graph"], snaps["quantized"]
+    traces = {stage: {} for stage in ("graph", "quantized", "tiled")}
+    graph_out = interpret(graph, inputs, trace=traces["graph"])
+    quant_out = interpret(quantized, inputs, trace=traces["quantized"])
+    values = bound_values(graph, quantized, inputs)
+    bounded = bounded_outputs(graph, quantized, inputs, values)
+    tiled_out = interpret(snaps["tiled"], inputs, trace=traces["tiled"])
+    placed_out = interpret(snaps["placed"], inputs)
+    sim_outs = _simulate(report, snaps, inputs, program)
+    report.stage_ok["tiled == placed (interpreted, bitwise)"] = all(
+        bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)
+    )
+    eager = _eager_checks(graph, inputs, graph_out, reference)
+    for i, (g, b) in enumerate(zip(graph_out, bounded, strict=True)):
+        exact, bad = bits_equal(sim_outs[i], _device_form(placed_out[i]))
+        quant = check_elements(quant_out[i], b.ref, b.err)
+        sim = check_elements(sim_outs[i], b.ref, b.err)
+        report.outputs.append(
+            OutputCheck(f"out{i}", tuple(np.shape(g)), eager[i], quant, sim, exact, bad)
+        )
+    _name_nonfinite(report, snaps, inputs, traces, {v: b.ref for v, b in values.items()})
+
+
+def _name_nonfinite(report: Report, snaps, inputs, traces, quant_refs) -> None:
+    """For each rung with a non-finite surprise in an output, the first op of its IR giving one."""
+    from d1c.accuracy.ref64 import reference64
+
+    rungs = [
+        ("rung 1 (graph IR)", "graph", lambda o: o.eager),
+        ("rung 2 (quantized IR)", "quantized", lambda o: o.quantized),
+        ("rung 3 (tiled IR)", "tiled", lambda o: o.simulated),
+    ]
+    for what, stage, check in rungs:
+        if not any(check(o) is not None and check(o).nonfinite for o in report.outputs):
+            continue
+        refs = quant_refs if stage == "quantized" else {}
+        if stage != "quantized":
+            reference64(snaps[stage], inputs, trace=refs)
+        found = first_nonfinite(snaps[stage].main, traces[stage], refs)
+        if found is not None:
+            report.findings.append(found.error(what).render())
+        else:
+            report.findings.append(
+                f"{what}: an output is NaN or infinite where the float64 reference is finite, "
+                "but no op of the interpreted IR is (the simulated program differs from it)"
+            )

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from d1c.errors import D1cError, UnsupportedError
-from d1c.ir import I1, Module, Op
+from d1c.ir import I1, Module, Op, Value
 
 F64 = np.float64
 Fn = Callable[[list[np.ndarray], Op], np.ndarray]
@@ -395,13 +395,21 @@ def _c_order(x: np.ndarray) -> np.ndarray:
 
 
 def reference64(
-    module: Module, inputs: Sequence[np.ndarray], *, func: str | None = None
+    module: Module,
+    inputs: Sequence[np.ndarray],
+    *,
+    func: str | None = None,
+    trace: dict[Value, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """The float64 reference outputs of ``func`` (default: the first function) on ``inputs``."""
+    """The float64 reference outputs of ``func`` (default: the first function) on ``inputs``;
+    with ``trace`` (a dict), the reference of every argument and op result is stored there."""
     f = module.main if func is None else module.function(func)
     if len(inputs) != len(f.args):
         raise D1cError(f"function @{f.name} takes {len(f.args)} inputs, got {len(inputs)}")
-    env = {a: as_reference(x, a.type.elem.is_float) for a, x in zip(f.args, inputs, strict=True)}
+    env: dict[Value, np.ndarray] = {} if trace is None else trace
+    env.update(
+        (a, as_reference(x, a.type.elem.is_float)) for a, x in zip(f.args, inputs, strict=True)
+    )
     for op in f.ops[:-1]:
         env[op.result] = evaluate_op(op, [env[v] for v in op.operands], module.consts)
     return [env[v] for v in f.ret.operands]

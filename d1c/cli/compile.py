@@ -199,11 +199,31 @@ def targets() -> None:
     help="Inputs of @main (keys arg0, arg1, ...) instead of the example or seeded random inputs.",
 )
 @click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
-def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool) -> None:
+@click.option(
+    "--accept-unbounded",
+    is_flag=True,
+    help="Pass even if the derived bound or tolerance of some output elements is infinite "
+    "(they are still reported); by default an element that cannot be bounded fails.",
+)
+def verify(
+    model: str,
+    target: str,
+    dtype: str,
+    inputs_file: str | None,
+    determinism: bool,
+    accept_unbounded: bool,
+) -> None:
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
     from d1c.accuracy.ladder import verify as run_verify
 
-    report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism)
+    report = run_verify(
+        model,
+        target,
+        dtype,
+        inputs_file=inputs_file,
+        determinism=determinism,
+        accept_unbounded=accept_unbounded,
+    )
     click.echo(report.render())
     if not report.ok:
         raise SystemExit(1)
