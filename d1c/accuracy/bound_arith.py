@@ -336,8 +336,9 @@ def flag(b: Bounded, bad: np.ndarray) -> Bounded:
 def round_to_format(b: Bounded, elem: ElemType, rounding: str = "rne") -> Bounded:
     """``b`` after its computed value z is rounded to the storage format ``elem``: half the grid
     step at |z| <= |r| + e to nearest, the whole step stochastically (:mod:`d1c.accuracy.grid`).
-    Past the largest finite value an IEEE format gives ±inf (unbounded); a CFloat format
-    saturates to ±max, an error of at most |z| - max, which is added instead."""
+    Past the largest finite value ``top`` an IEEE format gives ±inf (unbounded where |z| may reach
+    the rounding boundary above ``top``); a CFloat format saturates to ±top, an error of at most
+    |z| - top, which is added instead."""
     if elem == FP32 or not elem.is_float:
         return b
     has_inf_nan = FORMATS[elem.name].has_inf_nan
@@ -346,9 +347,11 @@ def round_to_format(b: Bounded, elem: ElemType, rounding: str = "rne") -> Bounde
     finite = np.isfinite(ref)
     with np.errstate(invalid="ignore", over="ignore"):
         mag = np.abs(ref) + b.err
-        step = grid.rounding_bound(mag, elem, rounding)
-        excess = np.maximum(mag + step - top, 0.0)
+        step = grid.rounding_bound(np.minimum(mag, top), elem, rounding)
+        excess = np.maximum(mag - top, 0.0)
         local = local_part(ref, step + (0.0 if has_inf_nan else excess))
         out = finish(ref, b.err + local, rows(b) + box_row(local), b.err == 0, INF)
-    over = finite & (excess > 0) if has_inf_nan else ~finite
-    return flag(out, over)
+    if not has_inf_nan:
+        return flag(out, ~finite)
+    boundary = 0.0 if rounding == "sr" else float(grid.rounding_bound(np.asarray(top), elem))
+    return flag(out, finite & (excess > 0) & (mag >= top + boundary))

@@ -29,13 +29,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from d1c.accuracy import grid
 from d1c.accuracy.bound_arith import Bounded, box_row, exact, holds, round_to_format
-from d1c.accuracy.bound_rules import EXACT_RESULT, Data, data_error, op_bound, stored
+from d1c.accuracy.bound_rules import (
+    CORRECTLY_ROUNDED,
+    EXACT_RESULT,
+    Data,
+    constant,
+    data_error,
+    op_bound,
+    stored,
+)
 from d1c.accuracy.checks import ElementCheck, check_elements
 from d1c.accuracy.ref64 import as_reference, evaluate_op, reference64
 from d1c.errors import D1cError
 from d1c.interp import interpret
-from d1c.ir import Module, Op, Value
+from d1c.ir import FP32, ElemType, Module, Op, Value
 
 __all__ = [
     "bound_values",
@@ -59,7 +68,17 @@ def _step(op: Op, env: dict, data: Data) -> Bounded:
     if elem.is_float and op.name not in EXACT_RESULT and not _exact_convert(op):
         rounding = op.attrs.get("rounding", "rne") if op.name == "convert" else "rne"
         b = round_to_format(b, elem, rounding)
+    if op.name in CORRECTLY_ROUNDED and not any(np.any(a.err) for a in args):
+        b = _exactly_known(b, elem)
     return b
+
+
+def _exactly_known(b: Bounded, elem: ElemType) -> Bounded:
+    """A correctly rounded op of exact operands: where its float64 result is a value of fp32 and
+    of ``elem``, the exact result is within float64's half ulp of it, so rounding it to fp32 and
+    to ``elem`` gives exactly that value (e.g. ``1 - mask`` of a 0/1 mask)."""
+    known = grid.representable(b.ref, FP32) & grid.representable(b.ref, elem)
+    return Bounded(b.ref, np.where(known, 0.0, b.err))
 
 
 def _exact_convert(op: Op) -> bool:
@@ -70,20 +89,23 @@ def _exact_convert(op: Op) -> bool:
 def _data_step(op: Op, env: dict, data: Data) -> Bounded | None:
     """The result of ``op`` when it is exactly known data (None otherwise): a float constant
     (its stored data), ``full``/``iota``, or a round-to-nearest convert of an exactly known fp32
-    value (the inputs' encoding)."""
+    value (the inputs' encoding) or integer."""
     if not op.result.type.elem.is_float:
         return None
     if op.name == "const":
         return exact(data.quantized[op.attrs["name"].name].astype(np.float64))
     if op.name in ("full", "iota"):
-        return exact(stored(evaluate_op(op, [], {}), op).astype(np.float64))
+        return exact(constant(evaluate_op(op, [], {}), op).astype(np.float64))
     if op.name != "convert" or op.attrs["rounding"] != "rne":
         return None
     a = env[op.operands[0]]
-    known = a.ref.dtype.kind == "f" and not np.any(a.err)
-    if not known or not np.array_equal(a.ref.astype(np.float32), a.ref, equal_nan=True):
+    if np.any(a.err):
         return None
-    return exact(stored(a.ref, op).astype(np.float64))
+    if a.ref.dtype.kind == "f" and not np.array_equal(
+        a.ref.astype(np.float32), a.ref, equal_nan=True
+    ):
+        return None
+    return exact(stored(a.ref, op))
 
 
 def bound_values(

@@ -63,3 +63,22 @@ def representable(x: np.ndarray, elem: ElemType) -> np.ndarray:
     q = a / spacing(a, elem)
     on_grid = finite & (q == np.floor(q)) & (a <= top)
     return on_grid | (~finite & inf_nan)
+
+
+def round_nearest(x: np.ndarray, elem: ElemType, *, saturate: bool = False) -> np.ndarray:
+    """``x`` (float64, e.g. an fp32 value) rounded to nearest, ties to even, on the grid of
+    ``elem``, as float64. Past the largest finite value an IEEE format gives ±inf (a tie at the
+    top rounds up) unless ``saturate``, and a CFloat format saturates; NaN stays NaN (CFloat:
+    +max). ``saturate`` is how a constant is stored (docs/lowering.md §1)."""
+    _, _, top, inf_nan = _params(elem)
+    v = np.asarray(x, F64)
+    finite = np.isfinite(v)
+    a = np.where(finite, np.abs(v), 0.0)
+    step = spacing(a, elem)
+    r = np.copysign(np.round(a / step) * step, v)  # np.round: half to even
+    over = finite & (np.abs(r) > top)
+    clamp = saturate or not inf_nan
+    r = np.where(over, np.copysign(top if clamp else np.inf, v), r)
+    if inf_nan:
+        return np.where(finite, r, v)
+    return np.where(finite, r, np.where(np.isnan(v), top, np.copysign(top, v)))

@@ -17,7 +17,7 @@ import numpy as np
 from d1c.errors import D1cError, Loc, SimulationError, UnsupportedError
 from d1c.ir.core import Function, Module, Op, Value
 from d1c.ir.types import FP32, ElemType, TensorType
-from d1c.isa.numerics import quantize
+from d1c.isa.numerics import max_value, quantize
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,20 @@ def round_to(x: np.ndarray, elem: ElemType, rounding: str = "rne", **kw: int) ->
     if elem == FP32 or not elem.is_float:
         return x
     return quantize(x, elem.name, bias=elem.bias, rounding=rounding, **kw)
+
+
+def round_constant(x: np.ndarray, elem: ElemType) -> np.ndarray:
+    """A constant (``const`` data, a ``full`` or ``pad`` value) as the float element type
+    ``elem`` stores it: a finite value beyond the type's largest finite value saturates to that
+    value with its sign (``torch.finfo(torch.float32).min`` in bf16 is bf16's most negative
+    finite value, not -inf: docs/lowering.md §1), then it rounds to nearest; ±inf and NaN stay."""
+    x = np.asarray(x, dtype=np.float32)
+    if elem == FP32 or not elem.is_float:
+        return x
+    top = np.float32(max_value(elem.name, elem.bias))
+    with np.errstate(invalid="ignore"):
+        clamped = np.where(np.isfinite(x), np.clip(x, -top, top), x).astype(np.float32)
+    return round_to(clamped, elem)
 
 
 def interpret(

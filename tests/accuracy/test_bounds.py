@@ -105,6 +105,13 @@ def test_tail_bounds_hold_below_the_fpmath_domain(name: str) -> None:
     assert err.max() <= TAILS[name]
 
 
+def test_exp_is_exactly_zero_far_below_its_domain() -> None:
+    """softmax's dead entries (bound_nn.DEAD) rely on fp32 exp(t) == 0 for every t <= -104."""
+    t = -np.logspace(np.log10(104.0), np.log10(3.4028e38), 200_001).astype(np.float32)
+    t = np.concatenate([t, np.array([-104.0, -np.finfo(np.float32).max, -np.inf], np.float32)])
+    assert np.all(fpmath.FUNCTIONS["exp"].fn(t) == 0)
+
+
 @pytest.mark.parametrize("name", sorted(LIPSCHITZ))
 def test_lipschitz_constants(name: str) -> None:
     """sup |f'| from float64 difference quotients of the reference on a dense grid."""

@@ -48,3 +48,23 @@ def test_rounding_bound_holds_and_is_tight_for_bf16() -> None:
     assert np.all(err <= bound)
     assert np.max(err / bound) == 1.0  # ties reach it
     assert np.all(rounding_bound(np.abs(x.astype(np.float64)), BF16, "sr") == 2 * bound)
+
+
+def test_round_nearest_is_numerics_rne_bit_for_bit() -> None:
+    """The bound's independent rounding (known data, constants) against d1c.isa.numerics."""
+    from d1c.accuracy.grid import round_nearest
+    from d1c.isa.numerics import quantize
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(100_000) * 10.0 ** rng.integers(-45, 38, 100_000)).astype(np.float32)
+    special = [np.inf, -np.inf, np.nan, 0.0, -0.0, 3.3895e38, 3.4e38, -3.4e38, 1 + 2.0**-8]
+    x = np.concatenate([x, np.array(special, np.float32)])
+    elems = [BF16] + [ElemType(n, b) for n in ("cfp8_143", "cfp8_152") for b in (0, 7, 15, 63)]
+    for elem in elems:
+        want = quantize(x, elem.name, bias=elem.bias).astype(np.float64)
+        got = round_nearest(x.astype(np.float64), elem)
+        assert np.array_equal(got, want, equal_nan=True) and np.all(
+            np.signbit(got) == np.signbit(want)
+        ), elem
+    saturated = round_nearest(np.array([-3.4e38, np.inf]), BF16, saturate=True)
+    assert np.array_equal(saturated, [-ml_dtypes.finfo(ml_dtypes.bfloat16).max, np.inf])
