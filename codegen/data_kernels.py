@@ -50,8 +50,8 @@ from d1c.codegen.plan import (
     plan_views,
     tile_desc,
 )
-from d1c.interp import round_constant
 from d1c.ir import Op, Value
+from d1c.isa.numerics import saturate
 
 
 def plan_concat(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
@@ -99,7 +99,7 @@ def fill_bits(op: Op) -> int:
     if elem.name == "i1":
         value = 1.0 if value != 0 else 0.0
     elif elem.is_float:
-        value = round_constant(np.float32(value), elem)
+        value = saturate(value, elem.name, elem.bias)
     return int(np.float32(value).view(np.uint32))
 
 

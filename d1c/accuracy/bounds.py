@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from d1c.accuracy import grid
-from d1c.accuracy.bound_arith import Bounded, box_row, exact, holds, round_to_format
+from d1c.accuracy.bound_arith import Bounded, box_row, exact, round_to_format
 from d1c.accuracy.bound_rules import (
     CORRECTLY_ROUNDED,
     EXACT_RESULT,
@@ -45,6 +45,7 @@ from d1c.accuracy.ref64 import as_reference, evaluate_op, reference64
 from d1c.errors import D1cError
 from d1c.interp import interpret
 from d1c.ir import FP32, ElemType, Module, Op, Value
+from d1c.ir.types import holds
 
 __all__ = [
     "bound_values",

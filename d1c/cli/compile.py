@@ -214,7 +214,7 @@ def verify(
     accept_unbounded: bool,
 ) -> None:
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
-    from d1c.accuracy.ladder import verify as run_verify
+    from d1c.ladder import verify as run_verify
 
     report = run_verify(
         model,

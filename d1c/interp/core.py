@@ -17,7 +17,7 @@ import numpy as np
 from d1c.errors import D1cError, Loc, SimulationError, UnsupportedError
 from d1c.ir.core import Function, Module, Op, Value
 from d1c.ir.types import FP32, ElemType, TensorType
-from d1c.isa.numerics import max_value, quantize
+from d1c.isa.numerics import quantize, saturate
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +79,7 @@ def round_constant(x: np.ndarray, elem: ElemType) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if elem == FP32 or not elem.is_float:
         return x
-    top = np.float32(max_value(elem.name, elem.bias))
-    with np.errstate(invalid="ignore"):
-        clamped = np.where(np.isfinite(x), np.clip(x, -top, top), x).astype(np.float32)
-    return round_to(clamped, elem)
+    return round_to(saturate(x, elem.name, elem.bias), elem)
 
 
 def interpret(

@@ -1,4 +1,4 @@
-"""The result of ``d1c verify`` (:mod:`d1c.accuracy.ladder`) and its one-screen rendering.
+"""The result of ``d1c verify`` (:mod:`d1c.ladder`) and its one-screen rendering.
 
 Per output, one row per elementwise check — rung 1 (graph IR in fp32 against torch eager, within
 fp32 tolerance), rung 2 (quantized IR against the float64 reference, within the derived bound),

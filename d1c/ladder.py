@@ -17,8 +17,8 @@ unbounded outputs (``accept_unbounded``, ``d1c verify --accept-unbounded``).
 Besides: the IR after every stage round-trips through its text, and (``determinism``) compiling
 twice gives the same ``.d1x`` bytes. :func:`verify` takes a MODEL spec or IR file,
 :func:`verify_module` an in-memory module with its inputs (``d1c fuzz`` uses it). The
-:class:`~d1c.accuracy.ladder_report.Report` renders one screen (its module docstring); any
-failure makes :attr:`~d1c.accuracy.ladder_report.Report.ok` false.
+:class:`~d1c.ladder_report.Report` renders one screen (its module docstring); any
+failure makes :attr:`~d1c.ladder_report.Report.ok` false.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import numpy as np
 
 from d1c import driver
 from d1c.accuracy.checks import ElementCheck, check_elements, first_nonfinite
-from d1c.accuracy.ladder_report import OutputCheck, Report
 from d1c.errors import D1cError, UnsupportedError
 from d1c.interp import interpret
 from d1c.ir import Module, modules_equal, parse_module, print_module
+from d1c.ladder_report import OutputCheck, Report
 from d1c.target import DEFAULT_TARGET, load_target
 
 __all__ = ["OutputCheck", "Report", "bits_equal", "eager_tolerance", "verify", "verify_module"]

@@ -19,11 +19,11 @@ from torch import nn
 
 import d1c
 from d1c import driver
-from d1c.accuracy.ladder import verify_module
 from d1c.frontend import export_model
 from d1c.interp import interpret, round_constant
 from d1c.ir import BF16, ElemType, parse_module
 from d1c.isa.numerics import max_value
+from d1c.ladder import verify_module
 
 DIM, HEADS, SEQ, BATCH = 64, 4, 16, 2
 
