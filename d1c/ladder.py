@@ -24,18 +24,31 @@ failure makes :attr:`~d1c.ladder_report.Report.ok` false.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from d1c import driver
+from d1c.accuracy.bounds import bound_values, bounded_outputs, error_bound
 from d1c.accuracy.checks import ElementCheck, check_elements, first_nonfinite
+from d1c.accuracy.local import first_violation
+from d1c.accuracy.ref64 import reference64
 from d1c.errors import D1cError, UnsupportedError
 from d1c.interp import interpret
 from d1c.ir import Module, modules_equal, parse_module, print_module
+from d1c.isa.d1x import D1xProgram
 from d1c.ladder_report import OutputCheck, Report
 from d1c.target import DEFAULT_TARGET, load_target
 
-__all__ = ["OutputCheck", "Report", "bits_equal", "eager_tolerance", "verify", "verify_module"]
+__all__ = [
+    "OutputCheck",
+    "Report",
+    "bits_equal",
+    "eager_tolerance",
+    "verify",
+    "verify_module",
+    "verify_quantized",
+]
 
 
 def bits_equal(a: np.ndarray, b: np.ndarray) -> tuple[bool, int]:
@@ -71,8 +84,6 @@ def eager_tolerance(ref: np.ndarray, fp32_bound: np.ndarray | float = 0.0) -> np
 def _eager_checks(graph: Module, inputs, graph_out, reference) -> list[ElementCheck | None]:
     """Rung 1 per output: the graph interpreter against torch eager within
     :func:`eager_tolerance` elementwise (None without a torch reference)."""
-    from d1c.accuracy.bounds import error_bound
-
     if reference is None:
         return [None] * len(graph_out)
     bounds = error_bound(graph, graph, inputs)
@@ -145,13 +156,25 @@ def verify_module(
         again = driver.build(driver.compile_stages(_copy(module), "placed", opts)["placed"], opts)
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
-    try:
-        _ladder(report, snaps, inputs, reference, program)
-    except UnsupportedError:
-        raise  # a documented gap (e.g. an op without an error-bound rule), not a wrong result
-    except D1cError as err:  # the compiled program faults, or a rung finds the IR inconsistent
-        report.errors.append(err.render())
-        report.stage_ok["every rung ran without an error"] = False
+    _ladder(report, snaps, inputs, reference, program)
+    return report
+
+
+def verify_quantized(
+    graph: Module,
+    quantized: Module,
+    inputs: Sequence[np.ndarray],
+    *,
+    reference: Sequence[np.ndarray] | None = None,
+    name: str | None = None,
+    accept_unbounded: bool = False,
+) -> Report:
+    """Rungs 1 and 2 only, for a quantized module the device cannot run (stochastic rounding
+    inside a kernel, say): ``graph`` is the graph IR after the graph stage, ``quantized`` its
+    quantized IR."""
+    snaps = {"graph": graph, "quantized": quantized}
+    report = Report(name or f"@{graph.name}", load_target(DEFAULT_TARGET), "-", accept_unbounded)
+    _ladder(report, snaps, list(inputs), reference, None)
     return report
 
 
@@ -181,52 +204,101 @@ def _simulate(report: Report, snaps: dict[str, Module], inputs, program) -> list
     return [result.outputs[f"out{i}"] for i in range(len(placed.main.ret.operands))]
 
 
-def _ladder(report: Report, snaps, inputs, reference, program) -> None:
-    from d1c.accuracy.bounds import bound_values, bounded_outputs
+@dataclass
+class _Run:
+    """What the rungs share: the stages, inputs, the torch reference, the values they compute."""
 
-    graph, quantized = snaps["graph"], snaps["quantized"]
-    traces = {stage: {} for stage in ("graph", "quantized", "tiled")}
-    graph_out = interpret(graph, inputs, trace=traces["graph"])
-    quant_out = interpret(quantized, inputs, trace=traces["quantized"])
-    values = bound_values(graph, quantized, inputs)
-    bounded = bounded_outputs(graph, quantized, inputs, values)
-    tiled_out = interpret(snaps["tiled"], inputs, trace=traces["tiled"])
-    placed_out = interpret(snaps["placed"], inputs)
-    sim_outs = _simulate(report, snaps, inputs, program)
+    snaps: dict[str, Module]
+    inputs: list[np.ndarray]
+    reference: Sequence[np.ndarray] | None
+    program: D1xProgram | None
+    traces: dict[str, dict] = field(default_factory=dict)
+    bounded: list = field(default_factory=list)  # rung 2's references and bounds per output
+    refs: dict = field(default_factory=dict)  # rung 2's float64 reference of every value
+
+
+def _ladder(report: Report, snaps, inputs, reference, program) -> None:
+    run = _Run(snaps, inputs, reference, program)
+    report.outputs = [
+        OutputCheck(f"out{i}", tuple(t.shape))
+        for i, t in enumerate(snaps["graph"].main.result_types)
+    ]
+    rungs = (
+        ((1, _rung1), (2, _rung2), (3, _rung3))
+        if program is not None
+        else ((1, _rung1), (2, _rung2))
+    )
+    for rung, fn in rungs:
+        try:
+            fn(report, run)
+        except UnsupportedError:
+            raise  # a documented gap (e.g. an op without an error-bound rule), not a wrong result
+        except D1cError as err:  # the program faults, or a rung finds the IR inconsistent
+            report.add_error(rung, err.render())
+
+
+def _rung1(report: Report, run: _Run) -> None:
+    """Graph IR interpreted (fp32) against torch eager."""
+    graph, trace = run.snaps["graph"], run.traces.setdefault("graph", {})
+    outs = interpret(graph, run.inputs, trace=trace)
+    checks = _eager_checks(graph, run.inputs, outs, run.reference)
+    for o, c in zip(report.outputs, checks, strict=True):
+        o.eager = c
+    if any(o.eager is not None and o.eager.nonfinite for o in report.outputs):
+        refs: dict = {}
+        reference64(graph, run.inputs, trace=refs)
+        _name_nonfinite(report, 1, "rung 1 (graph IR)", graph, trace, refs)
+
+
+def _rung2(report: Report, run: _Run) -> None:
+    """Quantized IR interpreted: every op within the rounding bound of its own operands, every
+    output within the derived bound of the float64 reference."""
+    graph, quantized = run.snaps["graph"], run.snaps["quantized"]
+    trace = run.traces.setdefault("quantized", {})
+    outs = interpret(quantized, run.inputs, trace=trace)
+    violation = first_violation(quantized, trace)
+    if violation is not None:
+        report.add_finding(2, violation.error("rung 2 (quantized IR)").render())
+    values = bound_values(graph, quantized, run.inputs)
+    run.bounded = bounded_outputs(graph, quantized, run.inputs, values)
+    for o, got, b in zip(report.outputs, outs, run.bounded, strict=True):
+        o.quantized = check_elements(got, b.ref, b.err)
+    if any(o.quantized.nonfinite for o in report.outputs):
+        same_ops = Module(quantized.name, quantized.functions, graph.consts)
+        reference64(same_ops, run.inputs, trace=run.refs)  # the graph's values, by quantized value
+        _name_nonfinite(report, 2, "rung 2 (quantized IR)", quantized, trace, run.refs)
+
+
+def _rung3(report: Report, run: _Run) -> None:
+    """Tiled IR == placed IR == simulated program, bit for bit; simulated within rung 2's bound."""
+    tiled, trace = run.snaps["tiled"], run.traces.setdefault("tiled", {})
+    tiled_out = interpret(tiled, run.inputs, trace=trace)
+    placed_out = interpret(run.snaps["placed"], run.inputs)
     report.stage_ok["tiled == placed (interpreted, bitwise)"] = all(
         bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)
     )
-    eager = _eager_checks(graph, inputs, graph_out, reference)
-    for i, (g, b) in enumerate(zip(graph_out, bounded, strict=True)):
-        exact, bad = bits_equal(sim_outs[i], _device_form(placed_out[i]))
-        quant = check_elements(quant_out[i], b.ref, b.err)
-        sim = check_elements(sim_outs[i], b.ref, b.err)
-        report.outputs.append(
-            OutputCheck(f"out{i}", tuple(np.shape(g)), eager[i], quant, sim, exact, bad)
-        )
-    _name_nonfinite(report, snaps, inputs, traces, {v: b.ref for v, b in values.items()})
-
-
-def _name_nonfinite(report: Report, snaps, inputs, traces, quant_refs) -> None:
-    """For each rung with a non-finite surprise in an output, the first op of its IR giving one."""
-    from d1c.accuracy.ref64 import reference64
-
-    rungs = [
-        ("rung 1 (graph IR)", "graph", lambda o: o.eager),
-        ("rung 2 (quantized IR)", "quantized", lambda o: o.quantized),
-        ("rung 3 (tiled IR)", "tiled", lambda o: o.simulated),
-    ]
-    for what, stage, check in rungs:
-        if not any(check(o) is not None and check(o).nonfinite for o in report.outputs):
-            continue
-        refs = quant_refs if stage == "quantized" else {}
-        if stage != "quantized":
-            reference64(snaps[stage], inputs, trace=refs)
-        found = first_nonfinite(snaps[stage].main, traces[stage], refs)
-        if found is not None:
-            report.findings.append(found.error(what).render())
-        else:
-            report.findings.append(
-                f"{what}: an output is NaN or infinite where the float64 reference is finite, "
-                "but no op of the interpreted IR is (the simulated program differs from it)"
+    sim_outs = _simulate(report, run.snaps, run.inputs, run.program)
+    for o, got, p in zip(report.outputs, sim_outs, placed_out, strict=True):
+        o.bit_exact, o.mismatches = bits_equal(got, _device_form(p))
+    for o, got, b in zip(
+        report.outputs, sim_outs, run.bounded, strict=False
+    ):  # none: rung 2 stopped
+        o.simulated = check_elements(got, b.ref, b.err)
+    if any(o.simulated is not None and o.simulated.nonfinite for o in report.outputs):
+        refs: dict = {}
+        reference64(tiled, run.inputs, trace=refs)
+        if not _name_nonfinite(report, 3, "rung 3 (tiled IR)", tiled, trace, refs):
+            report.add_finding(
+                3,
+                "rung 3: a simulated output is NaN or infinite where the float64 reference is "
+                "finite, but no op of the interpreted tiled IR is (the simulated program "
+                "differs from it)",
             )
+
+
+def _name_nonfinite(report: Report, rung: int, what: str, module: Module, trace, refs) -> bool:
+    """Report the first op of ``module`` giving a non-finite surprise (False: there is none)."""
+    found = first_nonfinite(module.main, trace, refs)
+    if found is not None:
+        report.add_finding(rung, found.error(what).render())
+    return found is not None

@@ -23,19 +23,22 @@ from d1c.target import Target
 
 @dataclass
 class OutputCheck:
-    """The checks of one output (``eager`` is None without a torch reference)."""
+    """The checks of one output; a check is None when its rung did not get to it (``eager``:
+    also without a torch reference)."""
 
     name: str
     shape: tuple[int, ...]
-    eager: ElementCheck | None  # rung 1: graph IR interpreted vs torch eager, fp32 tolerance
-    quantized: ElementCheck  # rung 2: quantized IR interpreted vs float64, derived bound
-    simulated: ElementCheck  # rung 3: simulated output vs float64, derived bound
-    bit_exact: bool  # simulated == placed IR interpreted
-    mismatches: int
+    eager: ElementCheck | None = None  # rung 1: graph IR interpreted vs eager, fp32 tolerance
+    quantized: ElementCheck | None = None  # rung 2: quantized IR vs float64, derived bound
+    simulated: ElementCheck | None = None  # rung 3: simulated output vs float64, derived bound
+    bit_exact: bool | None = None  # rung 3: simulated == placed IR interpreted
+    mismatches: int = 0
 
     def checks(self) -> list[tuple[str, ElementCheck]]:
-        rows = [] if self.eager is None else [("1 fp32 vs eager", self.eager)]
-        return [*rows, ("2 quantized", self.quantized), ("3 simulated", self.simulated)]
+        """(label, check) of the elementwise checks that ran."""
+        rows = [("1 fp32 vs eager", self.eager), ("2 quantized", self.quantized)]
+        rows.append(("3 simulated", self.simulated))
+        return [(what, c) for what, c in rows if c is not None]
 
 
 @dataclass
@@ -53,12 +56,35 @@ class Report:
     program: D1xProgram | None = None  # the compiled program the ladder simulated
     findings: list[str] = field(default_factory=list)  # rendered AccuracyErrors of the rungs
     errors: list[str] = field(default_factory=list)  # errors raised by a rung (rendered)
+    flagged: set[int] = field(default_factory=set)  # rungs with a finding or an error
 
     @property
     def ok(self) -> bool:
-        checks = [o.bit_exact for o in self.outputs]
+        checks = [o.bit_exact is not False for o in self.outputs]
         checks += [c.ok(self.accept_unbounded) for o in self.outputs for _, c in o.checks()]
         return all(checks) and all(self.stage_ok.values()) and not self.findings
+
+    def add_finding(self, rung: int, text: str) -> None:
+        self.findings.append(text)
+        self.flagged.add(rung)
+
+    def add_error(self, rung: int, text: str) -> None:
+        self.errors.append(f"rung {rung} stopped: {text}")
+        self.flagged.add(rung)
+        self.stage_ok["every rung ran without an error"] = False
+
+    def failed_rungs(self) -> set[int]:
+        """The rungs that found something: a failed check, a finding or an error."""
+        bad = set(self.flagged)
+        for o in self.outputs:
+            for i, c in enumerate((o.eager, o.quantized, o.simulated), start=1):
+                if c is not None and not c.ok(self.accept_unbounded):
+                    bad.add(i)
+            if o.bit_exact is False:
+                bad.add(3)
+        if self.stage_ok.get("tiled == placed (interpreted, bitwise)") is False:
+            bad.add(3)
+        return bad
 
     @property
     def utilization(self) -> float:
@@ -85,6 +111,8 @@ class Report:
             name, shape = (o.name, str(list(o.shape))) if i == 0 else ("", "")
             status = check_status(c, self.accept_unbounded)
             lines.append(f"{name:<7} {shape:<13} {what:<16} {_numbers(c)}  {status}")
+        if o.bit_exact is None:
+            return lines
         exact = "yes" if o.bit_exact else f"NO ({o.mismatches} elements differ)"
         lines.append(f"{'':<21} {'3 bit-exact':<16} simulated == placed IR: {exact}")
         return lines

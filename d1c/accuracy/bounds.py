@@ -48,6 +48,7 @@ from d1c.ir import FP32, ElemType, Module, Op, Value
 from d1c.ir.types import holds
 
 __all__ = [
+    "bound_op",
     "bound_values",
     "bounded_outputs",
     "check_within_bound",
@@ -130,9 +131,16 @@ def bound_values(
         env[arg] = exact(as_reference(x, arg.type.elem.is_float))
     data = Data(graph_module.consts, quantized_module.consts)
     for op in q.ops[:-1]:
-        known = _data_step(op, env, data)
-        env[op.result] = known if known is not None else _step(op, env, data)
+        env[op.result] = bound_op(op, env, data)
     return env
+
+
+def bound_op(op: Op, env: dict[Value, Bounded], data: Data) -> Bounded:
+    """The reference and bound of ``op``'s result from those of its operands in ``env``: exactly
+    known data (constants, ``full``, encoded inputs) exactly, anything else by its rule, then
+    rounded to its storage type."""
+    known = _data_step(op, env, data)
+    return known if known is not None else _step(op, env, data)
 
 
 def bounded_outputs(
