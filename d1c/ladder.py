@@ -47,7 +47,6 @@ __all__ = [
     "eager_tolerance",
     "verify",
     "verify_module",
-    "verify_quantized",
 ]
 
 
@@ -138,12 +137,21 @@ def verify_module(
     name: str | None = None,
     determinism: bool = False,
     accept_unbounded: bool = False,
+    rounding: str = "rne",
 ) -> Report:
     """The ladder for an in-memory graph module (not modified) on ``inputs``; ``target`` is a
     shipped target's name or a .toml path. Also checks that the IR of every stage round-trips
-    through its text, and with ``determinism`` that a second compilation gives the same bytes."""
+    through its text, and with ``determinism`` that a second compilation gives the same bytes.
+    With ``rounding="sr"`` (stochastic rounding of the storage converts, which the device runs
+    only on the host side) the module is compiled to quantized IR and checked on rungs 1 and 2."""
     inputs = list(inputs)
-    opts = driver.Options(target, dtype, tuple(inputs))
+    opts = driver.Options(target, dtype, tuple(inputs), rounding)
+    if rounding != "rne":
+        snaps = driver.compile_stages(_copy(module), "quantized", opts)
+        report = Report(name or f"@{module.name}", load_target(target), dtype, accept_unbounded)
+        report.not_run = "stochastic rounding inside kernels has no bit-exact D1 lowering"
+        _ladder(report, snaps, inputs, reference, None)
+        return report
     snaps = driver.compile_stages(_copy(module), "placed", opts)
     program = driver.build(snaps["placed"], opts)
     report = Report(
@@ -157,24 +165,6 @@ def verify_module(
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
     _ladder(report, snaps, inputs, reference, program)
-    return report
-
-
-def verify_quantized(
-    graph: Module,
-    quantized: Module,
-    inputs: Sequence[np.ndarray],
-    *,
-    reference: Sequence[np.ndarray] | None = None,
-    name: str | None = None,
-    accept_unbounded: bool = False,
-) -> Report:
-    """Rungs 1 and 2 only, for a quantized module the device cannot run (stochastic rounding
-    inside a kernel, say): ``graph`` is the graph IR after the graph stage, ``quantized`` its
-    quantized IR."""
-    snaps = {"graph": graph, "quantized": quantized}
-    report = Report(name or f"@{graph.name}", load_target(DEFAULT_TARGET), "-", accept_unbounded)
-    _ladder(report, snaps, list(inputs), reference, None)
     return report
 
 
@@ -256,9 +246,9 @@ def _rung2(report: Report, run: _Run) -> None:
     graph, quantized = run.snaps["graph"], run.snaps["quantized"]
     trace = run.traces.setdefault("quantized", {})
     outs = interpret(quantized, run.inputs, trace=trace)
-    violation = first_violation(quantized, trace)
+    violation = first_violation(quantized, trace, graph.consts)
     if violation is not None:
-        report.add_finding(2, violation.error("rung 2 (quantized IR)").render())
+        report.add_finding(2, "local", violation.error("rung 2 (quantized IR)").render())
     values = bound_values(graph, quantized, run.inputs)
     run.bounded = bounded_outputs(graph, quantized, run.inputs, values)
     for o, got, b in zip(report.outputs, outs, run.bounded, strict=True):
@@ -290,6 +280,7 @@ def _rung3(report: Report, run: _Run) -> None:
         if not _name_nonfinite(report, 3, "rung 3 (tiled IR)", tiled, trace, refs):
             report.add_finding(
                 3,
+                "nonfinite",
                 "rung 3: a simulated output is NaN or infinite where the float64 reference is "
                 "finite, but no op of the interpreted tiled IR is (the simulated program "
                 "differs from it)",
@@ -300,5 +291,5 @@ def _name_nonfinite(report: Report, rung: int, what: str, module: Module, trace,
     """Report the first op of ``module`` giving a non-finite surprise (False: there is none)."""
     found = first_nonfinite(module.main, trace, refs)
     if found is not None:
-        report.add_finding(rung, found.error(what).render())
+        report.add_finding(rung, "nonfinite", found.error(what).render())
     return found is not None

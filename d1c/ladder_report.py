@@ -21,6 +21,16 @@ from d1c.isa.d1x import D1xProgram
 from d1c.target import Target
 
 
+@dataclass(frozen=True)
+class Finding:
+    """Something a rung found at an op: ``kind`` is ``nonfinite`` (NaN/inf where the reference
+    is finite) or ``local`` (an op outside the rounding bound of its own operands)."""
+
+    rung: int
+    kind: str
+    text: str  # the rendered error
+
+
 @dataclass
 class OutputCheck:
     """The checks of one output; a check is None when its rung did not get to it (``eager``:
@@ -54,9 +64,10 @@ class Report:
     cores: int = 0
     stage_ok: dict[str, bool] = field(default_factory=dict)
     program: D1xProgram | None = None  # the compiled program the ladder simulated
-    findings: list[str] = field(default_factory=list)  # rendered AccuracyErrors of the rungs
+    findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # errors raised by a rung (rendered)
     flagged: set[int] = field(default_factory=set)  # rungs with a finding or an error
+    not_run: str = ""  # why rung 3 (compiling and simulating) did not run, if it did not
 
     @property
     def ok(self) -> bool:
@@ -64,8 +75,8 @@ class Report:
         checks += [c.ok(self.accept_unbounded) for o in self.outputs for _, c in o.checks()]
         return all(checks) and all(self.stage_ok.values()) and not self.findings
 
-    def add_finding(self, rung: int, text: str) -> None:
-        self.findings.append(text)
+    def add_finding(self, rung: int, kind: str, text: str) -> None:
+        self.findings.append(Finding(rung, kind, text))
         self.flagged.add(rung)
 
     def add_error(self, rung: int, text: str) -> None:
@@ -99,9 +110,9 @@ class Report:
         lines = [head, "", _HEADER]
         for o in self.outputs:
             lines += self._rows(o)
-        lines += ["", *self.findings, *self.errors]
+        lines += ["", *(f.text for f in self.findings), *self.errors]
         lines += [f"{stage}: {'ok' if good else 'FAILED'}" for stage, good in self.stage_ok.items()]
-        lines += self._machine()
+        lines += [f"rung 3 not run: {self.not_run}"] if self.not_run else self._machine()
         lines.append("PASS" if self.ok else "FAIL")
         return "\n".join(lines)
 

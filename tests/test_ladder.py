@@ -129,7 +129,7 @@ def test_an_infinity_where_the_reference_is_finite_fails_and_names_its_op() -> N
     for c in (out.quantized, out.simulated):
         assert c.nonfinite == 1 and c.index == (1, 2) and not c.ok(accept_unbounded=True)
     assert not report.ok and "FAIL (1 NaN/inf where the reference is finite)" in report.render()
-    rung2, rung3 = report.findings
+    rung2, rung3 = (f.text for f in report.findings)
     assert (
         "rung 2 (quantized IR): `%1 = add %0, %0 : tensor<4x8xbf16>` gives +inf at [1, 2]" in rung2
     )

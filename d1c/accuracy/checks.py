@@ -39,6 +39,7 @@ class ElementCheck:
     median: float  # median of err / allowed over the elements with a finite allowance
     unbounded: int  # elements whose allowance is inf or NaN
     nonfinite: int  # elements NaN or infinite where the reference is finite
+    wild: int = 0  # of those, the ones whose allowance is inf or NaN too (the rung said so)
 
     @property
     def within(self) -> bool:
@@ -68,7 +69,7 @@ def check_elements(got: np.ndarray, ref: np.ndarray, allowed: np.ndarray | float
         ratio = np.where(err == 0, 0.0, err / np.where(bounded, allowed, 1.0))
     ratio = np.where(surprise, np.inf, np.where(bounded, ratio, -1.0))
     if err.size == 0:
-        return ElementCheck(0.0, 0.0, 0.0, None, 0.0, 0, 0)
+        return ElementCheck(0.0, 0.0, 0.0, None, 0.0, 0, 0, 0)
     i = int(np.argmax(ratio))
     counted = ratio[ratio >= 0]
     return ElementCheck(
@@ -79,6 +80,7 @@ def check_elements(got: np.ndarray, ref: np.ndarray, allowed: np.ndarray | float
         float(np.median(counted)) if counted.size else float("nan"),
         int(np.count_nonzero(~bounded & ~surprise)),
         int(np.count_nonzero(surprise)),
+        int(np.count_nonzero(~bounded & surprise)),
     )
 
 

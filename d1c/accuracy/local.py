@@ -1,8 +1,9 @@
 """Local checks: every op of an interpreted quantized module against its own operands.
 
-    violation = first_violation(quantized_module, trace)   # None: every op is right
+    violation = first_violation(quantized_module, trace, graph_module.consts)  # None: all right
 
-For each op, in program order, with its operands taken as they were computed (the ``trace`` of
+A ``const``'s stored data must be the graph's data rounded to nearest (saturated: docs/lowering.md
+§1) on its type's grid. For each op, in program order, with its operands taken as they were computed (the ``trace`` of
 :func:`d1c.interp.interpret`), the result must
 
 1. be a value of its element type (:func:`d1c.accuracy.grid.representable`: a dropped or wrong
@@ -12,13 +13,11 @@ For each op, in program order, with its operands taken as they were computed (th
    (:func:`d1c.accuracy.grid.round_nearest`) — a double rounding, ties rounded the wrong way or a
    wrong bias shows on any element it changes;
 3. for any other op: lie within the op's *local* bound of the exact (float64) op on those
-   operands: the rule of
-   :mod:`d1c.accuracy.bound_rules` for its fp32 evaluation, with operands known exactly, plus the
-   rounding to its storage type (half the grid step at the value to nearest, the whole step
-   stochastically). Exact ops (layout, selections, constants) must match exactly. The bound is
-   what any correct evaluation may do, a factor of at most two above the error of a typical
-   rounding, so a wrong rounding mode, a wrong CFloat8 bias, a double rounding or an accumulation
-   in a narrower format moves results outside it;
+   operands: the rule of :mod:`d1c.accuracy.bound_rules` for its fp32 evaluation, with operands
+   known exactly, plus the rounding to its storage type (half the grid step at the value to
+   nearest, the whole step stochastically). Exact ops (layout, selections, ``full``) must match
+   exactly. The bound is what any correct evaluation may do, so an accumulation in a narrower
+   format or a wrong fpmath sequence moves results outside it;
 4. for a ``convert`` with ``rounding = "sr"``: not round every inexact element to the nearer
    neighbour, which stochastic rounding does with a probability the check computes
    (Π (1 - d_i / step_i), d_i the distance to the nearer neighbour); below 2^-40 it is a
@@ -77,13 +76,20 @@ class LocalViolation:
         )
 
 
-def first_violation(module: Module, trace: dict[Value, np.ndarray]) -> LocalViolation | None:
-    """The first op of ``module``'s main function that breaks a local check on ``trace``."""
+def first_violation(
+    module: Module,
+    trace: dict[Value, np.ndarray],
+    graph_consts: dict[str, np.ndarray] | None = None,
+) -> LocalViolation | None:
+    """The first op of ``module``'s main function that breaks a local check on ``trace``; with
+    ``graph_consts`` (the graph's constant data by name), each ``const``'s stored data must also
+    be its graph data rounded to nearest (saturated) on its type's grid."""
     func, data = module.main, Data(module.consts, module.consts)
     for op in func.ops[:-1]:
         if op.result not in trace:
             break  # the interpreter stopped here
-        why = _check_op(op, trace, data)
+        why = _check_const(op, trace, graph_consts) if op.name == "const" else None
+        why = why or _check_op(op, trace, data)
         if why is not None:
             return LocalViolation(func, op, *why)
     return None
@@ -123,6 +129,25 @@ def _check_op(op: Op, trace: dict, data: Data) -> tuple[str, int, tuple[int, ...
     if op.name == "convert" and op.attrs.get("rounding") == "sr" and elem.is_float:
         return _never_rounded_away(op, trace, elem)
     return None
+
+
+def _check_const(op: Op, trace: dict, graph: dict | None) -> tuple | None:
+    elem, name = op.result.type.elem, op.attrs["name"].name
+    if graph is None or name not in graph or not elem.is_float or elem == FP32:
+        return None
+    want = grid.round_nearest(np.asarray(graph[name], np.float32).astype(F64), elem, saturate=True)
+    got = np.asarray(trace[op.result], F64)
+    bad = ~(np.isnan(got) & np.isnan(want)) & (
+        (got != want) | (np.signbit(got) != np.signbit(want))
+    )
+    if not bad.any():
+        return None
+    i = _first_index(bad)
+    why = (
+        f"holds {got[i]!r} at {list(i)} where the graph's {float(graph[name][i])!r} rounded to "
+        f"nearest {elem} is {want[i]!r}"
+    )
+    return why, int(bad.sum()), i
 
 
 def _exactly(op: Op, trace: dict) -> np.ndarray | None:

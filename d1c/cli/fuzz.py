@@ -7,6 +7,7 @@ import sys
 import click
 
 from d1c.cli import main
+from d1c.fuzz.faults import FAULTS
 from d1c.fuzz.runner import FuzzConfig, Progress, run_fuzz
 
 BAR = 30
@@ -46,6 +47,11 @@ def _bar(p: Progress) -> None:
     help="Folder for the reproducers of failures.",
 )
 @click.option(
+    "--fault",
+    type=click.Choice(sorted(FAULTS)),
+    help="Inject this fault (d1c.fuzz.faults) for the whole run, to see the properties find it.",
+)
+@click.option(
     "--shrink-calls",
     default=150,
     show_default=True,
@@ -57,6 +63,7 @@ def fuzz(
     target: str | None,
     time_budget: float | None,
     out: str,
+    fault: str | None,
     shrink_calls: int,
 ) -> None:
     """Fuzz the lowering: random models, targets, IR mutants, .d1x mutants and ISA programs."""
@@ -64,7 +71,7 @@ def fuzz(
         from d1c.target import load_target
 
         load_target(target)  # a bad target is a usage error, not a finding
-    cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls)
+    cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls, fault=fault)
     tty = sys.stderr.isatty()
     result = run_fuzz(cfg, _bar if tty else None)
     if tty:

@@ -11,13 +11,12 @@ error), by ``compile`` when compiling raises a :class:`~d1c.errors.D1cError`, an
 ``crash`` when anything else escapes. A trial whose faulty code never changed anything (no
 :class:`~d1c.fuzz.faults.Hits`) was not *injected* and is not counted. A fault that needs
 stochastic rounding inside kernels, which the device cannot run, is checked on rungs 1 and 2
-(:func:`d1c.ladder.verify_quantized`). Each family is also verified without a fault first: a
+(:func:`d1c.ladder.verify_module` with ``rounding="sr"``). Each family is also verified without a fault first: a
 ladder that fails the unfaulted model would "catch" everything.
 """
 
 from __future__ import annotations
 
-import copy
 import traceback
 from collections import Counter
 from collections.abc import Iterable
@@ -27,7 +26,7 @@ from pathlib import Path
 from d1c import driver
 from d1c.errors import D1cError
 from d1c.fuzz.faults import FAULTS, Fault
-from d1c.ladder import Report, verify_module, verify_quantized
+from d1c.ladder import Report, verify_module
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = {
@@ -54,16 +53,11 @@ def _source(family: str) -> driver.Source:
 
 
 def _verify(fault: Fault | None, src: driver.Source, dtype: str, target: str) -> Report:
+    rounding = "rne" if fault is None else fault.rounding
     inputs = list(src.inputs)
-    if fault is None or fault.rounding == "rne":
-        return verify_module(src.module, inputs, target, dtype, reference=src.reference)
-    from d1c.passes import GRAPH_PIPELINE, Context, run_pipeline
-    from d1c.passes.assign_formats import AssignFormats
-
-    graph = run_pipeline(copy.deepcopy(src.module), GRAPH_PIPELINE)
-    ctx = Context(calibration=tuple(inputs))
-    quantized = run_pipeline(graph, [AssignFormats(dtype, fault.rounding)], ctx=ctx)
-    return verify_quantized(graph, quantized, inputs, reference=src.reference)
+    return verify_module(
+        src.module, inputs, target, dtype, reference=src.reference, rounding=rounding
+    )
 
 
 def run_trial(fault: Fault, family: str, dtype: str, target: str = "mini") -> Trial:
@@ -84,7 +78,7 @@ def run_trial(fault: Fault, family: str, dtype: str, target: str = "mini") -> Tr
 
 def _note(report: Report) -> str:
     """The first thing the report found: a finding or error, else the first failed check."""
-    for text in report.findings + report.errors:
+    for text in [f.text for f in report.findings] + report.errors:
         return text.splitlines()[0]
     for o in report.outputs:
         for what, c in o.checks():

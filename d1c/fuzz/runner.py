@@ -52,6 +52,7 @@ class FuzzConfig:
     shrink_calls: int = 150  # candidates checked while shrinking one failure
     dtypes: tuple[str, ...] = C.DTYPES
     torch_share: float = 0.25
+    fault: str | None = None  # a d1c.fuzz.faults.FAULTS name injected for the whole run
 
 
 @dataclass
@@ -128,6 +129,7 @@ class _Search:
 
     def __init__(self, cfg: FuzzConfig, tmp: Path, progress: Callable[[Progress], None] | None):
         self.cfg, self.tmp, self.progress = cfg, tmp, progress
+        self.rounding = _rounding(cfg)
         self.result = FuzzResult(cfg)
         self.start = time.monotonic()
         self.known: dict[str, Found] = {}
@@ -212,6 +214,7 @@ class _Search:
             return None, f"rejected ({type(err).__name__})", None, None
         except Exception as err:  # a crash of the frontend: replay with the model file
             return C.Case(cd, None, [], target), "crash", C.crash_failure("crash", err), None
+        case.rounding = self.rounding
         return (case, *C.check_case(case))
 
     def judge(self, case: C.Case | None, failures: list[C.Failure], shrinking: bool) -> None:
@@ -249,6 +252,15 @@ class _Search:
         self.known[failure.signature] = found
         self.result.found.append(found)
         self.pending.pop(failure.signature, None)
+
+
+def _rounding(cfg: FuzzConfig) -> str:
+    """The storage rounding of the run: stochastic when the injected fault needs it."""
+    if cfg.fault is None:
+        return "rne"
+    from d1c.fuzz.faults import FAULTS
+
+    return FAULTS[cfg.fault].rounding
 
 
 def _signatures(case: C.Case) -> set[str]:
@@ -292,7 +304,18 @@ def _hypothesis_run(s: _Search, seed: int) -> bool:
 
 
 def run_fuzz(cfg: FuzzConfig, progress: Callable[[Progress], None] | None = None) -> FuzzResult:
-    """Fuzz ``cfg.examples`` examples (see the module docstring); reproducers go to ``cfg.out``."""
+    """Fuzz ``cfg.examples`` examples (see the module docstring); reproducers go to ``cfg.out``.
+    With ``cfg.fault`` the fault (:mod:`d1c.fuzz.faults`) is in place for the whole run: the
+    properties must find it."""
+    if cfg.fault is None:
+        return _run_fuzz(cfg, progress)
+    from d1c.fuzz.faults import FAULTS
+
+    with FAULTS[cfg.fault].injected():
+        return _run_fuzz(cfg, progress)
+
+
+def _run_fuzz(cfg: FuzzConfig, progress: Callable[[Progress], None] | None) -> FuzzResult:
     with tempfile.TemporaryDirectory(prefix="d1c-fuzz-") as tmp:
         s = _Search(cfg, Path(tmp), progress)
         run = 0
