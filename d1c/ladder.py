@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from d1c import driver
-from d1c.accuracy.bounds import bound_values, bounded_outputs, error_bound
+from d1c.accuracy.adjoint import tight_outputs
+from d1c.accuracy.bounds import bound_values, bounded_outputs
 from d1c.accuracy.checks import ElementCheck, check_elements, first_nonfinite
-from d1c.accuracy.local import first_violation
+from d1c.accuracy.local import check_locally
 from d1c.accuracy.ref64 import reference64
 from d1c.errors import D1cError, UnsupportedError
 from d1c.interp import interpret
@@ -80,15 +81,14 @@ def eager_tolerance(ref: np.ndarray, fp32_bound: np.ndarray | float = 0.0) -> np
     return 1e-5 * max(scale, 1.0) + 2.0 * fp32_bound
 
 
-def _eager_checks(graph: Module, inputs, graph_out, reference) -> list[ElementCheck | None]:
+def _eager_checks(outs, reference, bounds) -> list[ElementCheck | None]:
     """Rung 1 per output: the graph interpreter against torch eager within
     :func:`eager_tolerance` elementwise (None without a torch reference)."""
     if reference is None:
-        return [None] * len(graph_out)
-    bounds = error_bound(graph, graph, inputs)
+        return [None] * len(outs)
     return [
-        check_elements(g, r, eager_tolerance(np.asarray(r), b))
-        for g, r, b in zip(graph_out, reference, bounds, strict=True)
+        check_elements(g, r, eager_tolerance(np.asarray(r), b.err))
+        for g, r, b in zip(outs, reference, bounds, strict=True)
     ]
 
 
@@ -138,19 +138,22 @@ def verify_module(
     determinism: bool = False,
     accept_unbounded: bool = False,
     rounding: str = "rne",
+    adjoint_work: float | None = None,
 ) -> Report:
     """The ladder for an in-memory graph module (not modified) on ``inputs``; ``target`` is a
     shipped target's name or a .toml path. Also checks that the IR of every stage round-trips
     through its text, and with ``determinism`` that a second compilation gives the same bytes.
     With ``rounding="sr"`` (stochastic rounding of the storage converts, which the device runs
-    only on the host side) the module is compiled to quantized IR and checked on rungs 1 and 2."""
+    only on the host side) the module is compiled to quantized IR and checked on rungs 1 and 2.
+    ``adjoint_work`` caps the cost of the a posteriori bounds (:mod:`d1c.accuracy.adjoint`;
+    None: its default budget, 0: forward bounds only)."""
     inputs = list(inputs)
     opts = driver.Options(target, dtype, tuple(inputs), rounding)
     if rounding != "rne":
         snaps = driver.compile_stages(_copy(module), "quantized", opts)
         report = Report(name or f"@{module.name}", load_target(target), dtype, accept_unbounded)
         report.not_run = "stochastic rounding inside kernels has no bit-exact D1 lowering"
-        _ladder(report, snaps, inputs, reference, None)
+        _ladder(report, snaps, inputs, reference, None, adjoint_work)
         return report
     snaps = driver.compile_stages(_copy(module), "placed", opts)
     program = driver.build(snaps["placed"], opts)
@@ -164,7 +167,7 @@ def verify_module(
         again = driver.build(driver.compile_stages(_copy(module), "placed", opts)["placed"], opts)
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
-    _ladder(report, snaps, inputs, reference, program)
+    _ladder(report, snaps, inputs, reference, program, adjoint_work)
     return report
 
 
@@ -203,12 +206,14 @@ class _Run:
     reference: Sequence[np.ndarray] | None
     program: D1xProgram | None
     traces: dict[str, dict] = field(default_factory=dict)
+    work: float | None = None  # the adjoint bounds' budget (d1c.accuracy.adjoint)
     bounded: list = field(default_factory=list)  # rung 2's references and bounds per output
+    forward: list = field(default_factory=list)  # rung 2's forward (a priori) bounds
     refs: dict = field(default_factory=dict)  # rung 2's float64 reference of every value
 
 
-def _ladder(report: Report, snaps, inputs, reference, program) -> None:
-    run = _Run(snaps, inputs, reference, program)
+def _ladder(report: Report, snaps, inputs, reference, program, work: float | None) -> None:
+    run = _Run(snaps, inputs, reference, program, work=work)
     report.outputs = [
         OutputCheck(f"out{i}", tuple(t.shape))
         for i, t in enumerate(snaps["graph"].main.result_types)
@@ -227,35 +232,48 @@ def _ladder(report: Report, snaps, inputs, reference, program) -> None:
             report.add_error(rung, err.render())
 
 
+def _checked_trace(
+    report: Report, rung: int, run: _Run, stage: str, graph: Module, module: Module
+) -> tuple[list[np.ndarray], list, dict]:
+    """Interpret ``module``, check every op locally, bound its outputs (forward and adjoint):
+    (outputs, bounds per output, every value's forward bound)."""
+    trace = run.traces.setdefault(stage, {})
+    outs = interpret(module, run.inputs, trace=trace)
+    local = check_locally(module, trace, graph.consts)
+    if local.violation is not None:
+        what = f"rung {rung} ({stage} IR)"
+        report.add_finding(rung, "local", local.violation.error(what).render())
+    values = bound_values(graph, module, run.inputs)
+    bounds, adjoint = tight_outputs(graph, module, run.inputs, trace, values, local, run.work)
+    report.adjoint[rung] = adjoint
+    return outs, bounds, values
+
+
 def _rung1(report: Report, run: _Run) -> None:
-    """Graph IR interpreted (fp32) against torch eager."""
-    graph, trace = run.snaps["graph"], run.traces.setdefault("graph", {})
-    outs = interpret(graph, run.inputs, trace=trace)
-    checks = _eager_checks(graph, run.inputs, outs, run.reference)
-    for o, c in zip(report.outputs, checks, strict=True):
+    """Graph IR interpreted (fp32): every op within the rounding bound of its own operands, the
+    outputs within fp32 tolerance of torch eager."""
+    graph = run.snaps["graph"]
+    outs, bounds, _ = _checked_trace(report, 1, run, "graph", graph, graph)
+    for o, c in zip(report.outputs, _eager_checks(outs, run.reference, bounds), strict=True):
         o.eager = c
     if any(o.eager is not None and o.eager.nonfinite for o in report.outputs):
         refs: dict = {}
         reference64(graph, run.inputs, trace=refs)
-        _name_nonfinite(report, 1, "rung 1 (graph IR)", graph, trace, refs)
+        _name_nonfinite(report, 1, "rung 1 (graph IR)", graph, run.traces["graph"], refs)
 
 
 def _rung2(report: Report, run: _Run) -> None:
     """Quantized IR interpreted: every op within the rounding bound of its own operands, every
     output within the derived bound of the float64 reference."""
     graph, quantized = run.snaps["graph"], run.snaps["quantized"]
-    trace = run.traces.setdefault("quantized", {})
-    outs = interpret(quantized, run.inputs, trace=trace)
-    violation = first_violation(quantized, trace, graph.consts)
-    if violation is not None:
-        report.add_finding(2, "local", violation.error("rung 2 (quantized IR)").render())
-    values = bound_values(graph, quantized, run.inputs)
-    run.bounded = bounded_outputs(graph, quantized, run.inputs, values)
+    outs, run.bounded, values = _checked_trace(report, 2, run, "quantized", graph, quantized)
+    run.forward = bounded_outputs(graph, quantized, run.inputs, values)
     for o, got, b in zip(report.outputs, outs, run.bounded, strict=True):
         o.quantized = check_elements(got, b.ref, b.err)
     if any(o.quantized.nonfinite for o in report.outputs):
         same_ops = Module(quantized.name, quantized.functions, graph.consts)
         reference64(same_ops, run.inputs, trace=run.refs)  # the graph's values, by quantized value
+        trace = run.traces["quantized"]
         _name_nonfinite(report, 2, "rung 2 (quantized IR)", quantized, trace, run.refs)
 
 
@@ -271,7 +289,7 @@ def _rung3(report: Report, run: _Run) -> None:
     for o, got, p in zip(report.outputs, sim_outs, placed_out, strict=True):
         o.bit_exact, o.mismatches = bits_equal(got, _device_form(p))
     for o, got, b in zip(
-        report.outputs, sim_outs, run.bounded, strict=False
+        report.outputs, sim_outs, run.forward, strict=False
     ):  # none: rung 2 stopped
         o.simulated = check_elements(got, b.ref, b.err)
     if any(o.simulated is not None and o.simulated.nonfinite for o in report.outputs):

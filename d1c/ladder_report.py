@@ -68,6 +68,7 @@ class Report:
     errors: list[str] = field(default_factory=list)  # errors raised by a rung (rendered)
     flagged: set[int] = field(default_factory=set)  # rungs with a finding or an error
     not_run: str = ""  # why rung 3 (compiling and simulating) did not run, if it did not
+    adjoint: dict[int, bool] = field(default_factory=dict)  # rung -> its bound is a posteriori
 
     @property
     def ok(self) -> bool:
@@ -110,7 +111,7 @@ class Report:
         lines = [head, "", _HEADER]
         for o in self.outputs:
             lines += self._rows(o)
-        lines += ["", *(f.text for f in self.findings), *self.errors]
+        lines += ["", self._bounds(), *(f.text for f in self.findings), *self.errors]
         lines += [f"{stage}: {'ok' if good else 'FAILED'}" for stage, good in self.stage_ok.items()]
         lines += [f"rung 3 not run: {self.not_run}"] if self.not_run else self._machine()
         lines.append("PASS" if self.ok else "FAIL")
@@ -127,6 +128,12 @@ class Report:
         exact = "yes" if o.bit_exact else f"NO ({o.mismatches} elements differ)"
         lines.append(f"{'':<21} {'3 bit-exact':<16} simulated == placed IR: {exact}")
         return lines
+
+    def _bounds(self) -> str:
+        """Which bounds the rungs used (the a posteriori one where it was affordable)."""
+        kinds = {True: "a posteriori (trace)", False: "a priori"}
+        parts = [f"rung {r} {kinds[a]}" for r, a in sorted(self.adjoint.items())]
+        return "bounds: " + ", ".join([*parts, "rung 3 a priori"]) if parts else "bounds: -"
 
     def _machine(self) -> list[str]:
         t = self.target

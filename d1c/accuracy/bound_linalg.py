@@ -135,17 +135,24 @@ def _constant_along(b: np.ndarray, axis: int) -> bool:
     return bool(np.array_equal(b, np.broadcast_to(first, b.shape)))
 
 
+BLOCK = 16  # partial sums taken exactly every BLOCK terms of a matrix product's K loop
+
+
 def _abs_partial_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Σ_{k>=2} |Σ_{j<=k} a_j b_j| for each output of ``a @ b`` (the matrix unit's K loop)."""
-    at, bt = np.moveaxis(a, -1, 0), np.moveaxis(b, -2, 0)
+    """An upper bound of Σ_{k>=2} |Σ_{j<=k} a_j b_j| for each output of ``a @ b`` (the matrix
+    unit's K loop). Partial sums are computed exactly at the start of each block of
+    :data:`BLOCK` terms (one matrix product per block); inside a block |s_k| <= |s_start| +
+    Σ_{start<=j<=k} |a_j b_j|, summed in one product with weights (block end - j + 1)."""
+    k = a.shape[-1]
     acc = np.zeros(np.matmul(a[..., :1], b[..., :1, :]).shape, F64)
-    tmp, total = np.empty_like(acc), np.zeros_like(acc)
-    for k in range(a.shape[-1]):
-        np.multiply(at[k][..., :, None], bt[k][..., None, :], out=tmp)
-        acc += tmp
-        if k:
-            total += np.abs(acc)
-    return total
+    total = np.zeros_like(acc)
+    weight = np.zeros(k)
+    for start in range(0, k, BLOCK):
+        end = min(start + BLOCK, k)
+        total += (end - start) * np.abs(acc)
+        weight[start:end] = np.arange(end - start, 0, -1)
+        acc += np.matmul(a[..., start:end], b[..., start:end, :])
+    return total + np.matmul(np.abs(a) * weight, np.abs(b))
 
 
 def dot(a: Bounded, b: Bounded, products_exact: bool) -> Bounded:

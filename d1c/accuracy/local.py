@@ -31,7 +31,7 @@ the rung that checks that code on real workloads (DESIGN §5, rung 2).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -76,26 +76,47 @@ class LocalViolation:
         )
 
 
+@dataclass
+class LocalChecks:
+    """The local checks of one trace: the first violation (None: none), and per checked value
+    the exact op on its traced operands (float64) and the bound ℓ on how far any correct
+    evaluation may be from it (what :mod:`d1c.accuracy.adjoint` propagates)."""
+
+    violation: LocalViolation | None = None
+    exact: dict[Value, np.ndarray] = field(default_factory=dict)
+    bounds: dict[Value, np.ndarray] = field(default_factory=dict)
+
+
+def check_locally(
+    module: Module,
+    trace: dict[Value, np.ndarray],
+    graph_consts: dict[str, np.ndarray] | None = None,
+) -> LocalChecks:
+    """Every op of ``module``'s main function on ``trace``, in order, up to the first violation;
+    with ``graph_consts`` (the graph's constant data by name), each ``const``'s stored data must
+    also be its graph data rounded to nearest (saturated) on its type's grid."""
+    func, data, out = module.main, Data(module.consts, module.consts), LocalChecks()
+    for op in func.ops[:-1]:
+        if op.result not in trace:
+            break  # the interpreter stopped here
+        why = _check_const(op, trace, graph_consts) if op.name == "const" else None
+        why = why or _check_op(op, trace, data, out)
+        if why is not None:
+            out.violation = LocalViolation(func, op, *why)
+            break
+    return out
+
+
 def first_violation(
     module: Module,
     trace: dict[Value, np.ndarray],
     graph_consts: dict[str, np.ndarray] | None = None,
 ) -> LocalViolation | None:
-    """The first op of ``module``'s main function that breaks a local check on ``trace``; with
-    ``graph_consts`` (the graph's constant data by name), each ``const``'s stored data must also
-    be its graph data rounded to nearest (saturated) on its type's grid."""
-    func, data = module.main, Data(module.consts, module.consts)
-    for op in func.ops[:-1]:
-        if op.result not in trace:
-            break  # the interpreter stopped here
-        why = _check_const(op, trace, graph_consts) if op.name == "const" else None
-        why = why or _check_op(op, trace, data)
-        if why is not None:
-            return LocalViolation(func, op, *why)
-    return None
+    """The first op that breaks a local check (:func:`check_locally`)."""
+    return check_locally(module, trace, graph_consts).violation
 
 
-def _check_op(op: Op, trace: dict, data: Data) -> tuple[str, int, tuple[int, ...]] | None:
+def _check_op(op: Op, trace: dict, data: Data, out: LocalChecks) -> tuple | None:
     got, elem = np.asarray(trace[op.result]), op.result.type.elem
     if elem.is_float and elem != FP32:
         off = ~grid.representable(got, elem)
@@ -103,32 +124,39 @@ def _check_op(op: Op, trace: dict, data: Data) -> tuple[str, int, tuple[int, ...
             return _at(f"gives values that are not {elem} values, e.g. {_first(got, off)!r}", off)
     want = _exactly(op, trace)
     if want is not None:
-        bad = (got != want) & ~(np.isnan(got) & np.isnan(want)) | (
-            np.signbit(got) != np.signbit(want)
-        )
-        if not bad.any():
-            return None
-        i = _first_index(bad)
-        why = (
-            f"gives {float(got[i])!r} at {list(i)} where fp32 arithmetic rounded to nearest "
-            f"{elem} gives {float(want[i])!r}"
-        )
-        return why, int(bad.sum()), i
+        bad = _differ(got, want)
+        if bad.any():
+            i = _first_index(bad)
+            why = (
+                f"gives {float(got[i])!r} at {list(i)} where fp32 arithmetic rounded to "
+                f"nearest {elem} gives {float(want[i])!r}"
+            )
+            return why, int(bad.sum()), i
     env = {v: exact(as_reference(trace[v], v.type.elem.is_float)) for v in op.operands}
     b = bound_op(op, env, data)
-    err = data_error(got, np.asarray(b.ref, F64) if elem.is_float else b.ref)
-    bad = np.broadcast_to(err > b.err, err.shape)
-    if bad.any():
+    ref = np.asarray(b.ref, F64) if elem.is_float else b.ref
+    bound = np.broadcast_to(b.err, np.shape(got))
+    out.exact[op.result], out.bounds[op.result] = ref, bound
+    err = data_error(got, ref)
+    bad = err > bound
+    if bad.any() and want is None:
         i = _first_index(bad)
-        want, bound = float(np.asarray(b.ref, F64)[i]), float(np.broadcast_to(b.err, err.shape)[i])
         why = (
             f"gives {float(got[i])!r} at {list(i)}: {float(err[i]):.3g} from the exact result "
-            f"on its own operands ({want!r}), beyond its rounding bound {bound:.3g}"
+            f"on its own operands ({float(ref[i])!r}), beyond its rounding bound "
+            f"{float(bound[i]):.3g}"
         )
         return why, int(bad.sum()), i
     if op.name == "convert" and op.attrs.get("rounding") == "sr" and elem.is_float:
         return _never_rounded_away(op, trace, elem)
     return None
+
+
+def _differ(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Elementwise: different values or signs, NaN equal to NaN."""
+    g, w = np.asarray(got, F64), np.asarray(want, F64)
+    nan = np.isnan(g) & np.isnan(w)
+    return ~nan & ((g != w) | (np.signbit(g) != np.signbit(w)))
 
 
 def _check_const(op: Op, trace: dict, graph: dict | None) -> tuple | None:
@@ -137,9 +165,7 @@ def _check_const(op: Op, trace: dict, graph: dict | None) -> tuple | None:
         return None
     want = grid.round_nearest(np.asarray(graph[name], np.float32).astype(F64), elem, saturate=True)
     got = np.asarray(trace[op.result], F64)
-    bad = ~(np.isnan(got) & np.isnan(want)) & (
-        (got != want) | (np.signbit(got) != np.signbit(want))
-    )
+    bad = _differ(got, want)
     if not bad.any():
         return None
     i = _first_index(bad)
