@@ -30,6 +30,7 @@ import numpy as np
 
 from d1c import driver
 from d1c.accuracy.adjoint import tight_outputs
+from d1c.accuracy.bound_rules import data_error
 from d1c.accuracy.bounds import bound_values, bounded_outputs
 from d1c.accuracy.checks import ElementCheck, check_elements, first_nonfinite
 from d1c.accuracy.local import check_locally
@@ -46,6 +47,7 @@ __all__ = [
     "Report",
     "bits_equal",
     "eager_tolerance",
+    "tightness",
     "verify",
     "verify_module",
 ]
@@ -169,6 +171,28 @@ def verify_module(
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
     _ladder(report, snaps, inputs, reference, program, adjoint_work)
     return report
+
+
+def tightness(
+    module: Module, inputs: Sequence[np.ndarray], dtype: str = "bf16"
+) -> list[tuple[float, float, float]]:
+    """Per output of the quantized IR of ``module`` (graph IR, or straight from the frontend):
+    (largest observed error against the float64 reference, largest rung-2 bound, largest a
+    priori bound) — how tight the bounds are (``benchmarks/bound_tightness.py``)."""
+    inputs = list(inputs)
+    opts = driver.Options(dtype=dtype, calibration=tuple(inputs))
+    snaps = driver.compile_stages(_copy(module), "quantized", opts)
+    graph, quantized = snaps["graph"], snaps["quantized"]
+    trace: dict = {}
+    outs = interpret(quantized, inputs, trace=trace)
+    values = bound_values(graph, quantized, inputs)
+    local = check_locally(quantized, trace, graph.consts)
+    tight, _ = tight_outputs(graph, quantized, inputs, trace, values, local)
+    forward = bounded_outputs(graph, quantized, inputs, values)
+    return [
+        (float(data_error(o, t.ref).max(initial=0.0)), float(t.err.max()), float(f.err.max()))
+        for o, t, f in zip(outs, tight, forward, strict=True)
+    ]
 
 
 def round_trips(m: Module) -> bool:
