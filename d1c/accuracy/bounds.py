@@ -1,5 +1,5 @@
 """The derived error bound of a quantized module against the float64 reference of its graph
-(docs/lowering.md §1, DESIGN §5 rung 2).
+(docs/lowering.md §1, docs/design.md §5 rung 2).
 
     bounds = error_bound(graph_module, quantized_module, inputs)      # per output, elementwise
     for check in check_within_bound(graph_module, quantized_module, inputs):

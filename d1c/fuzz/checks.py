@@ -1,4 +1,4 @@
-"""The examples ``d1c fuzz`` draws and the properties it checks on each (issue 7).
+"""The examples ``d1c fuzz`` draws and the properties it checks on each (docs/design.md §5).
 
 One example is a :class:`CaseDraw` (a graph-IR module from
 :func:`d1c.testing.strategies.graph_modules` or a torch model recipe, inputs, a target, a

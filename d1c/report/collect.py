@@ -5,10 +5,11 @@
 
 - total cycles, seconds at the target clock, MACs and utilization against the target's peak,
   with the roofline bound of the program (:class:`Roofline`);
-- a per-op breakdown (:class:`OpRow`): a compiled program's kernels run in op order and kernel k
-  ends at the k-th barrier release (:attr:`SimResult.barriers`), so each kernel's wall time is
-  the gap between releases and each traced event belongs to the kernel whose window it starts
-  in; kernel k is the k-th kernel op of the placed IR, whose location gives the source line;
+- a per-op breakdown (:class:`OpRow`): every core marks the start of each kernel it runs
+  through (a ``mark`` instruction), so each traced event belongs to the kernel its core was in
+  when it started; a kernel's window runs from its first mark to the end of its last event
+  (windows overlap: cores wait only for the producers of what they read, not for each other);
+  kernel k is the k-th kernel op of the placed IR, whose location gives the source line;
 - stall cycles by cause; per-core SRAM high-water marks (:class:`CoreSram`) and per-chip sums;
 - bytes per NoC link: simulated core-to-core messages, and the compile-time routes of the DMA
   streams (:func:`d1c.passes.route.link_loads`), which the simulator does not put on the NoC.
@@ -178,30 +179,41 @@ def _op_label(op: Op | None, k: int) -> tuple[str, str, str]:
     return op.name, where, text
 
 
-def _windows(res: SimResult) -> tuple[list[int], list[int]]:
-    """Kernel k runs from ``ends[k-1]`` (0 for the first) to ``ends[k]``; ``arrivals[k]`` is
-    the last arrival at its barrier (every event of kernel k starts at or before it, every event
-    of kernel k+1 after it)."""
-    arrivals = [b[1] for b in res.barriers]
-    ends = [b[2] for b in res.barriers]
-    return arrivals, ends
+def _spans(res: SimResult) -> dict:
+    """Per core: the sorted (time, kernel) of its ``mark`` events (each core marks the start of
+    every kernel it runs through, :func:`d1c.codegen.isel.kernel_head`)."""
+    marks: dict = defaultdict(list)
+    for name, core, start, _, args in res.trace or ():
+        if name == "mark":
+            marks[core].append((start, args["id"]))
+    return {core: sorted(ms) for core, ms in marks.items()}
 
 
-def _kernel_of(ev: Event, arrivals: list[int]) -> int:
-    """A barrier stall that starts exactly at the last arrival still belongs to that barrier."""
-    start = ev[2]
-    if ev[0] == "stall:barrier":
-        return bisect.bisect_left(arrivals, start)
-    return bisect.bisect_right(arrivals, start)
+def _kernel_of(ev: Event, spans: dict) -> int | None:
+    """The kernel the event's core was in when the event started (None: before any mark)."""
+    marks = spans.get(ev[1])
+    if not marks:
+        return None
+    i = bisect.bisect_right(marks, (ev[2], float("inf"))) - 1
+    return marks[i][1] if i >= 0 else None
 
 
 def _per_kernel(res: SimResult, n: int) -> list[dict]:
-    """Sums of traced events per kernel window (n windows, plus a tail after the last)."""
-    arrivals, _ = _windows(res)
-    acc = [{"macs": 0, "compute": 0, "dma": 0, "stalls": defaultdict(int)} for _ in range(n + 1)]
+    """Per kernel: the earliest mark, the latest end of its events, and the sums of its cores'
+    events (a last entry collects what happened after the last kernel or outside any)."""
+    spans = _spans(res)
+    acc = [
+        {"start": None, "end": 0, "macs": 0, "compute": 0, "dma": 0, "stalls": defaultdict(int)}
+        for _ in range(n + 1)
+    ]
     for ev in res.trace or ():
-        a = acc[min(_kernel_of(ev, arrivals), n)]
-        name, _, _, dur, args = ev
+        name, _, start, dur, args = ev
+        k = _kernel_of(ev, spans)
+        a = acc[n if k is None or k >= n else k]
+        if name == "mark":
+            a["start"] = start if a["start"] is None else min(a["start"], start)
+            continue
+        a["end"] = max(a["end"], start + dur)
         kind = category(name)
         if kind == "stall":
             a["stalls"][name[6:]] += dur
@@ -212,24 +224,25 @@ def _per_kernel(res: SimResult, n: int) -> list[dict]:
     return acc
 
 
-def op_rows(res: SimResult, ops: list[Op] | None) -> list[OpRow]:
-    """One row per kernel (barrier window), plus a ``(tail)`` row for time after the last."""
-    _, ends = _windows(res)
-    n = len(ends)
+def op_rows(res: SimResult, ops: list[Op] | None, kernels: int | None = None) -> list[OpRow]:
+    """One row per kernel: from the first core's start of it to the end of the last event any
+    core had in it (kernels overlap: cores only wait for the producers of what they read), plus
+    a ``(tail)`` row for events outside every kernel."""
+    n = kernels if kernels is not None else len(ops or ())
     named = ops if ops is not None and len(ops) == n else None
     sums = _per_kernel(res, n)
-    rows, prev = [], 0
+    rows = []
     for k in range(n + 1):
-        end = ends[k] if k < n else res.cycles
-        if k == n and end <= prev and not sums[k]["compute"] and not sums[k]["dma"]:
+        s = sums[k]
+        if k == n and not s["compute"] and not s["dma"] and not s["stalls"]:
             break
         op = named[k] if named is not None and k < n else None
         name, loc, text = _op_label(op, k) if k < n else ("(tail)", "", "")
-        s = sums[k]
+        start = s["start"] if s["start"] is not None else 0
         attrs = op.attrs if op is not None else {}
-        rows.append(OpRow(k, name, loc, text, prev, max(end - prev, 0), s["macs"], s["compute"],
-                          s["dma"], dict(s["stalls"]), attrs.get("sram"), attrs.get("route")))  # fmt: skip
-        prev = max(prev, end)
+        rows.append(OpRow(k, name, loc, text, start, max(s["end"] - start, 0), s["macs"],
+                          s["compute"], s["dma"], dict(s["stalls"]), attrs.get("sram"),
+                          attrs.get("route")))  # fmt: skip
     return rows
 
 
@@ -294,7 +307,8 @@ def report_program(
         prog, target, None if timing_only else inputs, timing_only=timing_only, trace=True
     )
     ops = kernel_ops(placed) if placed is not None else None
-    return Report(name, target, dtype, res, op_rows(res, ops), core_sram(prog, res),
+    kernels = len(ops) if ops is not None else int(dict(prog.meta).get("kernels", 0))
+    return Report(name, target, dtype, res, op_rows(res, ops, kernels), core_sram(prog, res),
                   dict(res.link_bytes), _dma_links(placed, target), roofline(prog, res, target),
                   timing_only, dict(prog.meta))  # fmt: skip
 
