@@ -31,8 +31,10 @@ def test_every_fault_is_caught_on_the_mlp(name: str, dtype: str) -> None:
 
 
 def test_a_fault_the_code_never_reaches_is_not_counted() -> None:
-    """gpt_block in bf16 has no stochastic rounding to replace (its input is token ids)."""
-    trial = run_trial(FAULTS["rne-for-sr"], "gpt_block", "bf16")
+    """A CFloat8 bias fault in a bf16 model changes nothing: not injected, so not counted
+    (like rne-for-sr on the bf16 GPT block, whose input is token ids: nothing rounds
+    stochastically)."""
+    trial = run_trial(FAULTS["cfp8-grid-bias"], "mlp", "bf16")
     assert not trial.injected and not trial.caught
     assert "n/a" in summary([trial])
 
