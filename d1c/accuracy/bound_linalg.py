@@ -165,6 +165,9 @@ def dot(a: Bounded, b: Bounded, products_exact: bool) -> Bounded:
         q = k * ETA32 + (0.0 if products_exact else U32 * np.matmul(ma + a.err, mb + b.err))
         local = local_part(ref, q + running_error(_abs_partial_products(a.ref, b.ref), k, p + q))
         fresh = np.matmul(ma, b.err) + np.matmul(a.err, b.err)  # a·Δb + Δa·Δb
-        row = rows(a) * spectral_norm(b.ref)[..., None] + box_row(fresh) + box_row(local)
+        carried = rows(a)  # the error a's rows already have (none: skip the spectral norm)
+        if np.any(carried):
+            carried = carried * spectral_norm(b.ref)[..., None]
+        row = carried + box_row(fresh) + box_row(local)
     exact_in = bool(np.all(a.err == 0) and np.all(b.err == 0))
     return finish(ref, p + local, row, exact_in)
