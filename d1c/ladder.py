@@ -183,16 +183,23 @@ def tightness(
     opts = driver.Options(dtype=dtype, calibration=tuple(inputs))
     snaps = driver.compile_stages(_copy(module), "quantized", opts)
     graph, quantized = snaps["graph"], snaps["quantized"]
-    trace: dict = {}
-    outs = interpret(quantized, inputs, trace=trace)
-    values = bound_values(graph, quantized, inputs)
-    local = check_locally(quantized, trace, graph.consts)
-    tight, _ = tight_outputs(graph, quantized, inputs, trace, values, local)
+    outs, _, values, tight, _ = _bounded_trace(graph, quantized, inputs, {}, None)
     forward = bounded_outputs(graph, quantized, inputs, values)
     return [
         (float(data_error(o, t.ref).max(initial=0.0)), float(t.err.max()), float(f.err.max()))
         for o, t, f in zip(outs, tight, forward, strict=True)
     ]
+
+
+def _bounded_trace(graph: Module, module: Module, inputs, trace: dict, work: float | None):
+    """Interpret ``module`` into ``trace``, check every op locally, bound its outputs: (outputs,
+    local checks, every value's forward bound, the bound per output, whether it is a
+    posteriori)."""
+    outs = interpret(module, inputs, trace=trace)
+    local = check_locally(module, trace, graph.consts)
+    values = bound_values(graph, module, inputs)
+    bounds, adjoint = tight_outputs(graph, module, inputs, trace, values, local, work)
+    return outs, local, values, bounds, adjoint
 
 
 def round_trips(m: Module) -> bool:
@@ -262,13 +269,12 @@ def _checked_trace(
     """Interpret ``module``, check every op locally, bound its outputs (forward and adjoint):
     (outputs, bounds per output, every value's forward bound)."""
     trace = run.traces.setdefault(stage, {})
-    outs = interpret(module, run.inputs, trace=trace)
-    local = check_locally(module, trace, graph.consts)
+    outs, local, values, bounds, adjoint = _bounded_trace(
+        graph, module, run.inputs, trace, run.work
+    )
     if local.violation is not None:
         what = f"rung {rung} ({stage} IR)"
         report.add_finding(rung, "local", local.violation.error(what).render())
-    values = bound_values(graph, module, run.inputs)
-    bounds, adjoint = tight_outputs(graph, module, run.inputs, trace, values, local, run.work)
     report.adjoint[rung] = adjoint
     return outs, bounds, values
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from d1c.cli import main
 from d1c.ladder import eager_tolerance, verify
+from tests.accuracy.test_bounds import GRAPH as LN_EPS0
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ["mlp", "gpt_block", "cnn", "transformer"]
@@ -142,25 +143,13 @@ def test_an_infinity_where_the_reference_is_finite_fails_and_names_its_op() -> N
     assert "rung 3 (tiled IR): `%1 = add %0, %0" in rung3
 
 
-LN_EPS0 = """module @m {
-  func @main(%x: tensor<2x5xfp32>) -> (tensor<2x5xfp32>) {
-    %0 = full {value = 0.0} : tensor<5xfp32>
-    %1 = full {value = 16.0} : tensor<fp32>
-    %2 = add %x, %1 : tensor<2x5xfp32>
-    %3 = layer_norm %2, %0, %0 {ndim = 1, eps = 0.0} : tensor<2x5xfp32>
-    return %3
-  }
-}
-"""
-
-
 def test_an_unbounded_output_fails_unless_accepted(tmp_path: Path) -> None:
     """layer_norm with eps = 0 of a row that cfp8 rounding may make constant: 0/0 cannot be
     bounded (tests/accuracy/test_bounds.py), so its elements are unbounded."""
     from d1c import driver
 
     path = tmp_path / "ln.d1"
-    path.write_text(LN_EPS0)
+    path.write_text(LN_EPS0)  # tests/accuracy/test_bounds.py: its bound is infinite
     x = np.array([[0.0, 0.25, 0.5, 0.75, 0.5], [1.0, 2.0, 3.0, 4.0, 5.0]], np.float32)
     driver.write_inputs(str(tmp_path / "x.npz"), [x])
     args = ["verify", str(path), "--target", "mini", "--dtype", "cfp8", "--inputs"]
