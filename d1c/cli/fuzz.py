@@ -7,7 +7,6 @@ import sys
 import click
 
 from d1c.cli import main
-from d1c.fuzz.faults import FAULTS
 from d1c.fuzz.runner import FuzzConfig, Progress, run_fuzz
 
 BAR = 30
@@ -48,8 +47,9 @@ def _bar(p: Progress) -> None:
 )
 @click.option(
     "--fault",
-    type=click.Choice(sorted(FAULTS)),
-    help="Inject this fault (d1c.fuzz.faults) for the whole run, to see the properties find it.",
+    metavar="NAME",
+    help="Inject this fault (d1c.fuzz.faults.FAULTS) for the whole run, to see the properties "
+    "find it.",
 )
 @click.option(
     "--shrink-calls",
@@ -71,6 +71,13 @@ def fuzz(
         from d1c.target import load_target
 
         load_target(target)  # a bad target is a usage error, not a finding
+    if fault is not None:
+        from d1c.fuzz.faults import FAULTS
+
+        if fault not in FAULTS:
+            raise click.BadParameter(
+                f"choose from {', '.join(sorted(FAULTS))}", param_hint="--fault"
+            )
     cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls, fault=fault)
     tty = sys.stderr.isatty()
     result = run_fuzz(cfg, _bar if tty else None)
