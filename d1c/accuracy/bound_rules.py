@@ -225,7 +225,7 @@ def _where(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     with np.errstate(invalid="ignore"):
         either = np.maximum(x.err, y.err) + np.abs(x.ref.astype(F64) - y.ref)
     chosen = np.where(c.ref, x.err, y.err)
-    err = np.nan_to_num(np.where(c.err == 0, chosen, either), nan=INF)
+    err = np.nan_to_num(np.where(c.err == 0, chosen, either), nan=INF, posinf=INF)
     if not shape or np.any(c.err > 0):
         return err
     return Bounded(c.ref, err, np.sqrt(row_in(x, shape) ** 2 + row_in(y, shape) ** 2))
@@ -245,7 +245,7 @@ def _convert(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     t = ref64.OPS64["convert"]
     y = t([x.ref], op).astype(F64)
     up, down = t([x.ref + x.err], op).astype(F64), t([x.ref - x.err], op).astype(F64)
-    return np.nan_to_num(np.maximum(np.abs(up - y), np.abs(down - y)), nan=INF)
+    return np.nan_to_num(np.maximum(np.abs(up - y), np.abs(down - y)), nan=INF, posinf=INF)
 
 
 def _reduce_axes(op: Op) -> tuple[int, ...]:

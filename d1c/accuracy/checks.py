@@ -40,11 +40,12 @@ class ElementCheck:
     unbounded: int  # elements whose allowance is inf or NaN
     nonfinite: int  # elements NaN or infinite where the reference is finite
     wild: int = 0  # of those, the ones whose allowance is inf or NaN too (the rung said so)
+    exceeded: int = 0  # finite elements beyond their finite allowance
 
     @property
     def within(self) -> bool:
         """Every bounded element within its allowance and no non-finite surprise."""
-        return self.nonfinite == 0 and not self.ratio > 1
+        return self.nonfinite == 0 and self.exceeded == 0
 
     def ok(self, accept_unbounded: bool = False) -> bool:
         return self.within and (accept_unbounded or self.unbounded == 0)
@@ -69,7 +70,7 @@ def check_elements(got: np.ndarray, ref: np.ndarray, allowed: np.ndarray | float
         ratio = np.where(err == 0, 0.0, err / np.where(bounded, allowed, 1.0))
     ratio = np.where(surprise, np.inf, np.where(bounded, ratio, -1.0))
     if err.size == 0:
-        return ElementCheck(0.0, 0.0, 0.0, None, 0.0, 0, 0, 0)
+        return ElementCheck(0.0, 0.0, 0.0, None, 0.0, 0, 0, 0, 0)
     i = int(np.argmax(ratio))
     counted = ratio[ratio >= 0]
     return ElementCheck(
@@ -81,6 +82,7 @@ def check_elements(got: np.ndarray, ref: np.ndarray, allowed: np.ndarray | float
         int(np.count_nonzero(~bounded & ~surprise)),
         int(np.count_nonzero(surprise)),
         int(np.count_nonzero(~bounded & surprise)),
+        int(np.count_nonzero(bounded & ~surprise & (err > allowed))),
     )
 
 

@@ -400,9 +400,13 @@ def reference64(
     *,
     func: str | None = None,
     trace: dict[Value, np.ndarray] | None = None,
+    folded: dict[Value, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """The float64 reference outputs of ``func`` (default: the first function) on ``inputs``;
-    with ``trace`` (a dict), the reference of every argument and op result is stored there."""
+    with ``trace`` (a dict), the reference of every argument and op result is stored there.
+    With ``folded`` (the interpreted values of the same function), an op computed from
+    constants alone takes its interpreted value, as constant folding computes it: the tiled IR
+    holds such values as data, so two stages compare as the same real-number function."""
     f = module.main if func is None else module.function(func)
     if len(inputs) != len(f.args):
         raise D1cError(f"function @{f.name} takes {len(f.args)} inputs, got {len(inputs)}")
@@ -410,9 +414,20 @@ def reference64(
     env.update(
         (a, as_reference(x, a.type.elem.is_float)) for a, x in zip(f.args, inputs, strict=True)
     )
+    known: set[Value] = set()
     for op in f.ops[:-1]:
+        if folded is not None and _from_constants(op, known):
+            known.add(op.result)
+            env[op.result] = as_reference(folded[op.result], op.result.type.elem.is_float)
+            continue
         env[op.result] = evaluate_op(op, [env[v] for v in op.operands], module.consts)
     return [env[v] for v in f.ret.operands]
+
+
+def _from_constants(op: Op, known: set[Value]) -> bool:
+    if op.name in ("const", "full", "iota"):
+        return True
+    return bool(op.operands) and all(v in known for v in op.operands)
 
 
 def as_reference(x: np.ndarray, is_float: bool) -> np.ndarray:

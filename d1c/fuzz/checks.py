@@ -189,7 +189,7 @@ def ill_posed(report) -> bool:
     for o in report.outputs:
         if o.bit_exact is False:
             return False
-        if any(c.ratio > 1 or c.nonfinite > c.wild for _, c in o.checks()):
+        if any(c.exceeded or c.nonfinite > c.wild for _, c in o.checks()):
             return False
     return bool(report.findings)
 

@@ -12,7 +12,9 @@ Three layers, as the issue lists them:
   asked for, a CFloat8 bias off by one (in the encoder, or the whole grid), a conversion that does
   not round, a double rounding, fp32 accumulation replaced by bf16;
 - *passes* — the compiler producing a valid but wrong program: the last tile of a kernel one
-  row short, a wrong row stride in DMA descriptors, the operands of ``mma`` swapped;
+  row short, a wrong row stride in DMA descriptors, the operands of ``mma`` swapped, and the
+  operands of ``sub``/``div`` swapped by ``decompose`` (before the tiled IR, so only the
+  simulated output's bound can see it);
 - *simulator* — an instruction rounding stochastically instead of to nearest, a DMA dropping
   the last row of a multi-row transfer.
 
@@ -35,6 +37,7 @@ from d1c.interp import core as interp_core
 from d1c.interp import linalg as interp_linalg
 from d1c.ir import FP32
 from d1c.isa import numerics
+from d1c.passes.decompose_emit import Emitter
 from d1c.runtime import dma, tileops
 
 CFLOAT8 = ("cfp8_143", "cfp8_152")
@@ -177,6 +180,22 @@ def _bf16_accumulation(hit: Callable[[], None]) -> list:
 _grid, _row_segments = plan.grid, views.row_segments
 
 
+def _decompose_swap(hit: Callable[[], None]) -> list:
+    """``decompose`` emits ``sub`` and ``div`` with their operands swapped (softmax's x - max,
+    layer_norm's x - mean, ...)."""
+    op = Emitter.op
+
+    def swapped(e, name, operands, attrs=None, rtype=None):
+        if name in ("sub", "div") and len(operands) == 2:
+            a, b = operands
+            if a.type.elem == b.type.elem:
+                hit()
+                operands = [b, a]
+        return op(e, name, operands, attrs, rtype)
+
+    return [mock.patch.object(Emitter, "op", swapped)]
+
+
 def _tile_edge(hit: Callable[[], None]) -> list:
     """The last row of tiles of every kernel ends one row early."""
 
@@ -272,6 +291,8 @@ FAULTS: dict[str, Fault] = {
         Fault("row-stride", "passes", "DMA loads of non-contiguous rows step one element too "
               "far", _row_stride),
         Fault("swapped-mma", "passes", "isel swaps the A and B operands of mma", _swapped_mma),
+        Fault("decompose-swap", "passes", "decompose swaps the operands of sub and div",
+              _decompose_swap),
         Fault("sim-rounding", "simulator", "instruction results round stochastically instead "
               "of to nearest", _sim_rounding),
         Fault("dma-last-row", "simulator", "a multi-row DMA load drops its last row",

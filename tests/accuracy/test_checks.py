@@ -25,7 +25,7 @@ def test_worst_element_is_the_largest_ratio_not_the_largest_error() -> None:
 
 def test_an_error_above_its_bound_fails_at_its_index() -> None:
     c = check_elements(np.array([0.0, 5.0], np.float32), np.zeros(2), np.array([1.0, 2.0]))
-    assert c.index == (1,) and c.ratio == 2.5 and not c.within and not c.ok()
+    assert c.index == (1,) and c.ratio == 2.5 and c.exceeded == 1 and not c.within and not c.ok()
 
 
 def test_nan_or_inf_where_the_reference_is_finite_is_never_within() -> None:
