@@ -1,12 +1,16 @@
-"""``d1c verify``: compile, simulate, and check the verification ladder (docs/design.md §5).
+"""``d1c verify``: compile, simulate, and check the verification ladder (docs/lowering.md §1).
 
-1. graph IR interpreted (fp32) == torch eager within fp32 tolerance (models only): 1e-5 of the
-   output's scale plus twice the derived bound of the fp32 evaluation, elementwise;
-2. quantized IR interpreted is within the derived error bound of the float64 reference,
-   elementwise (:mod:`d1c.accuracy.bounds`);
-3. tiled IR interpreted == placed IR interpreted == the simulated program, bit for bit, and the
-   simulated output is within rung 2's bound too (this covers the passes between quantized and
-   tiled IR, which the bitwise comparison does not: decompose, canonicalize).
+1. graph IR interpreted (fp32): every op within the rounding bound of its own operands
+   (:mod:`d1c.accuracy.local`), and == torch eager within fp32 tolerance (models only): 1e-5 of
+   the output's scale plus twice the derived bound of the fp32 evaluation, elementwise;
+2. quantized IR interpreted: every op right against its own operands, and every output within
+   the derived error bound of the float64 reference, elementwise: the smaller of the a priori
+   bound (:mod:`d1c.accuracy.bounds`) and the a posteriori one (:mod:`d1c.accuracy.adjoint`);
+3. the tiled IR computes the quantized IR's real-number function (float64, converts as the
+   identity, constant subgraphs as folded), tiled IR interpreted == placed IR interpreted == the
+   simulated program, bit for bit, and the simulated output is within rung 2's a priori bound
+   (the first and the last cover the passes between quantized and tiled IR, which the bitwise
+   comparison does not: decompose, canonicalize).
 
 No rung passes on a non-finite surprise: an output element that is NaN or infinite where its
 reference is finite fails, and the rung names the first op of its IR giving such a value, with
