@@ -51,6 +51,7 @@ from d1c.codegen.plan import (
     tile_desc,
 )
 from d1c.ir import Op, Value
+from d1c.isa.numerics import saturate
 
 
 def plan_concat(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
@@ -91,10 +92,14 @@ def _window(op: Op, hbm: dict[Value, int], tile, buf: int) -> list:
 
 
 def fill_bits(op: Op) -> int:
-    """The fp32 bit pattern ``vfill`` rounds into the result format (i1: 1.0 for nonzero)."""
-    value = op.attrs["value"]
-    if op.result.type.elem.name == "i1":
+    """The fp32 bit pattern ``vfill`` rounds into the result format (i1: 1.0 for nonzero): the
+    value as a constant of that format (a finite value beyond its range saturated, like the
+    interpreter's :func:`~d1c.interp.round_constant`)."""
+    value, elem = op.attrs["value"], op.result.type.elem
+    if elem.name == "i1":
         value = 1.0 if value != 0 else 0.0
+    elif elem.is_float:
+        value = saturate(value, elem.name, elem.bias)
     return int(np.float32(value).view(np.uint32))
 
 

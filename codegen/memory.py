@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from d1c.codegen.plan import KernelPlan, WorkItem
+from d1c.isa.errors import InternalError
 from d1c.isa.tiles import DmaDesc, sram_addr
 
 LOGICAL = 1 << 62  # the logical tensor space: addresses of intermediate tensors before homing
@@ -241,7 +242,11 @@ def load_descs(d: DmaDesc, runs: Runs) -> list[DmaDesc]:
     hi = np.searchsorted(runs.start, end, side="left")
     n = hi - lo
     if (n < 1).any():
-        raise ValueError("a load reads logical bytes that no kernel wrote")
+        raise InternalError(
+            f"a load of {d.rows} x {d.row_bytes} bytes at logical address {d.hbm:#x} reads "
+            "bytes that no earlier kernel wrote",
+            hint="a tiling or view bug in d1c: please report it with the model",
+        )
     row = np.repeat(r, n)
     run = np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     piece = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # piece index within its row

@@ -47,13 +47,14 @@ class Options:
     target: str = DEFAULT_TARGET
     dtype: str = "bf16"
     calibration: tuple[np.ndarray, ...] | None = None
+    rounding: str = "rne"  # of the storage converts assign-formats inserts
 
 
 STAGE_NAMES = (*STAGES, "asm")
 
 
 def pipeline_for(stage: str, opts: Options) -> str:
-    return stage_pipeline(stage, opts.dtype)
+    return stage_pipeline(stage, opts.dtype, opts.rounding)
 
 
 def is_ir_file(spec: str) -> bool:

@@ -1,9 +1,11 @@
 """The d1c error hierarchy (defined in :mod:`d1c.isa.errors`, the bottom layer)."""
 
 from d1c.isa.errors import (
+    AccuracyError,
     CompileError,
     D1cError,
     DecodeError,
+    InternalError,
     Loc,
     ParseError,
     SimulationError,
@@ -12,9 +14,11 @@ from d1c.isa.errors import (
 )
 
 __all__ = [
+    "AccuracyError",
     "CompileError",
     "D1cError",
     "DecodeError",
+    "InternalError",
     "Loc",
     "ParseError",
     "SimulationError",

@@ -1,18 +1,28 @@
-"""``d1c verify``: compile, simulate, and check the verification ladder (docs/design.md §5).
+"""``d1c verify``: compile, simulate, and check the verification ladder (docs/lowering.md §1).
 
-1. graph IR interpreted (fp32) == torch eager within fp32 tolerance (models only): 1e-5 of the
-   output's scale plus twice the derived bound of the fp32 evaluation;
-2. quantized IR interpreted is within the derived error bound of the float64 reference, and so
-   is the simulated program's output (this covers the passes between quantized and tiled IR,
-   which rung 3 does not: decompose, canonicalize);
-3. tiled IR interpreted == placed IR interpreted == the simulated program, bit for bit.
+1. graph IR interpreted (fp32): every op within the rounding bound of its own operands
+   (:mod:`d1c.accuracy.local`), and == torch eager within fp32 tolerance (models only): 1e-5 of
+   the output's scale plus twice the derived bound of the fp32 evaluation, elementwise;
+2. quantized IR interpreted: every op right against its own operands, and every output within
+   the derived error bound of the float64 reference, elementwise: the smaller of the a priori
+   bound (:mod:`d1c.accuracy.bounds`) and the a posteriori one (:mod:`d1c.accuracy.adjoint`);
+3. the tiled IR computes the quantized IR's real-number function (float64, converts as the
+   identity, constant subgraphs as folded), tiled IR interpreted == placed IR interpreted == the
+   simulated program, bit for bit, and the simulated output is within rung 2's a priori bound
+   (the first and the last cover the passes between quantized and tiled IR, which the bitwise
+   comparison does not: decompose, canonicalize).
+
+No rung passes on a non-finite surprise: an output element that is NaN or infinite where its
+reference is finite fails, and the rung names the first op of its IR giving such a value, with
+its source line (graph IR for rung 1, quantized IR for rung 2, tiled IR for rung 3). An element
+whose bound or tolerance is inf or NaN could not be bounded: it fails unless the caller accepts
+unbounded outputs (``accept_unbounded``, ``d1c verify --accept-unbounded``).
 
 Besides: the IR after every stage round-trips through its text, and (``determinism``) compiling
 twice gives the same ``.d1x`` bytes. :func:`verify` takes a MODEL spec or IR file,
-:func:`verify_module` an in-memory module with its inputs (``d1c fuzz`` uses it).
-
-One screen: per output the max error against the bound and bit-exactness, then cycles,
-utilization and the SRAM peak per core. Any failure makes :attr:`Report.ok` false.
+:func:`verify_module` an in-memory module with its inputs (``d1c fuzz`` uses it). The
+:class:`~d1c.ladder_report.Report` renders one screen (its module docstring); any
+failure makes :attr:`~d1c.ladder_report.Report.ok` false.
 """
 
 from __future__ import annotations
@@ -23,91 +33,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from d1c import driver
+from d1c.accuracy.adjoint import tight_outputs
+from d1c.accuracy.bound_rules import data_error
+from d1c.accuracy.bounds import bound_values, bounded_outputs
+from d1c.accuracy.checks import ElementCheck, check_elements, first_nonfinite
+from d1c.accuracy.local import check_locally
+from d1c.accuracy.ref64 import reference64
 from d1c.errors import D1cError, UnsupportedError
 from d1c.interp import interpret
 from d1c.ir import Module, modules_equal, parse_module, print_module
 from d1c.isa.d1x import D1xProgram
-from d1c.target import DEFAULT_TARGET, Target, load_target
+from d1c.ladder_report import OutputCheck, Report
+from d1c.target import DEFAULT_TARGET, load_target
 
+SAME_FUNCTION = "tiled IR computes the quantized IR (float64)"
+TILED_PLACED = "tiled == placed (interpreted, bitwise)"
 
-@dataclass
-class OutputCheck:
-    name: str
-    shape: tuple[int, ...]
-    eager_err: float | None  # graph interpreter vs torch eager (max abs)
-    eager_tol: float | None
-    quant_err: float | None  # quantized vs float64 reference (max abs)
-    quant_bound: float | None
-    quant_ok: bool
-    bit_exact: bool
-    mismatches: int
-
-
-@dataclass
-class Report:
-    model: str
-    target: Target
-    dtype: str
-    outputs: list[OutputCheck] = field(default_factory=list)
-    cycles: int = 0
-    macs: int = 0
-    sram_peak: int = 0
-    cores: int = 0
-    stage_ok: dict[str, bool] = field(default_factory=dict)
-    program: D1xProgram | None = None  # the compiled program the ladder simulated
-    errors: list[str] = field(default_factory=list)  # errors raised by a rung (rendered)
-
-    @property
-    def ok(self) -> bool:
-        checks = [o.quant_ok and o.bit_exact for o in self.outputs]
-        checks += [o.eager_err <= o.eager_tol for o in self.outputs if o.eager_err is not None]
-        return all(checks) and all(self.stage_ok.values())
-
-    @property
-    def utilization(self) -> float:
-        peak = self.target.peak_macs_per_cycle * max(self.cycles, 1)
-        return self.macs / peak
-
-    def render(self) -> str:
-        t = self.target
-        lines = [
-            f"d1c verify {self.model}  target {t.name} ({t.num_cores:,} cores)  dtype {self.dtype}",
-            "",
-        ]
-        lines.append(
-            f"{'output':<8} {'shape':<18} {'eager err/tol':<22} {'quantized err / bound':<26} {'bit-exact':<10}"
-        )
-        for o in self.outputs:
-            eager = (
-                "-"
-                if o.eager_err is None
-                else f"{o.eager_err:.2e}/{o.eager_tol:.1e} {_mark(o.eager_err <= o.eager_tol)}"
-            )
-            quant = (
-                "-"
-                if o.quant_err is None
-                else f"{o.quant_err:.2e} / {o.quant_bound:.2e} {_mark(o.quant_ok)}"
-            )
-            exact = "yes" if o.bit_exact else f"NO ({o.mismatches} differ)"
-            lines.append(f"{o.name:<8} {list(o.shape)!s:<18} {eager:<22} {quant:<26} {exact:<10}")
-        lines.append("")
-        lines += self.errors
-        for stage, good in self.stage_ok.items():
-            lines.append(f"{stage}: {'ok' if good else 'FAILED'}")
-        us = self.cycles / t.clock_hz * 1e6
-        lines.append(
-            f"cycles: {self.cycles:,} ({us:.2f} us at {t.clock_hz / 1e9:g} GHz) on {self.cores:,} cores"
-        )
-        lines.append(
-            f"utilization: {100 * self.utilization:.4f}% of {t.peak_flops / 1e12:,.1f} TFLOPS peak ({self.macs:,} MACs)"
-        )
-        lines.append(f"SRAM peak per core: {self.sram_peak:,} of {t.sram_bytes:,} bytes")
-        lines.append("PASS" if self.ok else "FAIL")
-        return "\n".join(lines)
-
-
-def _mark(ok: bool) -> str:
-    return "ok" if ok else "FAIL"
+__all__ = [
+    "OutputCheck",
+    "Report",
+    "bits_equal",
+    "eager_tolerance",
+    "tightness",
+    "verify",
+    "verify_module",
+]
 
 
 def bits_equal(a: np.ndarray, b: np.ndarray) -> tuple[bool, int]:
@@ -140,31 +90,15 @@ def eager_tolerance(ref: np.ndarray, fp32_bound: np.ndarray | float = 0.0) -> np
     return 1e-5 * max(scale, 1.0) + 2.0 * fp32_bound
 
 
-def _eager_check(got: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> tuple[float, float]:
-    """(error, tolerance) at the element with the largest error/tolerance ratio, so that
-    error <= tolerance says every element is within its own; equal infinities and NaN vs NaN
-    count as no error."""
-    from d1c.accuracy.bounds import observed_error
-
-    ref = np.asarray(ref)
-    err = observed_error(np.asarray(got), np.asarray(ref, np.float64))
-    tol = np.broadcast_to(eager_tolerance(ref, bound), err.shape)
-    if err.size == 0:
-        return 0.0, float(eager_tolerance(ref))
-    with np.errstate(invalid="ignore"):
-        ratio = np.nan_to_num(err / tol, nan=0.0)  # inf / inf: an unbounded element
-    i = int(np.argmax(ratio))
-    return float(err.flat[i]), float(tol.flat[i])
-
-
-def _eager_checks(graph: Module, inputs, graph_out, reference) -> list[tuple]:
-    """Rung 1 per output: (error, tolerance), or (None, None) without a torch reference."""
-    from d1c.accuracy.bounds import error_bound
-
+def _eager_checks(outs, reference, bounds) -> list[ElementCheck | None]:
+    """Rung 1 per output: the graph interpreter against torch eager within
+    :func:`eager_tolerance` elementwise (None without a torch reference)."""
     if reference is None:
-        return [(None, None)] * len(graph_out)
-    bounds = error_bound(graph, graph, inputs)
-    return [_eager_check(g, r, b) for g, r, b in zip(graph_out, reference, bounds, strict=True)]
+        return [None] * len(outs)
+    return [
+        check_elements(g, r, eager_tolerance(np.asarray(r), b.err))
+        for g, r, b in zip(outs, reference, bounds, strict=True)
+    ]
 
 
 def _device_form(x: np.ndarray) -> np.ndarray:
@@ -180,6 +114,7 @@ def verify(
     *,
     inputs_file: str | None = None,
     determinism: bool = False,
+    accept_unbounded: bool = False,
     sim: dict | None = None,
 ) -> Report:
     """The ladder for a MODEL spec or an IR file. Inputs: ``inputs_file`` (.npz, see
@@ -199,6 +134,7 @@ def verify(
         reference=src.reference,
         name=spec,
         determinism=determinism,
+        accept_unbounded=accept_unbounded,
         sim=sim,
     )
 
@@ -212,16 +148,31 @@ def verify_module(
     reference: Sequence[np.ndarray] | None = None,
     name: str | None = None,
     determinism: bool = False,
+    accept_unbounded: bool = False,
+    rounding: str = "rne",
+    adjoint_work: float | None = None,
     sim: dict | None = None,
 ) -> Report:
     """The ladder for an in-memory graph module (not modified) on ``inputs``; ``target`` is a
     shipped target's name or a .toml path. Also checks that the IR of every stage round-trips
-    through its text, and with ``determinism`` that a second compilation gives the same bytes."""
+    through its text, and with ``determinism`` that a second compilation gives the same bytes.
+    With ``rounding="sr"`` (stochastic rounding of the storage converts, which the device runs
+    only on the host side) the module is compiled to quantized IR and checked on rungs 1 and 2.
+    ``adjoint_work`` caps the cost of the a posteriori bounds (:mod:`d1c.accuracy.adjoint`;
+    None: its default budget, 0: forward bounds only)."""
     inputs = list(inputs)
-    opts = driver.Options(target, dtype, tuple(inputs))
+    opts = driver.Options(target, dtype, tuple(inputs), rounding)
+    if rounding != "rne":
+        snaps = driver.compile_stages(_copy(module), "quantized", opts)
+        report = Report(name or f"@{module.name}", load_target(target), dtype, accept_unbounded)
+        report.not_run = "stochastic rounding inside kernels has no bit-exact D1 lowering"
+        _ladder(report, snaps, inputs, reference, None, adjoint_work)
+        return report
     snaps = driver.compile_stages(_copy(module), "placed", opts)
     program = driver.build(snaps["placed"], opts)
-    report = Report(name or f"@{module.name}", load_target(target), dtype, program=program)
+    report = Report(
+        name or f"@{module.name}", load_target(target), dtype, accept_unbounded, program=program
+    )
     report.stage_ok["IR text round-trips at every stage"] = all(
         round_trips(m) for m in snaps.values()
     )
@@ -229,14 +180,37 @@ def verify_module(
         again = driver.build(driver.compile_stages(_copy(module), "placed", opts)["placed"], opts)
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
-    try:
-        _ladder(report, snaps, inputs, reference, program, sim or {})
-    except UnsupportedError:
-        raise  # a documented gap (e.g. an op without an error-bound rule), not a wrong result
-    except D1cError as err:  # the compiled program faults, or a rung finds the IR inconsistent
-        report.errors.append(err.render())
-        report.stage_ok["every rung ran without an error"] = False
+    _ladder(report, snaps, inputs, reference, program, adjoint_work, sim or {})
     return report
+
+
+def tightness(
+    module: Module, inputs: Sequence[np.ndarray], dtype: str = "bf16"
+) -> list[tuple[float, float, float]]:
+    """Per output of the quantized IR of ``module`` (graph IR, or straight from the frontend):
+    (largest observed error against the float64 reference, largest rung-2 bound, largest a
+    priori bound) — how tight the bounds are (``benchmarks/bound_tightness.py``)."""
+    inputs = list(inputs)
+    opts = driver.Options(dtype=dtype, calibration=tuple(inputs))
+    snaps = driver.compile_stages(_copy(module), "quantized", opts)
+    graph, quantized = snaps["graph"], snaps["quantized"]
+    outs, _, values, tight, _ = _bounded_trace(graph, quantized, inputs, {}, None)
+    forward = bounded_outputs(graph, quantized, inputs, values)
+    return [
+        (float(data_error(o, t.ref).max(initial=0.0)), float(t.err.max()), float(f.err.max()))
+        for o, t, f in zip(outs, tight, forward, strict=True)
+    ]
+
+
+def _bounded_trace(graph: Module, module: Module, inputs, trace: dict, work: float | None):
+    """Interpret ``module`` into ``trace``, check every op locally, bound its outputs: (outputs,
+    local checks, every value's forward bound, the bound per output, whether it is a
+    posteriori)."""
+    outs = interpret(module, inputs, trace=trace)
+    local = check_locally(module, trace, graph.consts)
+    values = bound_values(graph, module, inputs)
+    bounds, adjoint = tight_outputs(graph, module, inputs, trace, values, local, work)
+    return outs, local, values, bounds, adjoint
 
 
 def round_trips(m: Module) -> bool:
@@ -252,30 +226,156 @@ def _copy(m: Module) -> Module:
     return clone_module(m)
 
 
-def _ladder(report: Report, snaps, inputs, reference, program, sim: dict) -> None:
-    from d1c.accuracy.bounds import check_within_bound
+def _simulate(
+    report: Report, snaps: dict[str, Module], inputs, program, sim: dict
+) -> list[np.ndarray]:
     from d1c.codegen.emit import input_arrays
     from d1c.runtime.sim import simulate
 
-    graph_out = interpret(snaps["graph"], inputs)
-    quant = check_within_bound(snaps["graph"], snaps["quantized"], inputs)
-    tiled_out = interpret(snaps["tiled"], inputs)
-    placed_out = interpret(snaps["placed"], inputs)
-    arrays = input_arrays(snaps["placed"].main, inputs, program)
-    result = simulate(program, report.target, arrays, **sim)
-    report.stage_ok["tiled == placed (interpreted, bitwise)"] = all(
-        bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)
-    )
-    sim_outs = [result.outputs[f"out{i}"] for i in range(len(placed_out))]
-    sim_quant = check_within_bound(snaps["graph"], snaps["quantized"], inputs, sim_outs)
-    report.stage_ok["simulated outputs within the derived bound"] = all(c.ok for c in sim_quant)
-    eager = _eager_checks(snaps["graph"], inputs, graph_out, reference)
-    for i, (g, p) in enumerate(zip(graph_out, placed_out, strict=True)):
-        exact, bad = bits_equal(sim_outs[i], _device_form(p))
-        report.outputs.append(
-            OutputCheck(f"out{i}", tuple(np.shape(g)), *eager[i], *quant[i], exact, bad)
-        )
+    placed = snaps["placed"]
+    result = simulate(program, report.target, input_arrays(placed.main, inputs, program), **sim)
     report.cycles = result.cycles
     report.macs = result.total("macs")
     report.cores = len(result.cores)
     report.sram_peak = int(dict(program.meta).get("sram_peak", 0))
+    return [result.outputs[f"out{i}"] for i in range(len(placed.main.ret.operands))]
+
+
+@dataclass
+class _Run:
+    """What the rungs share: the stages, inputs, the torch reference, the values they compute."""
+
+    snaps: dict[str, Module]
+    inputs: list[np.ndarray]
+    reference: Sequence[np.ndarray] | None
+    program: D1xProgram | None
+    traces: dict[str, dict] = field(default_factory=dict)
+    work: float | None = None  # the adjoint bounds' budget (d1c.accuracy.adjoint)
+    sim: dict = field(default_factory=dict)  # extra simulate() arguments (workers, ray)
+    bounded: list = field(default_factory=list)  # rung 2's references and bounds per output
+    forward: list = field(default_factory=list)  # rung 2's forward (a priori) bounds
+    refs: dict = field(default_factory=dict)  # rung 2's float64 reference of every value
+    graph_bounds: list = field(default_factory=list)  # rung 1's fp32 bounds per output
+
+
+def _ladder(
+    report: Report, snaps, inputs, reference, program, work: float | None, sim: dict | None = None
+) -> None:
+    run = _Run(snaps, inputs, reference, program, work=work, sim=sim or {})
+    report.outputs = [
+        OutputCheck(f"out{i}", tuple(t.shape))
+        for i, t in enumerate(snaps["graph"].main.result_types)
+    ]
+    rungs = (
+        ((1, _rung1), (2, _rung2), (3, _rung3))
+        if program is not None
+        else ((1, _rung1), (2, _rung2))
+    )
+    for rung, fn in rungs:
+        try:
+            fn(report, run)
+        except UnsupportedError:
+            raise  # a documented gap (e.g. an op without an error-bound rule), not a wrong result
+        except D1cError as err:  # the program faults, or a rung finds the IR inconsistent
+            report.add_error(rung, err.render())
+
+
+def _checked_trace(
+    report: Report, rung: int, run: _Run, stage: str, graph: Module, module: Module
+) -> tuple[list[np.ndarray], list, dict]:
+    """Interpret ``module``, check every op locally, bound its outputs (forward and adjoint):
+    (outputs, bounds per output, every value's forward bound)."""
+    trace = run.traces.setdefault(stage, {})
+    outs, local, values, bounds, adjoint = _bounded_trace(
+        graph, module, run.inputs, trace, run.work
+    )
+    if local.violation is not None:
+        what = f"rung {rung} ({stage} IR)"
+        report.add_finding(rung, "local", local.violation.error(what).render())
+    report.adjoint[rung] = adjoint
+    return outs, bounds, values
+
+
+def _rung1(report: Report, run: _Run) -> None:
+    """Graph IR interpreted (fp32): every op within the rounding bound of its own operands, the
+    outputs within fp32 tolerance of torch eager."""
+    graph = run.snaps["graph"]
+    outs, run.graph_bounds, _ = _checked_trace(report, 1, run, "graph", graph, graph)
+    bounds = run.graph_bounds
+    for o, c in zip(report.outputs, _eager_checks(outs, run.reference, bounds), strict=True):
+        o.eager = c
+    if any(o.eager is not None and o.eager.nonfinite for o in report.outputs):
+        refs: dict = {}
+        reference64(graph, run.inputs, trace=refs)
+        _name_nonfinite(report, 1, "rung 1 (graph IR)", graph, run.traces["graph"], refs)
+
+
+def _rung2(report: Report, run: _Run) -> None:
+    """Quantized IR interpreted: every op within the rounding bound of its own operands, every
+    output within the derived bound of the float64 reference."""
+    graph, quantized = run.snaps["graph"], run.snaps["quantized"]
+    outs, run.bounded, values = _checked_trace(report, 2, run, "quantized", graph, quantized)
+    run.forward = bounded_outputs(graph, quantized, run.inputs, values)
+    for o, got, b in zip(report.outputs, outs, run.bounded, strict=True):
+        o.quantized = check_elements(got, b.ref, b.err)
+    if any(o.quantized.nonfinite for o in report.outputs):
+        same_ops = Module(quantized.name, quantized.functions, graph.consts)
+        reference64(same_ops, run.inputs, trace=run.refs)  # the graph's values, by quantized value
+        trace = run.traces["quantized"]
+        _name_nonfinite(report, 2, "rung 2 (quantized IR)", quantized, trace, run.refs)
+
+
+def _rung3(report: Report, run: _Run) -> None:
+    """The tiled IR computes the quantized IR's function; tiled IR == placed IR == simulated
+    program, bit for bit; simulated within rung 2's a priori bound."""
+    tiled, trace = run.snaps["tiled"], run.traces.setdefault("tiled", {})
+    tiled_out = interpret(tiled, run.inputs, trace=trace)
+    report.stage_ok[SAME_FUNCTION] = _same_function(run)
+    placed_out = interpret(run.snaps["placed"], run.inputs)
+    report.stage_ok[TILED_PLACED] = all(
+        bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)
+    )
+    sim_outs = _simulate(report, run.snaps, run.inputs, run.program, run.sim)
+    for o, got, p in zip(report.outputs, sim_outs, placed_out, strict=True):
+        o.bit_exact, o.mismatches = bits_equal(got, _device_form(p))
+    for o, got, b in zip(
+        report.outputs, sim_outs, run.forward, strict=False
+    ):  # none: rung 2 stopped
+        o.simulated = check_elements(got, b.ref, b.err)
+    if any(o.simulated is not None and o.simulated.nonfinite for o in report.outputs):
+        refs: dict = {}
+        reference64(tiled, run.inputs, trace=refs)
+        if not _name_nonfinite(report, 3, "rung 3 (tiled IR)", tiled, trace, refs):
+            report.add_finding(
+                3,
+                "nonfinite",
+                "rung 3: a simulated output is NaN or infinite where the float64 reference is "
+                "finite, but no op of the interpreted tiled IR is (the simulated program "
+                "differs from it)",
+            )
+
+
+def _same_function(run: _Run) -> bool:
+    """The passes after quantization (decompose, canonicalize, fold-constants, tile, fuse)
+    keep the real-number function: the tiled and the quantized IR, evaluated in float64 with
+    converts as the identity and constant subgraphs as folded (their interpreted values), agree
+    within 1e-9 of the output's scale plus rung 1's fp32 bound: decompose precomputes some
+    constants in fp32 (batch norm's scale and shift, 1/n of a mean), roundings that bound covers.
+    This is what the simulated output's bound alone, loose in CFloat8, cannot see: a
+    decomposition with its operands swapped moves outputs by their own size."""
+    quantized, tiled = run.snaps["quantized"], run.snaps["tiled"]
+    want = reference64(quantized, run.inputs, folded=run.traces["quantized"])
+    got = reference64(tiled, run.inputs, folded=run.traces["tiled"])
+    for a, b, g in zip(got, want, run.graph_bounds, strict=True):
+        tol = eager_tolerance(np.asarray(b), 0.0) * 1e-4 + g.err
+        if not np.all(data_error(a, b) <= tol):
+            return False
+    return True
+
+
+def _name_nonfinite(report: Report, rung: int, what: str, module: Module, trace, refs) -> bool:
+    """Report the first op of ``module`` giving a non-finite surprise (False: there is none)."""
+    found = first_nonfinite(module.main, trace, refs)
+    if found is not None:
+        report.add_finding(rung, "nonfinite", found.error(what).render())
+    return found is not None

@@ -95,5 +95,16 @@ class CompileError(D1cError):
     """The compiler cannot map a valid program (for example SRAM overflow)."""
 
 
+class InternalError(CompileError):
+    """The compiler broke one of its own invariants (a bug in d1c, not in the input): for
+    example a kernel that reads bytes no earlier kernel wrote. Fuzzing reports it as a failure,
+    never as a rejected input."""
+
+
+class AccuracyError(D1cError):
+    """The verification ladder found a wrong number at an op: NaN or infinity where the float64
+    reference is finite, or a result outside the rounding bound of its own operands."""
+
+
 class SimulationError(D1cError):
     """A simulated fault: out-of-bounds access, invalid instruction, deadlock."""

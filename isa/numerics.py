@@ -81,6 +81,7 @@ __all__ = [
     "min_subnormal",
     "quantize",
     "random_bits",
+    "saturate",
     "sr_stream",
 ]
 
@@ -338,3 +339,13 @@ def quantize(x: object, fmt: str, **kwargs: object) -> np.ndarray:
     """``decode(encode(x, fmt, **kwargs), fmt)``: ``x`` rounded to ``fmt``, as float32."""
     codes = encode(x, fmt, **kwargs)
     return decode(codes, fmt, bias=kwargs.get("bias"), denorm=kwargs.get("denorm", "ieee"))
+
+
+def saturate(x: object, fmt: str, bias: int | None = None) -> np.ndarray:
+    """``x`` as float32 with every finite value beyond ``fmt``'s largest finite value clamped
+    to it, sign kept (±inf and NaN unchanged): how a *constant* is stored in a narrower format
+    (docs/lowering.md §1), before it rounds to nearest."""
+    x = _as_f32(x)
+    top = np.float32(max_value(fmt, bias))
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(x), np.clip(x, -top, top), x).astype(np.float32)

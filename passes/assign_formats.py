@@ -14,7 +14,8 @@ Formats (option ``dtype``)
     magnitude m: the largest bias (the finest scale) whose ``max_value`` is at least
     ``HEADROOM × m`` (1.25, so values a quarter above the calibration maximum still fit; with
     max_value's steps of 2× the actual headroom is 1.25–2.5×). Constants (``const``, ``full``,
-    ``iota``) are measured on their data. Activations are measured by interpreting the graph on
+    ``iota``) are measured on their data; a finite constant beyond bias 0's range stays in
+    bf16 like a non-finite one. Activations are measured by interpreting the graph on
     the calibration inputs of the pass context (``Context.calibration``, the example inputs);
     without them an activation gets the format's default bias 7 (range ±480, normals down to
     2^-6). A tensor that cfp8_143 cannot hold — one holding ±Inf or NaN (CFloat has neither:
@@ -25,8 +26,13 @@ Where rounding happens (the storage points)
     Arguments and results keep their graph types (fp32) in the signature: a ``convert`` after
     each argument encodes it (what the host does when it packs inputs) and a ``convert`` before
     ``return`` decodes each result. Constants are rounded at compile time with
-    :func:`d1c.isa.numerics.quantize` (always to nearest; the module keeps their names, and their
-    data holds the rounded values as float32). Every op computes in fp32 from decoded operands and
+    :func:`d1c.interp.round_constant` (always to nearest; the module keeps their names, and their
+    data holds the rounded values as float32). A finite constant beyond the storage format's
+    largest finite value — ``const`` data, a ``full`` value, a ``pad`` value — saturates to that
+    value: it stays finite, as the graph means it (``torch.finfo(torch.float32).min`` in an HF
+    padding mask is "minus infinity, but finite": ``0 × min`` must stay 0, where bf16's -inf
+    would give NaN). ``full`` and ``pad`` keep their attribute: the interpreter and ``vfill``
+    store it saturated (docs/lowering.md §1). Every op computes in fp32 from decoded operands and
     rounds its result once to its storage type, the interpreter's and the ISA's rule, so an op's
     result type *is* its storage format: matmul results included (the fp32 accumulator is rounded
     once, when the result is stored); softmax and layer_norm keep their statistics in fp32 inside
@@ -61,10 +67,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from d1c.errors import CompileError, D1cError, UnsupportedError
-from d1c.interp import EVALUATORS, Call, round_to
+from d1c.interp import EVALUATORS, Call, round_constant, round_to
 from d1c.ir import BF16, FP32, Builder, ElemType, Function, Module, Op, Value
 from d1c.ir.types import holds
-from d1c.isa.numerics import DEFAULT_BIAS, max_value, quantize
+from d1c.isa.numerics import DEFAULT_BIAS, max_value
 from d1c.passes.pass_manager import Context, register_pass
 
 DTYPES = ("bf16", "cfp8", "fp32")
@@ -182,7 +188,7 @@ def _const(op: Op, lw: _Lowering) -> Value:
         )
     elem = lw.storage(op.result, max_magnitude(data) if op.result.type.elem.is_float else 0.0)
     if elem.is_float and elem != FP32:
-        data = quantize(data, elem.name, bias=elem.bias)
+        data = round_constant(data, elem)
     lw.consts.setdefault(name, data)
     return lw.create(op, [], elem)
 
@@ -213,8 +219,11 @@ def _float_types(operands: list[Value]) -> set[ElemType]:
 
 
 def _fill_fits(op: Op, elem: ElemType) -> bool:
+    """The pad value is a value of ``elem``, or finite beyond its range (saturated as a
+    constant: the pad keeps its operand's type rather than making -inf at run time)."""
     fill = np.float32(op.attrs["value"])
-    return bool(round_to(np.asarray(fill), elem) == fill)
+    top = max_value(elem.name, elem.bias)
+    return bool(round_to(np.asarray(fill), elem) == fill or (np.isfinite(fill) and abs(fill) > top))
 
 
 def _select(op: Op, lw: _Lowering) -> Value | None:

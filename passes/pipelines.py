@@ -19,6 +19,12 @@ STAGES: dict[str, str] = {
 GRAPH_PIPELINE = STAGES["graph"]
 
 
-def stage_pipeline(stage: str, dtype: str) -> str:
-    """The pipeline of ``stage`` for storage dtype ``dtype``."""
-    return STAGES[stage].format(dtype=dtype)
+def stage_pipeline(stage: str, dtype: str, rounding: str = "rne") -> str:
+    """The pipeline of ``stage`` for storage dtype ``dtype`` (``rounding``: of the storage
+    converts, ``sr`` for stochastic rounding, which only the interpreter runs inside kernels)."""
+    text = STAGES[stage].format(dtype=dtype)
+    return (
+        text.replace("}", f",rounding={rounding}}}")
+        if stage == "quantized" and rounding != "rne"
+        else text
+    )

@@ -39,8 +39,9 @@ fpmath domain are unbounded; an element whose reference is ±inf/NaN is exact wh
 (IEEE gives the same special value in fp32 and float64), and -inf minus a finite value is exact
 (masked attention scores). Any unbounded element makes its row unbounded.
 
-:func:`round_to_format` is the storage rounding that ends an op: u_f(|r| + e) + η_f with u_f =
-2^-(mantissa bits + 1) and η_f half the format's smallest denormal (twice both for stochastic
+:func:`round_to_format` is the storage rounding that ends an op: half the format's grid step at
+|r| + e (:func:`d1c.accuracy.grid.rounding_bound`: at most u_f(|r| + e) with u_f = 2^-(mantissa
+bits + 1), and half the smallest denormal below the normals; twice that for stochastic
 rounding); past the largest value an IEEE format overflows to ±inf (unbounded) and a CFloat
 format saturates (error at most |value| - max).
 """
@@ -52,10 +53,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from d1c.accuracy import grid
 from d1c.accuracy.ref64 import UNARY64, sigmoid64
 from d1c.ir import FP32, ElemType
 from d1c.isa.fpmath import FUNCTIONS
-from d1c.isa.numerics import FORMATS, max_value, min_subnormal
+from d1c.isa.numerics import FORMATS, max_value
 
 F64 = np.float64
 U32 = 2.0**-24 * (1.0 + 2.0**-20)
@@ -323,23 +325,24 @@ def flag(b: Bounded, bad: np.ndarray) -> Bounded:
 
 
 def round_to_format(b: Bounded, elem: ElemType, rounding: str = "rne") -> Bounded:
-    """``b`` after its computed value z is rounded to the storage format ``elem``: u_f|z| + η_f,
-    |z| <= |r| + e. Past the largest finite value an IEEE format gives ±inf (unbounded); a CFloat
-    format saturates to ±max, an error of at most |z| - max, which is added instead."""
+    """``b`` after its computed value z is rounded to the storage format ``elem``: half the grid
+    step at |z| <= |r| + e to nearest, the whole step stochastically (:mod:`d1c.accuracy.grid`).
+    Past the largest finite value ``top`` an IEEE format gives ±inf (unbounded where |z| may reach
+    the rounding boundary above ``top``); a CFloat format saturates to ±top, an error of at most
+    |z| - top, which is added instead."""
     if elem == FP32 or not elem.is_float:
         return b
-    f = FORMATS[elem.name]
-    k = 1.0 if rounding == "rne" else 2.0
-    unit = k * 2.0 ** -(f.man_bits + 1)
-    eta = k * 0.5 * min_subnormal(elem.name, elem.bias)
+    has_inf_nan = FORMATS[elem.name].has_inf_nan
     top = max_value(elem.name, elem.bias)
     ref = np.asarray(b.ref, F64)
     finite = np.isfinite(ref)
     with np.errstate(invalid="ignore", over="ignore"):
         mag = np.abs(ref) + b.err
-        excess = np.maximum(mag * (1 + unit) + eta - top, 0.0)
-        local = unit * mag + eta + (0.0 if f.has_inf_nan else excess)
-        local = local_part(ref, local)
+        step = grid.rounding_bound(np.minimum(mag, top), elem, rounding)
+        excess = np.maximum(mag - top, 0.0)
+        local = local_part(ref, step + (0.0 if has_inf_nan else excess))
         out = finish(ref, b.err + local, rows(b) + box_row(local), b.err == 0, INF)
-    over = finite & (excess > 0) if f.has_inf_nan else ~finite
-    return flag(out, over)
+    if not has_inf_nan:
+        return flag(out, ~finite)
+    boundary = 0.0 if rounding == "sr" else float(grid.rounding_bound(np.asarray(top), elem))
+    return flag(out, finite & (excess > 0) & (mag >= top + boundary))

@@ -135,17 +135,24 @@ def _constant_along(b: np.ndarray, axis: int) -> bool:
     return bool(np.array_equal(b, np.broadcast_to(first, b.shape)))
 
 
+BLOCK = 16  # partial sums taken exactly every BLOCK terms of a matrix product's K loop
+
+
 def _abs_partial_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Σ_{k>=2} |Σ_{j<=k} a_j b_j| for each output of ``a @ b`` (the matrix unit's K loop)."""
-    at, bt = np.moveaxis(a, -1, 0), np.moveaxis(b, -2, 0)
+    """An upper bound of Σ_{k>=2} |Σ_{j<=k} a_j b_j| for each output of ``a @ b`` (the matrix
+    unit's K loop). Partial sums are computed exactly at the start of each block of
+    :data:`BLOCK` terms (one matrix product per block); inside a block |s_k| <= |s_start| +
+    Σ_{start<=j<=k} |a_j b_j|, summed in one product with weights (block end - j + 1)."""
+    k = a.shape[-1]
     acc = np.zeros(np.matmul(a[..., :1], b[..., :1, :]).shape, F64)
-    tmp, total = np.empty_like(acc), np.zeros_like(acc)
-    for k in range(a.shape[-1]):
-        np.multiply(at[k][..., :, None], bt[k][..., None, :], out=tmp)
-        acc += tmp
-        if k:
-            total += np.abs(acc)
-    return total
+    total = np.zeros_like(acc)
+    weight = np.zeros(k)
+    for start in range(0, k, BLOCK):
+        end = min(start + BLOCK, k)
+        total += (end - start) * np.abs(acc)
+        weight[start:end] = np.arange(end - start, 0, -1)
+        acc += np.matmul(a[..., start:end], b[..., start:end, :])
+    return total + np.matmul(np.abs(a) * weight, np.abs(b))
 
 
 def dot(a: Bounded, b: Bounded, products_exact: bool) -> Bounded:
@@ -158,6 +165,9 @@ def dot(a: Bounded, b: Bounded, products_exact: bool) -> Bounded:
         q = k * ETA32 + (0.0 if products_exact else U32 * np.matmul(ma + a.err, mb + b.err))
         local = local_part(ref, q + running_error(_abs_partial_products(a.ref, b.ref), k, p + q))
         fresh = np.matmul(ma, b.err) + np.matmul(a.err, b.err)  # a·Δb + Δa·Δb
-        row = rows(a) * spectral_norm(b.ref)[..., None] + box_row(fresh) + box_row(local)
+        carried = rows(a)  # the error a's rows already have (none: skip the spectral norm)
+        if np.any(carried):
+            carried = carried * spectral_norm(b.ref)[..., None]
+        row = carried + box_row(fresh) + box_row(local)
     exact_in = bool(np.all(a.err == 0) and np.all(b.err == 0))
     return finish(ref, p + local, row, exact_in)

@@ -16,9 +16,15 @@ softmax (s = e^(x - m) / Σ e^(x - m), along ``dim``)
     e^±L_i, L_i = u·a_i + u·max a + 2λ(c_exp) + λ(γ_(n-1)) + λ(u) (rounding of x - m, exp of the
     numerator and the weighted mean of the denominator's factors, sequential sum, division),
     plus 2(n+1)·T_exp for exp's denormal tail. Exactly masked entries (x = -inf) give exact 0.
+    *Dead* entries — at least 200 below the row's max wherever the errors put them, as a
+    saturated ``finfo.min`` mask makes them, with errors of ~1e36 — are computed as exactly 0
+    and are exactly below e^-200: their error is e^-200, E and max a run over the other (live)
+    entries only (a live entry attains the max), and the live entries' relative error grows by
+    λ(n·e^-200) for the dead ones' share of the exact sum.
 
 log_softmax (x - m - log Σ e^(x - m))
-    propagated e_i + E (log-sum-exp is 1-Lipschitz in the max norm); row ||Δx|| + sqrt(n)·E.
+    propagated e_i + E + n·e^-200 (log-sum-exp is 1-Lipschitz in the max norm, and dead entries
+    weigh below e^-200 wherever they move); row ||Δx|| + sqrt(n)·E.
     local: u·a_i (x - m) + δS (the sum, as above) + the fpmath log bound on |log Ŝ| <= log n + δS,
     then the subtraction's u.
 
@@ -59,6 +65,11 @@ C_EXP = (FUNCTIONS["exp"].ulp_bound + 1) * 2.0**-23
 C_LOG = (FUNCTIONS["log"].ulp_bound + 1) * 2.0**-23
 C_RSQRT = (FUNCTIONS["rsqrt"].ulp_bound + 1) * 2.0**-23
 T_EXP = TAILS["exp"]
+# An entry at least 200 below the row's max whatever its error (an additive mask of
+# torch.finfo.min, saturated: docs/lowering.md §1) has weight below e^-200 (DEAD_WEIGHT), and fp32
+# exp below -104 is exactly 0 (tests/accuracy/test_bounds.py measures it down to -FLT_MAX).
+DEAD = -200.0
+DEAD_WEIGHT = math.exp(DEAD)
 
 
 def lam(t: float | np.ndarray) -> np.ndarray:
@@ -72,15 +83,20 @@ def gamma(k: int) -> float:
 
 
 def _spread(a: Bounded, dim: int) -> tuple[np.ndarray, ...]:
-    """(masked, E, a_i, max a): exact -inf entries, the largest input error, and bounds on
-    |x̂_i - m̂| along ``dim``."""
+    """(masked, dead, E, a_i, max a) along ``dim``: the exact -inf entries; the *dead* entries,
+    whose weight e^(x_i - max) is below e^DEAD wherever the errors put them (x_i + e_i is DEAD
+    below every value the max can take; fp32 exp is then exactly 0); the largest error E of the
+    other (*live*) entries, which bounds how far the max moves (a live entry attains it); bounds
+    a_i >= |x̂_i - m̂|; and their largest over the live entries."""
     x, e = a.ref, a.err
     masked = np.isneginf(x) & (e == 0)
-    big = np.max(e, axis=dim, keepdims=True)
-    m = np.max(x, axis=dim, keepdims=True)
     with np.errstate(invalid="ignore"):
+        floor = np.max(x - e, axis=dim, keepdims=True)
+        dead = masked | (x + e - floor < DEAD)
+        big = np.max(np.where(dead, 0.0, e), axis=dim, keepdims=True)
+        m = np.max(x, axis=dim, keepdims=True)
         spread = clean(np.where(masked, 0.0, np.abs(x - m) + e + big))
-    return masked, big, spread, np.max(spread, axis=dim, keepdims=True)
+    return masked, dead, big, spread, np.max(np.where(dead, 0.0, spread), axis=dim, keepdims=True)
 
 
 def softmax(a: Bounded, dim: int) -> Bounded:
@@ -88,7 +104,7 @@ def softmax(a: Bounded, dim: int) -> Bounded:
     with np.errstate(invalid="ignore"):
         z = a.ref - np.max(a.ref, axis=dim, keepdims=True)
         y = np.exp(z) / np.sum(np.exp(z), axis=dim, keepdims=True)
-    masked, big, spread, zmax = _spread(a, dim)
+    masked, dead, big, spread, zmax = _spread(a, dim)
     n = a.ref.shape[dim]
     last = dim == a.ref.ndim - 1
     with np.errstate(invalid="ignore", over="ignore"):
@@ -96,8 +112,10 @@ def softmax(a: Bounded, dim: int) -> Bounded:
         if last:
             prop = np.minimum(prop, 0.5 * rows(a)[..., None])
         ell = U32 * (spread + zmax) + 2 * lam(C_EXP) + lam(gamma(n - 1)) + lam(U32)
+        ell = ell + lam(n * DEAD_WEIGHT)  # the dead entries' share of the exact sum
         local = (y + prop) * np.expm1(ell) + 2 * (n + 1) * T_EXP + ETA32
-    prop, local = (clean(np.where(masked, 0.0, v)) for v in (prop, local))
+    prop = np.where(dead, DEAD_WEIGHT, prop)  # computed exactly 0, exactly below e^DEAD
+    prop, local = (clean(np.where(masked, 0.0, v)) for v in (prop, np.where(dead, 0.0, local)))
     row = 0.5 * rows(a) + box_row(local) if last else box_row(prop + local)
     return finish(y, prop + local, row, a.err == 0)
 
@@ -107,10 +125,10 @@ def log_softmax(a: Bounded, dim: int) -> Bounded:
     with np.errstate(invalid="ignore", divide="ignore"):
         z = a.ref - np.max(a.ref, axis=dim, keepdims=True)
         y = z - np.log(np.sum(np.exp(z), axis=dim, keepdims=True))
-    _, big, spread, zmax = _spread(a, dim)
+    _, _, big, spread, zmax = _spread(a, dim)
     n = a.ref.shape[dim]
     with np.errstate(invalid="ignore", over="ignore"):
-        prop = a.err + big
+        prop = a.err + big + n * DEAD_WEIGHT
         d_sum = U32 * zmax + lam(C_EXP) + lam(gamma(n - 1)) + 2 * n * T_EXP
         k = U32 * spread + d_sum + C_LOG * (math.log(max(n, 1)) + d_sum) + 2.0**-145
         local = clean(k + U32 * (np.abs(y) + prop + k))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from d1c.accuracy import bound_nn, ref64
+from d1c.accuracy import bound_nn, grid, ref64
 from d1c.accuracy.bound_arith import (
     F64,
     INF,
@@ -46,7 +46,7 @@ from d1c.accuracy.bound_arith import (
 from d1c.accuracy.bound_linalg import dot, reduce_max, reduce_sum, scale
 from d1c.errors import UnsupportedError
 from d1c.ir import I1, Op
-from d1c.isa.numerics import FORMATS, quantize
+from d1c.isa.numerics import FORMATS
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,8 @@ class Data:
 Rule = Callable[[Op, list[Bounded], Data], "Bounded | np.ndarray"]
 RULES: dict[str, Rule] = {}
 STRUCTURAL = ("reshape", "broadcast_to", "permute", "slice", "concat", "pad", "embedding")
+# Ops the interpreter computes correctly rounded in fp32 (docs: d1c.interp).
+CORRECTLY_ROUNDED = frozenset(("add", "sub", "mul", "div", "sqrt", "neg", "abs", "floor", "ceil"))
 # Ops whose result values are operand values or exactly known data: no rounding at the end.
 EXACT_RESULT = frozenset(
     (*STRUCTURAL, "neg", "abs", "relu", "maximum", "minimum", "where", "reduce_max", "reduce_min")
@@ -85,14 +87,21 @@ def data_error(q: np.ndarray, ref: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         same = (q == ref) | (np.isnan(q) & np.isnan(ref))
         d = np.where(same, 0.0, np.abs(q - ref))
-    return np.nan_to_num(d, nan=INF)
+    return np.nan_to_num(d, nan=INF, posinf=INF)
 
 
 def stored(value: np.ndarray, op: Op) -> np.ndarray:
-    """``value`` (fp32-representable) as the op's float result type holds it."""
-    e = op.result.type.elem
-    x = np.asarray(value, np.float32)
-    return x if e.name == "fp32" else quantize(x, e.name, bias=e.bias)
+    """``value`` (an fp32 value, or an integer that converts to fp32 first) rounded to nearest at
+    run time to the op's float result type (past the range an IEEE format overflows), with the
+    grid of :mod:`d1c.accuracy.grid` (not :mod:`d1c.isa.numerics`, whose rounding it checks)."""
+    return grid.round_nearest(np.asarray(value, np.float32).astype(F64), op.result.type.elem)
+
+
+def constant(value: np.ndarray, op: Op) -> np.ndarray:
+    """``value`` as a constant of the op's float result type (``full``, ``iota``, a ``pad``
+    value): saturated past the range, then rounded to nearest (docs/lowering.md §1)."""
+    x = np.asarray(value, np.float32).astype(F64)
+    return grid.round_nearest(x, op.result.type.elem, saturate=True)
 
 
 @rule("const")
@@ -108,7 +117,7 @@ def _source(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     ref = ref64.evaluate_op(op, [], {})
     if not op.result.type.elem.is_float:
         return np.zeros(ref.shape, F64)
-    return data_error(stored(ref, op), ref)
+    return data_error(constant(ref, op), ref)
 
 
 def _reshape_rows(a: Bounded, new: tuple[int, ...]) -> np.ndarray | None:
@@ -158,7 +167,7 @@ def _concat(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
 @rule("pad")
 def _pad(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     fill = ref64.fill_value(op)
-    fill_err = data_error(stored(fill, op), np.asarray(float(fill)))
+    fill_err = data_error(constant(fill, op), np.asarray(float(fill)))
     if a[0].err.ndim == 0:  # rank 0: the identity (numpy cannot pad a 0-d array)
         return a[0].err.copy()
     widths = ref64.pad_widths(op, a[0].ref.ndim)
@@ -220,7 +229,7 @@ def _where(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     with np.errstate(invalid="ignore"):
         either = np.maximum(x.err, y.err) + np.abs(x.ref.astype(F64) - y.ref)
     chosen = np.where(c.ref, x.err, y.err)
-    err = np.nan_to_num(np.where(c.err == 0, chosen, either), nan=INF)
+    err = np.nan_to_num(np.where(c.err == 0, chosen, either), nan=INF, posinf=INF)
     if not shape or np.any(c.err > 0):
         return err
     return Bounded(c.ref, err, np.sqrt(row_in(x, shape) ** 2 + row_in(y, shape) ** 2))
@@ -240,7 +249,7 @@ def _convert(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     t = ref64.OPS64["convert"]
     y = t([x.ref], op).astype(F64)
     up, down = t([x.ref + x.err], op).astype(F64), t([x.ref - x.err], op).astype(F64)
-    return np.nan_to_num(np.maximum(np.abs(up - y), np.abs(down - y)), nan=INF)
+    return np.nan_to_num(np.maximum(np.abs(up - y), np.abs(down - y)), nan=INF, posinf=INF)
 
 
 def _reduce_axes(op: Op) -> tuple[int, ...]:

@@ -2,8 +2,8 @@
 (docs/lowering.md §1, docs/design.md §5 rung 2).
 
     bounds = error_bound(graph_module, quantized_module, inputs)      # per output, elementwise
-    for max_err, max_bound, ok in check_within_bound(graph_module, quantized_module, inputs):
-        ...
+    for check in check_within_bound(graph_module, quantized_module, inputs):
+        check.err, check.allowed, check.index, check.ok()   # the worst element (d1c.accuracy.checks)
 
 The reference is :func:`d1c.accuracy.ref64.reference64` of the graph: its real-number semantics in
 float64. The bound is first-order-or-better forward error propagation along the *quantized*
@@ -26,34 +26,35 @@ quantized module must keep the graph's constant names (``assign-formats`` does).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 
+from d1c.accuracy import grid
 from d1c.accuracy.bound_arith import Bounded, box_row, exact, round_to_format
-from d1c.accuracy.bound_rules import EXACT_RESULT, Data, data_error, op_bound, stored
+from d1c.accuracy.bound_rules import (
+    CORRECTLY_ROUNDED,
+    EXACT_RESULT,
+    Data,
+    constant,
+    data_error,
+    op_bound,
+    stored,
+)
+from d1c.accuracy.checks import ElementCheck, check_elements
 from d1c.accuracy.ref64 import as_reference, evaluate_op, reference64
 from d1c.errors import D1cError
 from d1c.interp import interpret
-from d1c.ir import Module, Op
+from d1c.ir import FP32, ElemType, Module, Op, Value
 from d1c.ir.types import holds
 
 __all__ = [
-    "BoundCheck",
+    "bound_op",
+    "bound_values",
     "bounded_outputs",
     "check_within_bound",
     "error_bound",
     "observed_error",
 ]
-
-
-class BoundCheck(NamedTuple):
-    """One output of :func:`check_within_bound`: the largest observed error, the largest bound
-    (``inf`` if some element is unbounded), and whether every element is within its bound."""
-
-    max_err: float
-    max_bound: float
-    ok: bool
 
 
 def _step(op: Op, env: dict, data: Data) -> Bounded:
@@ -69,7 +70,17 @@ def _step(op: Op, env: dict, data: Data) -> Bounded:
     if elem.is_float and op.name not in EXACT_RESULT and not _exact_convert(op):
         rounding = op.attrs.get("rounding", "rne") if op.name == "convert" else "rne"
         b = round_to_format(b, elem, rounding)
+    if op.name in CORRECTLY_ROUNDED and not any(np.any(a.err) for a in args):
+        b = _exactly_known(b, elem)
     return b
+
+
+def _exactly_known(b: Bounded, elem: ElemType) -> Bounded:
+    """A correctly rounded op of exact operands: where its float64 result is a value of fp32 and
+    of ``elem``, the exact result is within float64's half ulp of it, so rounding it to fp32 and
+    to ``elem`` gives exactly that value (e.g. ``1 - mask`` of a 0/1 mask)."""
+    known = grid.representable(b.ref, FP32) & grid.representable(b.ref, elem)
+    return Bounded(b.ref, np.where(known, 0.0, b.err))
 
 
 def _exact_convert(op: Op) -> bool:
@@ -80,32 +91,31 @@ def _exact_convert(op: Op) -> bool:
 def _data_step(op: Op, env: dict, data: Data) -> Bounded | None:
     """The result of ``op`` when it is exactly known data (None otherwise): a float constant
     (its stored data), ``full``/``iota``, or a round-to-nearest convert of an exactly known fp32
-    value (the inputs' encoding)."""
+    value (the inputs' encoding) or integer."""
     if not op.result.type.elem.is_float:
         return None
     if op.name == "const":
         return exact(data.quantized[op.attrs["name"].name].astype(np.float64))
     if op.name in ("full", "iota"):
-        return exact(stored(evaluate_op(op, [], {}), op).astype(np.float64))
+        return exact(constant(evaluate_op(op, [], {}), op).astype(np.float64))
     if op.name != "convert" or op.attrs["rounding"] != "rne":
         return None
     a = env[op.operands[0]]
-    known = a.ref.dtype.kind == "f" and not np.any(a.err)
-    if not known or not np.array_equal(a.ref.astype(np.float32), a.ref, equal_nan=True):
+    if np.any(a.err):
         return None
-    return exact(stored(a.ref, op).astype(np.float64))
+    if a.ref.dtype.kind == "f" and not np.array_equal(
+        a.ref.astype(np.float32), a.ref, equal_nan=True
+    ):
+        return None
+    return exact(stored(a.ref, op))
 
 
-def bounded_outputs(
+def bound_values(
     graph_module: Module, quantized_module: Module, inputs: Sequence[np.ndarray]
-) -> list[Bounded]:
-    """Reference values and error bounds of every output of the quantized module's main
-    function: |quantized output - float64 graph reference| <= bound, elementwise.
-
-    The bound is |f̃ - f| + e: f is the graph's reference, f̃ the exact (float64) evaluation of
-    the quantized module on its rounded data (stored constants, encoded inputs: known exactly,
-    so their effect is computed, not bounded), and e the propagated bound of everything rounded
-    at run time, which starts at zero on that data."""
+) -> dict[Value, Bounded]:
+    """The reference (the exact evaluation of the quantized module on its rounded data, which
+    with converts as the identity is the graph's) and the bound of every argument and op result
+    of the quantized module's main function."""
     g, q = graph_module.main, quantized_module.main
     if [a.type for a in g.args] != [a.type for a in q.args]:
         raise D1cError(
@@ -116,14 +126,41 @@ def bounded_outputs(
     want = reference64(graph_module, inputs)
     same_ops = Module(quantized_module.name, quantized_module.functions, graph_module.consts)
     _check_same_reference(reference64(same_ops, inputs), want)
-    env: dict = {}
+    env: dict[Value, Bounded] = {}
     for arg, x in zip(q.args, inputs, strict=True):
         env[arg] = exact(as_reference(x, arg.type.elem.is_float))
     data = Data(graph_module.consts, quantized_module.consts)
     for op in q.ops[:-1]:
-        known = _data_step(op, env, data)
-        env[op.result] = known if known is not None else _step(op, env, data)
-    outs = [env[v] for v in q.ret.operands]
+        env[op.result] = bound_op(op, env, data)
+    return env
+
+
+def bound_op(op: Op, env: dict[Value, Bounded], data: Data) -> Bounded:
+    """The reference and bound of ``op``'s result from those of its operands in ``env``: exactly
+    known data (constants, ``full``, encoded inputs) exactly, anything else by its rule, then
+    rounded to its storage type."""
+    known = _data_step(op, env, data)
+    return known if known is not None else _step(op, env, data)
+
+
+def bounded_outputs(
+    graph_module: Module,
+    quantized_module: Module,
+    inputs: Sequence[np.ndarray],
+    values: dict[Value, Bounded] | None = None,
+) -> list[Bounded]:
+    """Reference values and error bounds of every output of the quantized module's main
+    function: |quantized output - float64 graph reference| <= bound, elementwise.
+
+    The bound is |f̃ - f| + e: f is the graph's reference, f̃ the exact (float64) evaluation of
+    the quantized module on its rounded data (stored constants, encoded inputs: known exactly,
+    so their effect is computed, not bounded), and e the propagated bound of everything rounded
+    at run time, which starts at zero on that data. ``values``: :func:`bound_values` of the same
+    modules and inputs, if already computed."""
+    if values is None:
+        values = bound_values(graph_module, quantized_module, inputs)
+    want = reference64(graph_module, inputs)
+    outs = [values[v] for v in quantized_module.main.ret.operands]
     return [Bounded(w, o.err + data_error(o.ref, w)) for o, w in zip(outs, want, strict=True)]
 
 
@@ -157,21 +194,12 @@ def check_within_bound(
     quantized_module: Module,
     inputs: Sequence[np.ndarray],
     outputs: Sequence[np.ndarray] | None = None,
-) -> list[BoundCheck]:
-    """Per output, (max observed error, max bound, all within bound) of ``outputs`` (default:
-    the interpreted quantized module; ``d1c verify`` may pass the simulator's outputs)."""
+) -> list[ElementCheck]:
+    """Per output, the elementwise check (:func:`d1c.accuracy.checks.check_elements`) of
+    ``outputs`` (default: the interpreted quantized module; ``d1c verify`` also passes the
+    simulator's) against the float64 reference within the derived bound."""
     bounded = bounded_outputs(graph_module, quantized_module, inputs)
     got = interpret(quantized_module, inputs) if outputs is None else list(outputs)
     if len(got) != len(bounded):
         raise D1cError(f"expected {len(bounded)} outputs, got {len(got)}")
-    checks = []
-    for g, b in zip(got, bounded, strict=True):
-        err = observed_error(g, b.ref)
-        checks.append(
-            BoundCheck(
-                float(err.max(initial=0.0)),
-                float(b.err.max(initial=0.0)),
-                bool(np.all(err <= b.err)),
-            )
-        )
-    return checks
+    return [check_elements(g, b.ref, b.err) for g, b in zip(got, bounded, strict=True)]

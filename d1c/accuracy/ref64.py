@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from d1c.errors import D1cError, UnsupportedError
-from d1c.ir import I1, Module, Op
+from d1c.ir import I1, Module, Op, Value
 
 F64 = np.float64
 Fn = Callable[[list[np.ndarray], Op], np.ndarray]
@@ -397,16 +397,39 @@ def _c_order(x: np.ndarray) -> np.ndarray:
 
 
 def reference64(
-    module: Module, inputs: Sequence[np.ndarray], *, func: str | None = None
+    module: Module,
+    inputs: Sequence[np.ndarray],
+    *,
+    func: str | None = None,
+    trace: dict[Value, np.ndarray] | None = None,
+    folded: dict[Value, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """The float64 reference outputs of ``func`` (default: the first function) on ``inputs``."""
+    """The float64 reference outputs of ``func`` (default: the first function) on ``inputs``;
+    with ``trace`` (a dict), the reference of every argument and op result is stored there.
+    With ``folded`` (the interpreted values of the same function), an op computed from
+    constants alone takes its interpreted value, as constant folding computes it: the tiled IR
+    holds such values as data, so two stages compare as the same real-number function."""
     f = module.main if func is None else module.function(func)
     if len(inputs) != len(f.args):
         raise D1cError(f"function @{f.name} takes {len(f.args)} inputs, got {len(inputs)}")
-    env = {a: as_reference(x, a.type.elem.is_float) for a, x in zip(f.args, inputs, strict=True)}
+    env: dict[Value, np.ndarray] = {} if trace is None else trace
+    env.update(
+        (a, as_reference(x, a.type.elem.is_float)) for a, x in zip(f.args, inputs, strict=True)
+    )
+    known: set[Value] = set()
     for op in f.ops[:-1]:
+        if folded is not None and _from_constants(op, known):
+            known.add(op.result)
+            env[op.result] = as_reference(folded[op.result], op.result.type.elem.is_float)
+            continue
         env[op.result] = evaluate_op(op, [env[v] for v in op.operands], module.consts)
     return [env[v] for v in f.ret.operands]
+
+
+def _from_constants(op: Op, known: set[Value]) -> bool:
+    if op.name in ("const", "full", "iota"):
+        return True
+    return bool(op.operands) and all(v in known for v in op.operands)
 
 
 def as_reference(x: np.ndarray, is_float: bool) -> np.ndarray:

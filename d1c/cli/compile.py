@@ -199,14 +199,20 @@ def targets() -> None:
     help="Inputs of @main (keys arg0, arg1, ...) instead of the example or seeded random inputs.",
 )
 @click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
+@click.option(
+    "--accept-unbounded",
+    is_flag=True,
+    help="Pass even if the derived bound or tolerance of some output elements is infinite "
+    "(they are still reported); by default an element that cannot be bounded fails.",
+)
 @sim_options
 def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool,
-           workers: int, ray: str | None) -> None:  # fmt: skip
+           accept_unbounded: bool, workers: int, ray: str | None) -> None:  # fmt: skip
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
     from d1c.ladder import verify as run_verify
 
     report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism,
-                        sim=sim_kwargs(workers, ray))  # fmt: skip
+                        accept_unbounded=accept_unbounded, sim=sim_kwargs(workers, ray))  # fmt: skip
     click.echo(report.render())
     if not report.ok:
         raise SystemExit(1)

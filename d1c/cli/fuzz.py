@@ -46,6 +46,12 @@ def _bar(p: Progress) -> None:
     help="Folder for the reproducers of failures.",
 )
 @click.option(
+    "--fault",
+    metavar="NAME",
+    help="Inject this fault (d1c.fuzz.faults.FAULTS) for the whole run, to see the properties "
+    "find it.",
+)
+@click.option(
     "--shrink-calls",
     default=150,
     show_default=True,
@@ -58,6 +64,7 @@ def fuzz(
     target: str | None,
     time_budget: float | None,
     out: str,
+    fault: str | None,
     shrink_calls: int,
     workers: int,
     ray: str | None,
@@ -67,7 +74,14 @@ def fuzz(
         from d1c.target import load_target
 
         load_target(target)  # a bad target is a usage error, not a finding
-    cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls)
+    if fault is not None:
+        from d1c.fuzz.faults import FAULTS
+
+        if fault not in FAULTS:
+            raise click.BadParameter(
+                f"choose from {', '.join(sorted(FAULTS))}", param_hint="--fault"
+            )
+    cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls, fault=fault)
     tty = sys.stderr.isatty()
     result = run_fuzz(cfg, _bar if tty else None, **sim_kwargs(workers, ray))
     if tty:

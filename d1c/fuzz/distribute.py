@@ -6,7 +6,6 @@ come back in chunk order, so the merged report is the same as a serial run's.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from collections.abc import Callable
 
 from d1c.errors import D1cError
@@ -17,15 +16,25 @@ def _run(job: tuple) -> Chunk:
     return run_chunk(*job)
 
 
+def _context() -> mp.context.BaseContext:
+    """Workers that never inherit a parent's thread pools: a chunk runs torch, and a child forked
+    from a process whose OpenMP pool has run waits forever in its first parallel torch op. A fork
+    server (started clean, with the fuzzer imported once) forks them where it can; else spawn."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["d1c.fuzz.runner"])
+    return ctx
+
+
 def run_chunks(jobs: list[tuple], workers: int, ray: str | bool | None,
                done: Callable[[list[Chunk]], None] | None) -> list[Chunk]:  # fmt: skip
     """The chunks of ``jobs`` ((config, index, deadline) each), in order; ``done`` is called
     with the chunks finished so far (in order) after each one."""
     if ray:
         return _on_ray(jobs, ray, done)
-    method = "fork" if "fork" in mp.get_all_start_methods() and os.name == "posix" else "spawn"
     chunks: list[Chunk] = []
-    with mp.get_context(method).Pool(min(workers, len(jobs)) or 1) as pool:
+    with _context().Pool(min(workers, len(jobs)) or 1) as pool:
         try:
             for chunk in pool.imap(_run, jobs):
                 chunks.append(chunk)

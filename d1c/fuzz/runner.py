@@ -59,6 +59,7 @@ class FuzzConfig:
     dtypes: tuple[str, ...] = C.DTYPES
     torch_share: float = 0.25
     chunk: int = 50  # examples per chunk (module docstring): up to 50 examples are one search
+    fault: str | None = None  # a d1c.fuzz.faults.FAULTS name injected for the whole run
 
 
 @dataclass
@@ -147,6 +148,7 @@ class _Search:
     def __init__(self, cfg: FuzzConfig, tmp: Path, progress: Callable[[int, bool], None] | None,
                  deadline: float | None) -> None:  # fmt: skip
         self.cfg, self.tmp, self.progress, self.deadline = cfg, tmp, progress, deadline
+        self.rounding = _rounding(cfg)
         self.result = Chunk()
         self.known: dict[str, list] = {}
         self.pending: dict[str, tuple[C.Case, C.Failure]] = {}  # seen, not shrunk yet
@@ -224,6 +226,7 @@ class _Search:
             return None, f"rejected ({type(err).__name__})", None, None
         except Exception as err:  # a crash of the frontend: replay with the model file
             return C.Case(cd, None, [], target), "crash", C.crash_failure("crash", err), None
+        case.rounding = self.rounding
         return (case, *C.check_case(case))
 
     def judge(self, case: C.Case | None, failures: list[C.Failure], shrinking: bool) -> None:
@@ -258,6 +261,15 @@ class _Search:
         self.known[failure.signature] = entry
         self.result.found.append(entry)
         self.pending.pop(failure.signature, None)
+
+
+def _rounding(cfg: FuzzConfig) -> str:
+    """The storage rounding of the run: stochastic when the injected fault needs it."""
+    if cfg.fault is None:
+        return "rne"
+    from d1c.fuzz.faults import FAULTS
+
+    return FAULTS[cfg.fault].rounding
 
 
 def _signatures(case: C.Case) -> set[str]:
@@ -302,7 +314,19 @@ def _hypothesis_run(s: _Search, seed: int) -> bool:
 
 def run_chunk(cfg: FuzzConfig, index: int, deadline: float | None,
               progress: Callable[[int, bool], None] | None = None) -> Chunk:  # fmt: skip
-    """Fuzz chunk ``index`` of ``cfg.examples`` examples (its own seeded search)."""
+    """Fuzz chunk ``index`` of ``cfg.examples`` examples (its own seeded search). With
+    ``cfg.fault`` the fault (:mod:`d1c.fuzz.faults`) is in place for the whole chunk (in the
+    process that runs it): the properties must find it."""
+    if cfg.fault is None:
+        return _run_chunk(cfg, index, deadline, progress)
+    from d1c.fuzz.faults import FAULTS
+
+    with FAULTS[cfg.fault].injected():
+        return _run_chunk(cfg, index, deadline, progress)
+
+
+def _run_chunk(cfg: FuzzConfig, index: int, deadline: float | None,
+               progress: Callable[[int, bool], None] | None) -> Chunk:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="d1c-fuzz-") as tmp:
         s = _Search(cfg, Path(tmp), progress, deadline)
         run = 0

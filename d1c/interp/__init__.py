@@ -55,11 +55,20 @@ Composite ops (each step one fp32 rounding, in this order)
     ``((x - mean) / sqrt(var + eps)) * weight + bias``. avg_pool2d = window sum / torch's divisor
     (count_include_pad, ceil_mode and ``divisor`` as in torch); adaptive_avg_pool2d uses torch's
     windows ``floor(i*H/OH) .. ceil((i+1)*H/OH)``. Float attributes (eps, pad and fill values)
-    are rounded to fp32 first, and fill values then to the element type.
+    are rounded to fp32 first, and fill values then to the element type as constants are
+    (:func:`~d1c.interp.core.round_constant`: a finite value beyond the type's range saturates).
 """
 
 from d1c.interp import elementwise, linalg, reduce, structural
-from d1c.interp.core import EVALUATORS, Call, Eval, interpret, register_eval, round_to
+from d1c.interp.core import (
+    EVALUATORS,
+    Call,
+    Eval,
+    interpret,
+    register_eval,
+    round_constant,
+    round_to,
+)
 
 __all__ = [
     "EVALUATORS",
@@ -70,6 +79,7 @@ __all__ = [
     "linalg",
     "reduce",
     "register_eval",
+    "round_constant",
     "round_to",
     "structural",
 ]

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from d1c.errors import D1cError, Loc, SimulationError, UnsupportedError
-from d1c.ir.core import Function, Module, Op
+from d1c.ir.core import Function, Module, Op, Value
 from d1c.ir.types import FP32, ElemType, TensorType
-from d1c.isa.numerics import quantize
+from d1c.isa.numerics import quantize, saturate
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +71,36 @@ def round_to(x: np.ndarray, elem: ElemType, rounding: str = "rne", **kw: int) ->
     return quantize(x, elem.name, bias=elem.bias, rounding=rounding, **kw)
 
 
+def round_constant(x: np.ndarray, elem: ElemType) -> np.ndarray:
+    """A constant (``const`` data, a ``full`` or ``pad`` value) as the float element type
+    ``elem`` stores it: a finite value beyond the type's largest finite value saturates to that
+    value with its sign (``torch.finfo(torch.float32).min`` in bf16 is bf16's most negative
+    finite value, not -inf: docs/lowering.md §1), then it rounds to nearest; ±inf and NaN stay."""
+    x = np.asarray(x, dtype=np.float32)
+    if elem == FP32 or not elem.is_float:
+        return x
+    return round_to(saturate(x, elem.name, elem.bias), elem)
+
+
 def interpret(
-    module: Module, inputs: Sequence[np.ndarray], *, func: str | None = None, seed: int = 0
+    module: Module,
+    inputs: Sequence[np.ndarray],
+    *,
+    func: str | None = None,
+    seed: int = 0,
+    trace: dict[Value, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Run function ``func`` (default: the first) of ``module`` on ``inputs``; return its results.
 
     ``seed`` seeds stochastic rounding in ``convert {rounding = "sr"}``. Bad inputs, missing
-    constant data, ops without an evaluator and data faults raise :class:`D1cError`.
+    constant data, ops without an evaluator and data faults raise :class:`D1cError`. With
+    ``trace`` (a dict), every argument and op result is also stored there by its value, as it is
+    computed (so an error leaves the values before it).
     """
     f = _pick_function(module, func)
     _prescan(f, module)
-    env = dict(zip(f.args, _check_inputs(f, inputs), strict=True))
+    env: dict[Value, np.ndarray] = {} if trace is None else trace
+    env.update(zip(f.args, _check_inputs(f, inputs), strict=True))
     with np.errstate(all="ignore"):
         for index, op in enumerate(f.ops):
             args = tuple(_operand(env, v, op) for v in op.operands)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from d1c.interp.core import Call, register_eval, round_to
+from d1c.interp.core import Call, register_eval, round_constant
 from d1c.ir.types import I1, ElemType
 
 
@@ -85,11 +85,12 @@ def _return(c: Call) -> list[np.ndarray]:
 
 
 def scalar(c: Call, value: float, elem: ElemType) -> np.ndarray:
-    """A float attribute as a rank-0 array of ``elem``: floats round to fp32 (RNE) then to
-    ``elem``; i1 is ``value != 0``; integer types need an integral value in range."""
+    """A float attribute as a rank-0 array of ``elem``: floats round to fp32 (RNE) then are
+    stored in ``elem`` as constants are (:func:`~d1c.interp.core.round_constant`); i1 is
+    ``value != 0``; integer types need an integral value in range."""
     host = np.dtype(elem.host_dtype)
     if elem.is_float:
-        return round_to(np.asarray(value, dtype=np.float32), elem)
+        return round_constant(np.asarray(value, dtype=np.float32), elem)
     if elem == I1:
         return np.asarray(value != 0)
     info = np.iinfo(host)

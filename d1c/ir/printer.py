@@ -64,6 +64,11 @@ def format_op(op: Op, names: dict[Value, str]) -> str:
     return f"{head} : {types}{format_loc(op.loc)}"
 
 
+def op_text(func: Function, op: Op) -> str:
+    """``op`` as it prints inside ``func`` (value names as printed), without its location."""
+    return format_op(Op(op.name, op.operands, op.results, op.attrs), _names(func))
+
+
 def format_function(func: Function) -> list[str]:
     names = _names(func)
     args = ", ".join(f"{names[a]}: {a.type}" for a in func.args)

@@ -42,8 +42,8 @@ def test_quantized_x_times_x_transposed_is_checked_against_its_bound() -> None:
     quantized = run_pipeline(
         parse_module(GRAPH), "assign-formats{dtype=cfp8}", ctx=Context(calibration=tuple(x))
     )
-    ((err, bound, ok),) = check_within_bound(graph, quantized, x)
-    assert ok and 0 < err <= bound
+    (c,) = check_within_bound(graph, quantized, x)
+    assert c.ok() and 0 < c.err <= c.allowed
 
 
 BROADCAST = """module @m {
@@ -62,5 +62,5 @@ def test_quantized_softmax_of_a_broadcast_is_checked_against_its_bound() -> None
     quantized = run_pipeline(
         parse_module(BROADCAST), "assign-formats{dtype=cfp8}", ctx=Context(calibration=tuple(x))
     )
-    ((err, bound, ok),) = check_within_bound(graph, quantized, x)
-    assert ok and 0 < err <= bound
+    (c,) = check_within_bound(graph, quantized, x)
+    assert c.ok() and 0 < c.err <= c.allowed

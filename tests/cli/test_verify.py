@@ -29,8 +29,8 @@ def test_inputs_file_round_trips_and_drives_the_ladder(tmp_path: Path) -> None:
     in_memory = verify_module(module, x, "mini")
     default = verify(ATTENTION, "mini")  # seeded random inputs (seed 0): other errors
     assert from_file.ok and in_memory.ok
-    assert from_file.outputs[0].quant_err == in_memory.outputs[0].quant_err
-    assert default.outputs[0].quant_err != from_file.outputs[0].quant_err
+    assert from_file.outputs[0].quantized == in_memory.outputs[0].quantized
+    assert default.outputs[0].quantized.err != from_file.outputs[0].quantized.err
 
 
 def test_cli_takes_inputs_and_checks_determinism(tmp_path: Path) -> None:

@@ -537,5 +537,5 @@ def test_pad_of_a_scalar_has_the_bound_of_its_operand() -> None:
 
     m = parse_module(TEXT)
     x = [np.array(-1.5, np.float32)]
-    ((err, bound, ok),) = check_within_bound(m, m, x)
-    assert (err, bound, ok) == (0.0, 0.0, True)
+    (c,) = check_within_bound(m, m, x)
+    assert (c.err, c.allowed, c.index, c.ok()) == (0.0, 0.0, (), True)
