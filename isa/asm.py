@@ -70,6 +70,16 @@ def _lark() -> lark.Lark:
     return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
+@functools.cache
+def _name_pattern() -> re.Pattern[str]:
+    return re.compile(_lark().get_terminal("NAME").pattern.to_regexp())
+
+
+def is_bare_name(text: str) -> bool:
+    """True if ``text`` reads back as one NAME token (else the disassembler quotes it)."""
+    return _name_pattern().fullmatch(text) is not None
+
+
 def parse(text: str, file: str = "<string>") -> list[Stmt]:
     """The statements of assembly ``text`` in source order."""
     src = text if text.endswith("\n") else text + "\n"

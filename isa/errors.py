@@ -55,14 +55,30 @@ class D1cError(Exception):
         lines = [head]
         text = _source_line(self.loc, self.source)
         if text is not None:
-            lines.append(f"  {text}")
-            lines.append("  " + " " * (max(self.loc.col, 1) - 1) + "^")
+            shown, caret = source_window(text, max(self.loc.col, 1))
+            lines.append(f"  {shown}")
+            lines.append("  " + " " * (caret - 1) + "^")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.render()
+
+
+WINDOW = 100  # characters of a source line shown with a caret; longer lines show a window
+
+
+def source_window(text: str, col: int, width: int = WINDOW) -> tuple[str, int]:
+    """``text`` cut to at most ``width`` characters around 1-based column ``col`` (elided ends
+    marked ``...``), and the caret's column in the cut text."""
+    if len(text) <= width:
+        return text, col
+    half = width // 2
+    start = min(max(col - 1 - half, 0), len(text) - width)
+    head = "..." if start > 0 else ""
+    tail = "..." if start + width < len(text) else ""
+    return head + text[start : start + width] + tail, col - start + len(head)
 
 
 def _source_line(loc: Loc | None, source: str | None) -> str | None:
