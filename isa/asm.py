@@ -15,8 +15,10 @@ and ``d1c disasm`` prints it back (canonical form: :mod:`d1c.isa.disasm`). Direc
     .symbol NAME, ROLE, FMT, BIAS, [DIMS], "layout"  an input/output (ROLE: input output weight state)
     .place hbm, ADDR, [0:64, 0:64], [128, 2]          a placement of the last symbol
     .place sram, CORE, ADDR, [REGION], [STRIDES]
-    .blob NAME, "bytes"              an extra named blob (host IR text, ...)
+    .blob "host-ir", "bytes"         an extra named blob (host IR text, ...)
 
+A section, symbol or blob NAME is a bare word (``main``, ``x.1``) or, for any other text, a
+string literal (``"host-ir"``); the disassembler quotes exactly the names that need it.
 Instructions follow the table (:mod:`d1c.isa.spec`): ``mnemonic op, op, ...`` with registers
 ``x0..x31``, tiles ``t0..t15``, integers (decimal or 0x hex), enum names, and labels or signed
 word offsets for branch targets. Instructions before any ``.code`` go to a section ``main`` on
