@@ -9,6 +9,7 @@ from d1c.isa.errors import (
     SimulationError,
     UnsupportedError,
     VerifyError,
+    did_you_mean,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "SimulationError",
     "UnsupportedError",
     "VerifyError",
+    "did_you_mean",
 ]

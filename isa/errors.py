@@ -10,7 +10,9 @@ is available, and an optional hint.
 
 from __future__ import annotations
 
+import difflib
 import linecache
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -64,6 +66,12 @@ class D1cError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` for the choice closest to a misspelt ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 WINDOW = 100  # characters of a source line shown with a caret; longer lines show a window

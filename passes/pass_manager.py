@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TextIO
 
-from d1c.errors import D1cError, Loc, ParseError, VerifyError
+from d1c.errors import D1cError, Loc, ParseError, VerifyError, did_you_mean
 from d1c.ir import Module, print_module, verify_module
 from d1c.target import DEFAULT_TARGET, Target, load_target
 
@@ -101,7 +101,8 @@ def parse_pipeline(text: str) -> list[Any]:
         cls = PASSES.get(m.group(1))
         if cls is None:
             known = ", ".join(sorted(PASSES))
-            raise _perr(text, col, f"unknown pass '{m.group(1)}'; known passes: {known}")
+            hint = did_you_mean(m.group(1), PASSES) + f"known passes: {known}"
+            raise _perr(text, col, f"unknown pass '{m.group(1)}'", hint=hint)
         passes.append(_instantiate(cls, m.group(2) or "", text, col))
     return passes
 
@@ -214,8 +215,8 @@ def _check_print_after(names: frozenset[str], passes: tuple[Any, ...]) -> None:
     unknown = sorted(names - known)
     if unknown:
         raise D1cError(
-            f"--print-ir-after names unknown pass '{unknown[0]}'; known passes: "
-            + ", ".join(sorted(known))
+            f"--print-ir-after names unknown pass '{unknown[0]}'",
+            hint=did_you_mean(unknown[0], known) + "known passes: " + ", ".join(sorted(known)),
         )
 
 

@@ -8,6 +8,7 @@ import click
 
 from d1c import driver
 from d1c.cli import main
+from d1c.cli.options import check_target
 from d1c.target import DEFAULT_TARGET
 
 MODEL_HELP = (
@@ -45,6 +46,7 @@ def target_options(f):
         "--target",
         default=DEFAULT_TARGET,
         show_default=True,
+        callback=check_target,
         help="Target name (d1c targets) or a target .toml file.",
     )(f)
     return f

@@ -7,6 +7,7 @@ import sys
 import click
 
 from d1c.cli import main
+from d1c.cli.options import check_target
 from d1c.fuzz.runner import FuzzConfig, Progress, run_fuzz
 
 BAR = 30
@@ -30,6 +31,7 @@ def _bar(p: Progress) -> None:
 @click.option(
     "--target",
     default=None,
+    callback=check_target,
     help="Target name or .toml for every example (default: random mini-like targets).",
 )
 @click.option(
@@ -60,10 +62,6 @@ def fuzz(
     shrink_calls: int,
 ) -> None:
     """Fuzz the lowering: random models, targets, IR mutants, .d1x mutants and ISA programs."""
-    if target is not None:
-        from d1c.target import load_target
-
-        load_target(target)  # a bad target is a usage error, not a finding
     cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls)
     tty = sys.stderr.isatty()
     result = run_fuzz(cfg, _bar if tty else None)

@@ -10,13 +10,17 @@ import json
 import click
 
 from d1c.cli import main
+from d1c.cli.options import check_target
 from d1c.driver import DTYPES, write_text
 
 
 @main.command()
 @click.argument("program")
 @click.option(
-    "--target", "-t", help="target name or TOML file (default: dojo-tile; a .d1x: its own)"
+    "--target",
+    "-t",
+    callback=check_target,
+    help="target name or TOML file (default: dojo-tile; a .d1x: its own)",
 )
 @click.option("--dtype", type=click.Choice(DTYPES), default="bf16", show_default=True, help="storage dtype when compiling a model")  # fmt: skip
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML page")  # fmt: skip

@@ -15,6 +15,7 @@ import click
 import numpy as np
 
 from d1c.cli import main
+from d1c.cli.options import check_target
 from d1c.errors import D1cError
 from d1c.isa.d1x import MAGIC, D1xProgram, read_d1x
 
@@ -74,7 +75,12 @@ def _describe(name: str, v: np.ndarray) -> str:
 )
 @click.option("--timing-only", is_flag=True, help="same timing, no data computed (no outputs)")
 @click.option("--trace", type=click.Path(dir_okay=False), help="write a Chrome/Perfetto trace JSON")
-@click.option("--target", "-t", help="target name or TOML file (default: the program's own)")
+@click.option(
+    "--target",
+    "-t",
+    callback=check_target,
+    help="target name or TOML file (default: the program's own)",
+)
 @click.option("--max-cycles", type=int, help="fault if a core runs past this many cycles")
 def run(
     program: str,

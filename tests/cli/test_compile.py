@@ -193,3 +193,14 @@ def test_cli_compile_of_elided_ir_is_a_clean_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "constant(s) @c0, @c1 have no data" in result.output
     assert "--elide-data" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["compile", "verify", "report"])
+def test_a_misspelt_target_fails_at_once_with_a_suggestion(command: str) -> None:
+    """The target is checked before the model is exported: no torch.export of a missing file
+    runs, so the error is about the target, with the closest known name."""
+    result = run(command, "no-such-model.py", "--target", "dojo-tiel")
+    assert result.exit_code == 1
+    assert "unknown target 'dojo-tiel'" in result.output
+    assert "did you mean 'dojo-tile'?" in result.output
+    assert "no-such-model.py" not in result.output
