@@ -268,8 +268,19 @@ def write_bytes(data: bytes, output: str) -> None:
         raise D1cError(f"cannot write '{output}': {err.strerror}") from None
 
 
-def emit_ir(module: Module, output: str | None, *, elide_data: bool = False) -> None:
-    write_text(print_module(module, elide_data=elide_data), output)
+def stdout_is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def emit_ir(module: Module, output: str | None, *, elide_data: bool | None = False) -> None:
+    """Write IR text; ``elide_data=None`` leaves the constant bytes out exactly when the text
+    goes to a terminal (megabytes of hex help no reader), saying so on stderr."""
+    to_terminal = output in (None, "-") and stdout_is_terminal()
+    elide = to_terminal if elide_data is None else elide_data
+    write_text(print_module(module, elide_data=elide), output)
+    if elide_data is None and elide and module.consts:
+        sys.stderr.write("(constant data left out on a terminal; --keep-data prints it)\n")
 
 
 def split_names(values: Iterable[str]) -> frozenset[str]:

@@ -9,6 +9,7 @@ import click
 from d1c import driver
 from d1c.cli import main
 from d1c.cli.options import check_target
+from d1c.errors import D1cError
 from d1c.target import DEFAULT_TARGET
 
 MODEL_HELP = (
@@ -63,6 +64,12 @@ def options_for(src: driver.Source, target: str, dtype: str) -> driver.Options:
     return driver.Options(target, dtype, calibration)
 
 
+ELIDE_HELP = (
+    "Leave constant bytes (weights) out of IR text, or keep them (default: left out when the "
+    "text goes to a terminal)."
+)
+
+
 @main.command(epilog=MODEL_HELP)
 @click.argument("model")
 @target_options
@@ -83,7 +90,7 @@ def options_for(src: driver.Source, target: str, dtype: str) -> driver.Options:
     metavar="FILE",
     help="Output file (default: MODEL.d1x for a program, stdout for text).",
 )
-@click.option("--elide-data", is_flag=True, help="Leave constant bytes (weights) out of IR text.")
+@click.option("--elide-data/--keep-data", default=None, help=ELIDE_HELP)
 @click.option(
     "--dump-ir", "dump_dir", metavar="DIR", help="Also write the IR after every stage into DIR."
 )
@@ -95,41 +102,68 @@ def compile(
     emit: str | None,
     stop_after: str | None,
     output: str | None,
-    elide_data: bool,
+    elide_data: bool | None,
     dump_dir: str | None,
     **debug,
 ) -> None:
     """Compile MODEL for a target: a .d1x program, or the IR of one stage."""
+    stage = _check_compile_flags(emit, stop_after, elide_data, dump_dir)
     src = driver.load_source(model)
     opts = options_for(src, target, dtype)
-    stage = "asm" if emit == "host-ir" else emit or stop_after or "asm"
     snaps = driver.compile_stages(
         src.module, "placed" if stage == "asm" else stage, opts, _debug(**debug)
     )
     if dump_dir:
-        _dump(snaps, dump_dir, elide_data)
+        _dump(snaps, dump_dir, bool(elide_data))
     if stage != "asm":
         driver.emit_ir(snaps[stage], output, elide_data=elide_data)
         return
     program = driver.build(snaps["placed"], opts)
+    if emit in ("host-ir", "asm"):
+        driver.write_text(_program_text(program, emit), output)
+        return
+    _write_program(program, output or _default_output(model), opts)
+
+
+def _check_compile_flags(
+    emit: str | None, stop_after: str | None, elide_data: bool | None, dump_dir: str | None
+) -> str:
+    """The stage to compile to; contradictory flags are a usage error, not a silent choice."""
+    if emit and stop_after and emit != stop_after:
+        raise D1cError(
+            f"--emit {emit} contradicts --stop-after {stop_after}",
+            hint="--emit STAGE already compiles up to STAGE and writes its text; give one of them",
+        )
+    text_ir = (emit or stop_after or "asm") not in ("asm", "host-ir") or dump_dir
+    if elide_data is not None and not text_ir:
+        flag = "--elide-data" if elide_data else "--keep-data"
+        raise D1cError(
+            f"{flag} applies to IR text, but this command writes "
+            + (f"the {emit} text" if emit else "a .d1x program"),
+            hint="combine it with --emit STAGE, --stop-after STAGE or --dump-ir DIR",
+        )
+    return "asm" if emit == "host-ir" else emit or stop_after or "asm"
+
+
+def _program_text(program, emit: str) -> str:
     if emit == "host-ir":
         from d1c.runtime.host import stored_ir
 
-        driver.write_text(stored_ir(program) or "", output)
-        return
-    if emit == "asm":
-        from d1c.isa.disasm import disassemble
+        return stored_ir(program) or ""
+    from d1c.isa.disasm import disassemble
 
-        driver.write_text(disassemble(program), output)
-        return
-    out = (
-        output
-        or f"{Path(model).stem if not driver.is_ir_file(model) or model != '-' else 'out'}.d1x"
-    )
-    driver.write_bytes(program.to_bytes(), out)
+    return disassemble(program)
+
+
+def _default_output(model: str) -> str:
+    return "out.d1x" if model == "-" else f"{Path(model).stem}.d1x"
+
+
+def _write_program(program, out: str, opts: driver.Options) -> None:
+    data = program.to_bytes()
+    driver.write_bytes(data, out)
     click.echo(
-        f"wrote {out}: {len(program.to_bytes()):,} bytes, target {opts.target}, dtype {opts.dtype}",
-        err=True,
+        f"wrote {out}: {len(data):,} bytes, target {opts.target}, dtype {opts.dtype}", err=True
     )
 
 
@@ -151,11 +185,17 @@ def _dump(snaps: dict, folder: str, elide_data: bool) -> None:
     help="Comma-separated passes, e.g. canonicalize,fold-batchnorm.",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
-@click.option("--elide-data", is_flag=True, help="Leave constant bytes out of the IR text.")
+@click.option("--elide-data/--keep-data", default=None, help=ELIDE_HELP)
 @target_options
 @debug_options
 def opt(
-    file: str, pipeline: str, output: str | None, elide_data: bool, target: str, dtype: str, **debug
+    file: str,
+    pipeline: str,
+    output: str | None,
+    elide_data: bool | None,
+    target: str,
+    dtype: str,
+    **debug,
 ) -> None:
     """Run a pass pipeline on textual IR (FILE, or - for standard input)."""
     module = driver.run_passes(

@@ -38,8 +38,9 @@ module @name {
   printed, defaults included. `loc(...)` is the user's source position (from the model file).
 - **Constants**: `const {name = @w}` reads module constant `@w`; its bytes are a `data` line at the
   end of the module (little-endian, in the element type's host dtype: float32 for float formats,
-  int64/int32, one byte per i1). `--elide-data` leaves the data lines out for reading; such text
-  still parses, but cannot be interpreted.
+  int64/int32, one byte per i1). `--elide-data` leaves the data lines out for reading (the
+  default when the text goes to a terminal; `--keep-data` prints them); such text still parses,
+  but cannot be interpreted.
 - **Comments**: `// ...` to the end of the line.
 - Errors point at `file:line:col` with the line and a caret.
 

@@ -204,3 +204,75 @@ def test_a_misspelt_target_fails_at_once_with_a_suggestion(command: str) -> None
     assert "unknown target 'dojo-tiel'" in result.output
     assert "did you mean 'dojo-tile'?" in result.output
     assert "no-such-model.py" not in result.output
+
+
+WITH_DATA = """module @m {
+  func @main(%x: tensor<2xfp32>) -> (tensor<2xfp32>) {
+    %0 = const {name = @w} : tensor<2xfp32>
+    %1 = add %x, %0 : tensor<2xfp32>
+    return %1
+  }
+  data @w : tensor<2xfp32> = 0x0000803f00000040
+}
+"""
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> tuple[str, int]:
+    """Run ``d1c ARGS`` with stdout and stderr on a pseudo-terminal: (everything shown, exit)."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "d1c", *args], stdout=follower, stderr=follower, cwd=cwd
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks).decode().replace("\r\n", "\n"), proc.wait()
+
+
+def test_ir_on_a_terminal_leaves_constant_data_out_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "m.d1").write_text(WITH_DATA)
+    shown, code = _on_a_terminal(["opt", "m.d1", "-p", "canonicalize"], tmp_path)
+    assert code == 0, shown
+    assert "data @w" not in shown and "const {name = @w}" in shown
+    assert "--keep-data prints it" in shown
+    shown, code = _on_a_terminal(["opt", "m.d1", "-p", "canonicalize", "--keep-data"], tmp_path)
+    assert code == 0 and "data @w : tensor<2xfp32> = 0x0000803f00000040" in shown
+
+
+def test_ir_into_a_pipe_or_file_keeps_its_data(tmp_path: Path) -> None:
+    (tmp_path / "m.d1").write_text(WITH_DATA)
+    result = run("opt", str(tmp_path / "m.d1"), "-p", "canonicalize")
+    assert result.exit_code == 0 and "data @w" in result.output
+    result = run("compile", str(tmp_path / "m.d1"), "--emit", "graph", "-o", str(tmp_path / "g"))
+    assert result.exit_code == 0 and "data @w" in (tmp_path / "g").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--emit", "placed", "--stop-after", "tiled"], "--emit placed contradicts --stop-after"),
+        (["--emit", "asm", "--stop-after", "graph"], "--emit asm contradicts --stop-after graph"),
+        (["--elide-data"], "--elide-data applies to IR text, but this command writes a .d1x"),
+        (["--emit", "asm", "--keep-data"], "--keep-data applies to IR text, but this command"),
+    ],
+)
+def test_contradictory_flags_are_rejected(tmp_path: Path, flags: list[str], message: str) -> None:
+    (tmp_path / "m.d1").write_text(WITH_DATA)
+    result = run("compile", str(tmp_path / "m.d1"), *flags, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / "out").exists()
+    assert (
+        run("compile", str(tmp_path / "m.d1"), "--emit", "tiled", "--stop-after", "tiled").exit_code
+        == 0
+    )
