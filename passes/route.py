@@ -8,8 +8,9 @@ disabled cores, the simulator's rule — from the attach point to the core (HBM 
 core to the attach point (SRAM -> HBM). Its bytes are the sum of the DMA descriptors of the kernel
 plan (:mod:`d1c.codegen.plan`), so the estimate counts every byte the program moves.
 
-The pass records on every kernel op ``route = [max_hops, busiest_link_bytes]``: the longest route
-of any of its streams in hops, and the bytes of its most loaded link. :func:`link_loads` gives the
+The pass records on every kernel op ``route = (max_hops, busiest_link_bytes)`` (printed
+``route = {hops = H, busiest = B}``): the longest route of any of its streams in hops, and the
+bytes of its most loaded link. :func:`link_loads` gives the
 bytes per link of a whole program, keyed ``(gx, gy, dir)`` by the sending end like the
 simulator's ``SimResult.link_bytes``.
 

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from d1c.errors import Loc
+from d1c.ir.attr_forms import FORMS
 from d1c.ir.core import Function, Module, Op, Value
 from d1c.ir.shapes import Sym
 
@@ -29,6 +30,13 @@ def format_attr(value: Any) -> str:
     if isinstance(value, tuple | list):
         return "[" + ", ".join(format_attr(v) for v in value) + "]"
     return str(value)  # int, ElemType, Sym, TensorType
+
+
+def format_attr_of(key: str, value: Any) -> str:
+    """Attribute ``key``'s value: its readable form (:mod:`d1c.ir.attr_forms`), else generic."""
+    form = FORMS.get(key)
+    text = form.format(value) if form is not None else None
+    return format_attr(value) if text is None else text
 
 
 def format_loc(loc: Loc | None) -> str:
@@ -59,7 +67,7 @@ def format_op(op: Op, names: dict[Value, str]) -> str:
     if op.operands:
         head += " " + ", ".join(names[v] for v in op.operands)
     if op.attrs:
-        head += " {" + ", ".join(f"{k} = {format_attr(v)}" for k, v in op.attrs.items()) + "}"
+        head += " {" + ", ".join(f"{k} = {format_attr_of(k, v)}" for k, v in op.attrs.items()) + "}"
     types = ", ".join(str(r.type) for r in op.results)
     return f"{head} : {types}{format_loc(op.loc)}"
 
