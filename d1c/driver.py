@@ -81,17 +81,32 @@ class Source:
     reference: list[np.ndarray] | None = None
 
 
-def load_source(spec: str, *, with_reference: bool = False) -> Source:
-    """A MODEL spec or IR file with its example inputs (None for IR files)."""
+def load_source(
+    spec: str, *, with_reference: bool = False, inputs_file: str | None = None
+) -> Source:
+    """A MODEL spec or IR file with its inputs: those of ``inputs_file`` (an .npz keyed by
+    argument names, :func:`read_inputs`) if given, else the model's example inputs (None for IR
+    files). ``with_reference`` adds torch's outputs on those same inputs."""
     if is_ir_file(spec):
-        return Source(read_ir(spec))
+        module = read_ir(spec)
+        return Source(module, read_inputs(inputs_file, module) if inputs_file else None)
     from d1c.frontend import export_model, load_model, split_spec
 
     path, _ = split_spec(spec)
     model, inputs = load_model(spec)
     module = export_model(model, inputs, name=path.stem, user_file=str(path))
     arrays = [t.detach().numpy() for t in inputs]
+    if inputs_file:
+        arrays = read_inputs(inputs_file, module)
+        inputs = tuple(_as_tensor(x, t) for x, t in zip(arrays, inputs, strict=True))
     return Source(module, arrays, eager_outputs(model, inputs) if with_reference else None)
+
+
+def _as_tensor(x: np.ndarray, like):
+    """``x`` as a torch tensor of the example input ``like``'s dtype."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(x)).to(like.dtype)
 
 
 def eager_outputs(model, inputs) -> list[np.ndarray]:
@@ -117,40 +132,51 @@ def random_inputs(module: Module, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def write_inputs(path: str, inputs: Sequence[np.ndarray]) -> None:
-    """Save inputs as an .npz with keys ``arg0``, ``arg1``, ... (the order of @main's args)."""
+def write_inputs(path: str, module: Module, inputs: Sequence[np.ndarray]) -> None:
+    """Save inputs as an .npz keyed by the argument names of ``module``'s entry function (the
+    names ``d1c run --input`` takes, :meth:`~d1c.ir.core.Function.arg_names`)."""
+    names = module.main.arg_names()
     try:
-        np.savez(path, **{f"arg{i}": np.asarray(x) for i, x in enumerate(inputs)})
+        np.savez(path, **{n: np.asarray(x) for n, x in zip(names, inputs, strict=True)})
     except OSError as err:
         raise D1cError(f"cannot write '{path}': {err.strerror}") from None
 
 
+def describe_args(module: Module) -> str:
+    """``@forward of @gpt_block takes 1 input: ids (tensor<2x16xi64>)`` for hints."""
+    func = module.main
+    args = ", ".join(f"{n} ({a.type})" for n, a in zip(func.arg_names(), func.args, strict=True))
+    count = f"{len(func.args)} input{'s' if len(func.args) != 1 else ''}"
+    return f"@{func.name} of @{module.name} takes {count}: {args or 'none'}"
+
+
 def read_inputs(path: str, module: Module) -> list[np.ndarray]:
-    """Inputs of @main from an .npz written by :func:`write_inputs` (keys ``arg0``, ...), checked
-    against the argument types (shape, element kind)."""
+    """Inputs of ``module``'s entry function from an .npz keyed by argument names (as
+    :func:`write_inputs` writes it), checked against the argument types (shape, element kind)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError) as err:
         raise D1cError(f"cannot read inputs file '{path}': {err}") from None
-    args = module.main.args
-    if sorted(arrays) != sorted(f"arg{i}" for i in range(len(args))):
+    names = module.main.arg_names()
+    if sorted(arrays) != sorted(names):
         raise D1cError(
             f"inputs file '{path}' holds {', '.join(sorted(arrays)) or 'nothing'}",
-            hint=f"@main takes {len(args)} inputs: arg0 .. arg{len(args) - 1}",
+            hint=describe_args(module),
         )
-    out = [arrays[f"arg{i}"] for i in range(len(args))]
-    for i, (a, x) in enumerate(zip(args, out, strict=True)):
-        _check_input(path, i, a.type, x)
+    out = [arrays[n] for n in names]
+    for n, a, x in zip(names, module.main.args, out, strict=True):
+        _check_input(path, n, a.type, x, module)
     return out
 
 
-def _check_input(path: str, i: int, ty, x: np.ndarray) -> None:
+def _check_input(path: str, name: str, ty, x: np.ndarray, module: Module) -> None:
     kinds = "b" if ty.elem.name == "i1" else "iu" if ty.elem.is_int else "f"
     kind_ok = x.dtype.kind in kinds
     if tuple(x.shape) != tuple(ty.shape) or not kind_ok:
         raise D1cError(
-            f"inputs file '{path}': arg{i} is {x.dtype}{list(x.shape)}, @main expects {ty}"
+            f"inputs file '{path}': {name} is {x.dtype}{list(x.shape)}, expected {ty}",
+            hint=describe_args(module),
         )
 
 

@@ -184,11 +184,9 @@ def verify(
     """The ladder for a MODEL spec or an IR file. Inputs: ``inputs_file`` (.npz, see
     :func:`d1c.driver.read_inputs`) if given, else the model's example inputs, else (IR files)
     :func:`d1c.driver.random_inputs` with seed 0."""
-    src = driver.load_source(spec, with_reference=not driver.is_ir_file(spec))
-    if inputs_file is not None:
-        inputs = driver.read_inputs(inputs_file, src.module)
-    else:
-        inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
+    reference = not driver.is_ir_file(spec)
+    src = driver.load_source(spec, with_reference=reference, inputs_file=inputs_file)
+    inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
     return verify_module(
         src.module,
         inputs,

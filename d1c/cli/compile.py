@@ -238,7 +238,8 @@ def targets() -> None:
     "--inputs",
     "inputs_file",
     metavar="FILE.npz",
-    help="Inputs of @main (keys arg0, arg1, ...) instead of the example or seeded random inputs.",
+    help="Inputs keyed by the model's argument names (the names `d1c run --input` takes) "
+    "instead of the example or seeded random inputs.",
 )
 @click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
 def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool) -> None:

@@ -2,7 +2,7 @@
 
     OUT/001-ladder/
         case.d1        the graph IR of the (shrunk) example, constants included
-        inputs.npz     its inputs (arg0, arg1, ...), so `d1c verify --inputs` replays them exactly
+        inputs.npz     its inputs by argument name, so `d1c verify --inputs` replays them exactly
         target.toml    the random target (absent when the run used a shipped target)
         model.py       the torch model, for examples drawn as torch recipes
         mutant.d1 | bad.d1x | prog.s   the mutated input of a robustness property
@@ -61,7 +61,7 @@ def save_reproducer(out: Path, index: int, case: Case, failure: Failure, note: s
     for name, data in files.items():
         (folder / name).write_bytes(data)
     if case.module is not None:
-        driver.write_inputs(str(folder / "inputs.npz"), case.inputs)
+        driver.write_inputs(str(folder / "inputs.npz"), case.module, case.inputs)
     commands = replay_commands(case, failure)
     (folder / "README.txt").write_text(readme(failure, commands, note))
     return folder

@@ -9,15 +9,12 @@ text and printing it again gives the same text.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from d1c.errors import Loc
 from d1c.ir.attr_forms import FORMS
 from d1c.ir.core import Function, Module, Op, Value
 from d1c.ir.shapes import Sym
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 def format_attr(value: Any) -> str:
@@ -44,10 +41,9 @@ def format_loc(loc: Loc | None) -> str:
 
 
 def _names(func: Function) -> dict[Value, str]:
-    names: dict[Value, str] = {}
-    for i, arg in enumerate(func.args):
-        ok = arg.name and _IDENT.match(arg.name) and f"%{arg.name}" not in names.values()
-        names[arg] = f"%{arg.name}" if ok else f"%arg{i}"
+    names: dict[Value, str] = {
+        arg: f"%{name}" for arg, name in zip(func.args, func.arg_names(), strict=True)
+    }
     counter = 0
     for op in func.ops:
         for r in op.results:
