@@ -92,9 +92,11 @@ def load_source(
         return Source(module, read_inputs(inputs_file, module) if inputs_file else None)
     from d1c.frontend import export_model, load_model, split_spec
 
-    path, _ = split_spec(spec)
+    path, factory = split_spec(spec)
     model, inputs = load_model(spec)
-    module = export_model(model, inputs, name=path.stem, user_file=str(path))
+    module = export_model(
+        model, inputs, name=path.stem, user_file=str(path), inputs_from=factory or "example_inputs"
+    )
     arrays = [t.detach().numpy() for t in inputs]
     if inputs_file:
         arrays = read_inputs(inputs_file, module)

@@ -207,10 +207,14 @@ def opt(
 @main.command(epilog=MODEL_HELP)
 @click.argument("model")
 def coverage(model: str) -> None:
-    """List every op MODEL uses, with counts, shapes, source lines and whether d1c lowers it."""
+    """List every op MODEL uses, with counts, shapes, source lines and whether d1c lowers it;
+    exit 1 if d1c cannot lower some of them."""
     from d1c.frontend import coverage as coverage_of
 
-    click.echo(coverage_of(model).rstrip("\n"))
+    table, unsupported = coverage_of(model)
+    click.echo(table.rstrip("\n"))
+    if unsupported:
+        raise SystemExit(1)
 
 
 @main.command()

@@ -29,6 +29,7 @@ from d1c.frontend.common import (
     Unavailable,
     Unsupported,
     elem_of_dtype,
+    node_target,
     target_name,
     type_of_meta,
 )
@@ -95,6 +96,8 @@ def _placeholder(st: _State, node: fx.Node) -> None:
             return
         st.builder.func.args.append(arg)
         st.env[node] = arg
+    elif spec.kind == InputKind.TOKEN:  # threads side effects through the graph: no data
+        st.env[node] = None
     elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
         data = st.ep.state_dict.get(spec.target)
         st.lazy[node] = (spec.target, st.ep.constants[spec.target] if data is None else data)
@@ -150,18 +153,19 @@ def _inputs(node: fx.Node) -> list[fx.Node]:
 
 
 def _call(st: _State, node: fx.Node) -> None:
+    target = node_target(node)
     if any(n in st.poisoned for n in _inputs(node)):
         # downstream of a problem: still list an op that has no lowering at all
-        known = node.target in LOWERINGS or node.target in IGNORED_TARGETS
-        if not known and node.target is not operator.getitem:
-            st.problem(node, "no lowering")
+        known = target in LOWERINGS or target in IGNORED_TARGETS
+        if not known and target is not operator.getitem:
+            st.problem(node, "no lowering", target_name(target))
         st.poisoned.add(node)
-    elif node.target in IGNORED_TARGETS:
+    elif target in IGNORED_TARGETS:
         st.env[node] = None
-    elif node.target is operator.getitem:
+    elif target is operator.getitem:
         _getitem(st, node)
-    elif node.target not in LOWERINGS:
-        st.problem(node, "no lowering")
+    elif target not in LOWERINGS or target is not node.target:
+        st.problem(node, "no lowering", target_name(target))
     else:
         try:
             _lower(st, node)
@@ -171,6 +175,9 @@ def _call(st: _State, node: fx.Node) -> None:
 
 def _getitem(st: _State, node: fx.Node) -> None:
     source, index = node.args
+    if st.env[source] is None:  # an item of a dropped node (an ignored check's token)
+        st.env[node] = None
+        return
     value = st.env[source][index]
     if isinstance(value, Unavailable):
         st.problem(

@@ -85,11 +85,11 @@ def test_coverage_prints_a_table_for_every_example(example: str) -> None:
     assert any(line.startswith("aten.") for line in lines)
 
 
-def test_coverage_of_unsupported_model_exits_zero(tmp_path: Path) -> None:
+def test_coverage_of_unsupported_model_prints_the_table_and_exits_one(tmp_path: Path) -> None:
     model = tmp_path / "bad_model.py"
     model.write_text(BAD_MODEL)
     result = run("coverage", str(model))
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert "aten.sort.default" in result.output and "2 not supported" in result.output
 
 
