@@ -58,7 +58,7 @@ def stage_times(name: str, target: str) -> dict[str, float]:
     ep = export_alone(model, inputs)
     out["export"] = time.perf_counter() - t
     t = time.perf_counter()
-    module = import_program(ep, name=name, user_file=path)
+    module = import_program(ep, name=name)
     out["import"] = time.perf_counter() - t
     opts = driver.Options(target, "bf16", tuple(x.detach().numpy() for x in inputs))
     for stage in pipelines.STAGES:

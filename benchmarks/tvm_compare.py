@@ -78,7 +78,7 @@ def d1c_compile(ep, name: str, target: str, inputs):
 
     arrays = tuple(x.detach().numpy() for x in inputs)
     t = time.perf_counter()
-    module = import_program(ep.run_decompositions(), name=name, user_file=example_path(name))
+    module = import_program(ep.run_decompositions(), name=name)
     opts = driver.Options(target, "bf16", arrays)
     prog = driver.build(driver.compile_stages(module, "placed", opts)["placed"], opts)
     return time.perf_counter() - t, prog

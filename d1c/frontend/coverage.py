@@ -26,9 +26,9 @@ def _counted(node: fx.Node) -> bool:
     )
 
 
-def coverage_rows(ep: ExportedProgram, user_file: str | None = None) -> list[Row]:
+def coverage_rows(ep: ExportedProgram) -> list[Row]:
     """One row per ATen target in first-use order, then rows for other problems (inputs)."""
-    _, problems = lower_program(ep, user_file=user_file)
+    _, problems = lower_program(ep)
     broken = {r.op: r for r in problem_rows(problems)}
     rows: dict[str, Row] = {}
     for node in ep.graph.nodes:
@@ -37,7 +37,7 @@ def coverage_rows(ep: ExportedProgram, user_file: str | None = None) -> list[Row
         name = target_name(node_target(node))
         ok = node.target in LOWERINGS and name not in broken
         row = rows.setdefault(name, Row(name, ok))
-        row.add(describe_inputs(node), node_loc(node, user_file))
+        row.add(describe_inputs(node), node_loc(node))
         if name in broken:
             row.notes = broken[name].notes
     return list(rows.values()) + [r for name, r in broken.items() if name not in rows]

@@ -41,7 +41,6 @@ from d1c.ir import Builder, Function, Module, Sym, TensorType, Value, verify_mod
 @dataclass
 class _State:
     ep: ExportedProgram
-    user_file: str | None
     module: Module
     builder: Builder
     env: dict[fx.Node, Any] = field(default_factory=dict)
@@ -51,16 +50,14 @@ class _State:
 
     def problem(self, node: fx.Node, reason: str, target: str | None = None) -> None:
         name = target or target_name(node.target)
-        loc = node_loc(node, self.user_file)
+        loc = node_loc(node)
         self.problems.append(Problem(name, reason, describe_inputs(node), loc))
         self.poisoned.add(node)
 
 
-def import_program(
-    ep: ExportedProgram, *, name: str = "model", user_file: str | None = None
-) -> Module:
+def import_program(ep: ExportedProgram, *, name: str = "model") -> Module:
     """Graph IR of ``ep``; :class:`UnsupportedError` listing every problem if there is any."""
-    module, problems = lower_program(ep, name=name, user_file=user_file)
+    module, problems = lower_program(ep, name=name)
     if problems:
         raise UnsupportedError(
             f"model '{name}' uses operations d1c cannot compile:\n{render_problems(problems)}",
@@ -70,12 +67,10 @@ def import_program(
     return module
 
 
-def lower_program(
-    ep: ExportedProgram, *, name: str = "model", user_file: str | None = None
-) -> tuple[Module, list[Problem]]:
+def lower_program(ep: ExportedProgram, *, name: str = "model") -> tuple[Module, list[Problem]]:
     """Lower what can be lowered; return the module (incomplete if there are problems) and them."""
     func = Function("forward", [], [])
-    st = _State(ep, user_file, Module(name, [func]), Builder(func))
+    st = _State(ep, Module(name, [func]), Builder(func))
     for node in ep.graph.nodes:
         if node.op == "placeholder":
             _placeholder(st, node)
@@ -188,7 +183,7 @@ def _getitem(st: _State, node: fx.Node) -> None:
 
 
 def _lower(st: _State, node: fx.Node) -> None:
-    loc = node_loc(node, st.user_file)
+    loc = node_loc(node)
     expected = _expected_types(node.meta.get("val"))
     pos, kw = bind(node.target, node.args, node.kwargs)
     ctx = Ctx(st.builder, node, loc)

@@ -250,7 +250,7 @@ def export_model(
 ) -> Module:
     """Graph IR of ``model`` called on ``inputs``."""
     ep = export_program(model, inputs, user_file=user_file, inputs_from=inputs_from)
-    return import_program(ep, name=name, user_file=user_file)
+    return import_program(ep, name=name)
 
 
 def import_model(spec: str) -> Module:
@@ -268,5 +268,5 @@ def coverage(spec: str) -> tuple[str, int]:
     path, factory = split_spec(spec)
     model, inputs = load_model(spec)
     ep = export_program(model, inputs, user_file=str(path), inputs_from=factory or "example_inputs")
-    rows = coverage_rows(ep, str(path))
+    rows = coverage_rows(ep)
     return coverage_table(rows), sum(not r.supported for r in rows)
