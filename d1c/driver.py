@@ -270,12 +270,17 @@ def compile_module(
 
 def build(placed: Module, opts: Options) -> D1xProgram:
     """Instruction selection and emission: placed IR -> ``.d1x`` program, with the LLVM IR of its
-    host code (pack/unpack of the symbols, launch sequence) as the ``host-ir`` blob."""
+    host code (pack/unpack of the symbols, launch sequence) as the ``host-ir`` blob and what
+    ``d1c report`` needs from the placed IR (kernel ops, source lines, DMA link loads) as the
+    ``kernels`` blob."""
     from d1c.codegen.emit import build_program
+    from d1c.report.kernels import with_kernel_table
     from d1c.runtime.host import with_host_ir
     from d1c.target import load_target
 
-    return with_host_ir(build_program(placed, load_target(opts.target)))
+    target = load_target(opts.target)
+    program = with_host_ir(build_program(placed, target))
+    return with_kernel_table(program, placed, target)
 
 
 def write_text(text: str, output: str | None) -> None:
