@@ -137,3 +137,22 @@ def test_display_path_is_relative_to_the_folder_that_holds_the_file(project: Pat
     assert display_path(str(lib)) == "fakehf/modeling_fake.py"
     linear = os.path.join(os.path.dirname(torch.__file__), "nn", "modules", "linear.py")
     assert display_path(linear) == "torch/nn/modules/linear.py"
+
+
+def test_report_kernels_name_the_same_lines(project: Path) -> None:
+    """``d1c report`` (and a saved .d1x) names each kernel by the op's location and line text."""
+    from d1c import driver
+    from d1c.report.kernels import read_kernel_table
+
+    src = driver.load_source("net.py")
+    opts = driver.Options("mini", "bf16", tuple(src.inputs))
+    prog = driver.build(driver.compile_stages(src.module, "placed", opts)["placed"], opts)
+    kernels, _ = read_kernel_table(prog)
+    where = {(k.op, k.loc, k.source) for k in kernels}
+    assert ("matmul", f"layers.py:{_line(LAYERS, 'self.fc(x)')}", "h = self.fc(x)") in where
+    q_at_k = _line(MODELING, "q @ k")
+    assert (
+        "matmul",
+        f"fakehf/modeling_fake.py:{q_at_k}",
+        "scores = q @ k.transpose(-1, -2)",
+    ) in where
