@@ -8,7 +8,7 @@ Alternates two steps until neither changes anything (at most ``max_iterations`` 
   A ``convert`` with stochastic rounding is never merged: its random stream depends on where it
   runs, so two of them are two different roundings.
 - the exact local rules of :mod:`d1c.passes.canonical_rules`, then constant folding
-  (:mod:`d1c.passes.constant_fold`, adding at most ``fold_limit`` elements of constant data per
+  (:func:`d1c.passes.fold_constants.fold_constant`, adding at most ``fold_limit`` elements of constant data per
   folded op; 0 turns it off), driven to a fixpoint by :mod:`d1c.passes.rewrite`, which also
   erases ops whose results are unused.
 
@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from d1c.ir import Function, Module, Op, Value
 from d1c.passes.canonical_rules import RULES
-from d1c.passes.constant_fold import fold_constant
+from d1c.passes.fold_constants import fold_constant
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.passes.rewrite import apply_rules, drop_unused_consts, has_side_effects
 

@@ -1,6 +1,6 @@
 """``decompose``: rewrite every non-primitive op into the primitives of docs/lowering.md §2.
 
-Runs on quantized IR (after ``assign-formats`` and ``fold-constants``) and on fp32 graph IR
+Runs on quantized IR (after ``assign-formats`` and ``canonicalize``) and on fp32 graph IR
 alike. The rules live in :mod:`d1c.passes.decompose_math` (reductions, softmax, log_softmax,
 layer_norm, batch_norm, matmul, pow, iota) and :mod:`d1c.passes.decompose_conv` (conv2d as
 implicit GEMM, the pools); their docstrings give each decomposition and its order of operations.
@@ -20,7 +20,8 @@ Order of work:
    lists them all (op, count, source lines, reason) and the module is left untouched.
 2. Each function is rebuilt in one pass in program order: primitive ops are kept, the others are
    replaced by the ops their rule emits at the op's location.
-3. Dead ops are removed, then (``fold = true``, the default) :func:`fold_module` evaluates what
+3. Dead ops are removed, then (``fold = true``, the default) the constant-folding rule
+   (:func:`~d1c.passes.fold_constants.fold_module`) evaluates what
    the rules left constant (the conv weight's permute, batch_norm's per-channel chain, ...).
 4. Every op is checked again; a leftover non-primitive op is a bug of this pass (CompileError).
 """
@@ -68,7 +69,7 @@ RULES: dict[str, Rule] = {
 
 HINT = (
     "express these with supported ops in the model; ops on constants only (e.g. sin/cos "
-    "position tables) are evaluated at compile time by fold-constants, which runs first"
+    "position tables up to 65,536 elements) are folded at compile time by canonicalize, which runs first"
 )
 
 

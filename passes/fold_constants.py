@@ -1,33 +1,35 @@
-"""``fold-constants``: evaluate every op whose operands are all constants (docs/lowering.md §2).
+"""Constant folding: one rewrite rule, :func:`fold_constant`, used by ``canonicalize`` (bounded
+by its ``fold_limit``), by the ``fold-constants`` pass and at the end of ``decompose``
+(docs/lowering.md §2).
 
-An op is *constant* when all its operands are: ``const`` ops (with data), ``full``, ``iota``, and
-the results of constant ops. Each constant op is evaluated at compile time by the reference
-interpreter (:func:`d1c.interp.interpret` on a one-op module), so folding never changes what the
-interpreter computes: the folded module gives bit-identical outputs. A causal mask built from
-``iota``/compare/``where`` becomes one ``const``; so does the transpose of a weight.
+A value is *constant* when it is the result of a source op — ``const`` (with its data), ``full``
+or ``iota`` — or of a *view* of a constant: ``broadcast_to`` of a constant, or ``reshape`` of such
+a broadcast. An op all of whose operands are constant is evaluated at compile time by the
+reference interpreter (:func:`d1c.interp.interpret` on a one-op module, whose numerics define the
+IR), so folding never changes what the interpreter computes, and replaced by its value: a
+``full`` when every element has the same bits and a float attribute holds the value exactly, else
+a new module constant named after the op's first constant operand (``w.permute``; ``fold.le``
+without one; made unique).
+The folded op's location is kept. Chains fold one op at a time (the driver revisits users), so a
+causal mask built from ``iota``/compare/``where`` becomes one ``const``, and so does the
+transpose of a weight.
 
-What stays, and why:
+What is not folded, and why:
 
-- ``const`` and ``full`` ops are primitives and stay as they are: ``full`` (any shape) is a
-  ``vfill`` or a scalar operand on the device and needs no HBM data.
-- ``broadcast_to`` of a constant, and ``reshape`` of such a broadcast (the *views*), are not
-  folded into repeated data: when a non-constant op reads one, the view ops stay and the value
-  under them is materialized instead (repeats cost HBM bytes; a broadcast view costs nothing).
-  Constant ops that read a view are folded as usual.
-- A constant op whose result has more than ``max_elements`` elements (default 16 M, 64 MB of
-  fp32 data) is not evaluated: it stays, reading its operands (materialized if needed).
-- Stochastic-rounding converts (their bits depend on where they run), ops with side effects and
-  ops the interpreter refuses (e.g. an out-of-range embedding index) are not constant.
-
-A constant value read by a non-constant op or returned is *materialized* in place of its op:
-as a ``full`` when every element has the same bits and the float attribute holds the value
-exactly, else as a new module constant ``fold.N`` (N counts materializations in program order,
-skipping names already taken). The location of the folded op is kept. Constant ops nobody reads
-any more are removed, and so are module constants no ``const`` op names.
+- the sources themselves; and views whose data would add more than :data:`VIEW_LIMIT` elements
+  (whatever ``limit`` is): a big broadcast costs nothing as a view (a DMA stride of 0) but HBM
+  bytes as data, while a small one is cheaper folded than read through a view kernel. A constant
+  op reading a view is folded as usual (the view is evaluated on demand);
+- an op whose result would add more than ``limit`` elements of constant data, counting as freed
+  the ``const`` operands that only this op reads (so folding the permute of a weight read nowhere
+  else is always allowed); contractions of more than :data:`WORK_LIMIT` multiply-adds;
+- stochastic-rounding converts (their bits depend on where they run), ops with side effects, ops
+  whose constant data is elided, and ops the interpreter refuses (e.g. an out-of-range index).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,12 +37,14 @@ import numpy as np
 
 from d1c.errors import D1cError
 from d1c.interp import interpret
-from d1c.ir import Builder, Function, Module, Op, Sym, TypeRuleError, Value
+from d1c.ir import OPS, Builder, Function, Module, Op, TypeRuleError, Value
 from d1c.passes.pass_manager import Context, register_pass
-from d1c.passes.rewrite import drop_unused_consts, has_side_effects
+from d1c.passes.rewrite import Rewriter, apply_rules, drop_unused_consts, has_side_effects
 
-MAX_ELEMENTS = 1 << 24
-SOURCES = ("const", "full")  # constant ops that stay as they are when a non-constant op reads them
+MAX_ELEMENTS = 1 << 24  # fold-constants' bound: 16 M elements, 64 MB of fp32 data
+VIEW_LIMIT = 1 << 16  # views folded into data only up to this many new elements
+WORK_LIMIT = 1 << 24  # compile-time work bound: multiply-adds of one contraction
+SOURCES = ("const", "full", "iota")
 
 
 @register_pass
@@ -53,27 +57,95 @@ class FoldConstants:
         return fold_module(module, self.max_elements)
 
 
-def fold_module(module: Module, max_elements: int = MAX_ELEMENTS) -> Module:
-    """Fold every function of ``module`` in place (see the module docstring) and return it."""
-    names = _Names(module)
-    for func in module.functions:
-        _Folder(module, func, max_elements, names).run()
+def fold_module(module: Module, limit: int = MAX_ELEMENTS) -> Module:
+    """Fold every function of ``module`` in place with :func:`fold_constant` (which also erases
+    dead ops, the rewrite driver's rule), drop unread module constants, and return it."""
+    apply_rules(module, [("*", functools.partial(fold_constant, limit=limit))])
     drop_unused_consts(module)
     return module
 
 
-@dataclass
-class _Names:
-    """Fresh constant names ``fold.N`` in program order."""
+def fold_constant(op: Op, rw: Rewriter, *, limit: int) -> Value | None:
+    """The rewrite rule (bind ``limit`` with functools.partial); see the module docstring."""
+    if not _foldable(op, rw):
+        return None
+    bound = min(limit, VIEW_LIMIT) if _is_view(op, rw) else limit
+    if op.result.type.numel > bound + _freed_elements(op, rw) or _work(op) > WORK_LIMIT:
+        return None
+    operands = [_value(v, rw) for v in op.operands]
+    if any(a is None for a in operands):
+        return None
+    value = evaluate_op(op, operands)
+    if value is None:
+        return None
+    splat = splat_value(value)
+    if splat is not None:
+        return rw.create("full", [], {"value": splat}, result_type=op.result.type)
+    data = np.ascontiguousarray(value, dtype=op.result.type.elem.host_dtype)
+    return rw.add_const(f"{_root(op)}.{op.name}", data, op.result.type)
 
-    module: Module
-    next: int = 0
 
-    def fresh(self) -> str:
-        while f"fold.{self.next}" in self.module.consts:
-            self.next += 1
-        self.next += 1
-        return f"fold.{self.next - 1}"
+def _root(op: Op) -> str:
+    """The name a folded constant is derived from: its first ``const`` operand's name without the
+    suffixes earlier folds added (``w.permute.1`` -> ``w``), or ``fold`` when it has none."""
+    name = next((v.owner.attrs["name"].name for v in op.operands if v.owner.name == "const"), None)
+    parts = (name or "fold").split(".")
+    while len(parts) > 1 and (parts[-1].isdigit() or parts[-1] in OPS):
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_constant(v: Value, rw: Rewriter) -> bool:
+    """Whether ``v`` is a source's result or a view of a constant (module docstring)."""
+    op = v.owner
+    if op is None:
+        return False
+    if op.name == "const":
+        return rw.const_data(v) is not None
+    return op.name in SOURCES[1:] or _is_view(op, rw)
+
+
+def _is_view(op: Op, rw: Rewriter) -> bool:
+    if op.name == "broadcast_to":
+        return is_constant(op.operands[0], rw)
+    return (
+        op.name == "reshape"
+        and op.operands[0].owner is not None
+        and (op.operands[0].owner.name == "broadcast_to" and _is_view(op.operands[0].owner, rw))
+    )
+
+
+def _foldable(op: Op, rw: Rewriter) -> bool:
+    if op.name in SOURCES or not op.operands or has_side_effects(op) or len(op.results) != 1:
+        return False
+    if op.name == "convert" and op.attrs.get("rounding") == "sr":
+        return False
+    return all(is_constant(v, rw) for v in op.operands)
+
+
+def _value(v: Value, rw: Rewriter) -> np.ndarray | None:
+    """The data of a constant value: a const's array, or a source or view evaluated."""
+    op = v.owner
+    if op.name == "const":
+        return rw.const_data(v)
+    operands = [_value(u, rw) for u in op.operands]
+    return None if any(a is None for a in operands) else evaluate_op(op, operands)
+
+
+def _work(op: Op) -> int:
+    """Multiply-adds of a contraction (matmul, conv2d), else the result size."""
+    out = op.result.type
+    if op.name == "matmul":
+        return out.numel * op.operands[0].type.shape[-1]
+    if op.name == "conv2d":
+        return out.numel * op.operands[1].type.numel // op.operands[1].type.shape[0]
+    return out.numel
+
+
+def _freed_elements(op: Op, rw: Rewriter) -> int:
+    """Elements of constant data that disappear with ``op`` (consts only it reads)."""
+    owners = {v.owner for v in op.operands if v.owner.name == "const"}
+    return sum(o.result.type.numel for o in owners if rw.users_of(o.result) == [op])
 
 
 def evaluate_op(op: Op, operands: list[np.ndarray]) -> np.ndarray | None:
@@ -90,99 +162,12 @@ def evaluate_op(op: Op, operands: list[np.ndarray]) -> np.ndarray | None:
 
 def splat_value(array: np.ndarray) -> float | None:
     """The ``full`` value of ``array`` if all its elements have the same bits and a float
-    attribute holds that value exactly, else None."""
+    attribute holds that value exactly (0.0 for an empty array), else None."""
     flat = array.reshape(-1)
-    if flat.size == 0 or flat.tobytes() != np.repeat(flat[:1], flat.size).tobytes():
+    if flat.size == 0:
+        return 0.0
+    if flat.tobytes() != np.repeat(flat[:1], flat.size).tobytes():
         return None
     value = float(flat[0])
     same = np.array([value]).astype(array.dtype).tobytes() == flat[:1].tobytes()
     return value if same else None
-
-
-class _Folder:
-    """Folds one function: a forward scan evaluates, a backward scan picks what to keep."""
-
-    def __init__(self, module: Module, func: Function, limit: int, names: _Names) -> None:
-        self.module, self.func, self.limit, self.names = module, func, limit, names
-        self.arrays: dict[Value, np.ndarray] = {}  # evaluated constant values
-        self.lazy: set[Value] = set()  # constant, evaluated only when needed (const/full/views)
-        self.views: set[Value] = set()  # constant broadcast_to results and reshapes of them
-
-    def run(self) -> None:
-        for op in self.func.ops:
-            self._scan(op)
-        needed = self._needed()
-        kept = []
-        for op in self.func.ops:
-            if not self._is_const(op.results[0] if op.results else None):
-                kept.append(op)
-            elif op.result in needed:
-                if op.name not in SOURCES and op.result not in self.views:
-                    self._materialize(op)
-                kept.append(op)
-        self.func.ops = kept
-
-    def _is_const(self, v: Value | None) -> bool:
-        return v is not None and (v in self.arrays or v in self.lazy)
-
-    def _scan(self, op: Op) -> None:
-        if op.name == "return" or has_side_effects(op) or len(op.results) != 1:
-            return
-        if op.name == "const":
-            if op.attrs["name"].name in self.module.consts:
-                self.lazy.add(op.result)
-            return
-        if not self._foldable(op):
-            return
-        if op.name == "broadcast_to" or (op.name == "reshape" and op.operands[0] in self.views):
-            self.views.add(op.result)
-        if op.name == "full" or op.result in self.views:
-            self.lazy.add(op.result)
-            return
-        value = evaluate_op(op, [self._array(v) for v in op.operands])
-        if value is not None:
-            self.arrays[op.result] = value
-
-    def _foldable(self, op: Op) -> bool:
-        if op.name == "convert" and op.attrs.get("rounding") == "sr":
-            return False
-        if op.result.type.numel > self.limit:
-            return False
-        return all(self._is_const(v) for v in op.operands)
-
-    def _array(self, v: Value) -> np.ndarray:
-        """The data of a constant value, evaluating a lazy ``full`` or view on demand."""
-        if v not in self.arrays:
-            op = v.owner
-            if op.name == "const":
-                return self.module.consts[op.attrs["name"].name]
-            value = evaluate_op(op, [self._array(u) for u in op.operands])
-            if value is None:  # pragma: no cover - full and views always evaluate
-                raise D1cError(f"cannot evaluate constant '{op.name}'", op.where())
-            self.arrays[v] = value
-        return self.arrays[v]
-
-    def _needed(self) -> set[Value]:
-        """Constant values that must exist after folding: read by a non-constant op, returned,
-        or the operand of a needed view."""
-        needed: set[Value] = set()
-        for op in reversed(self.func.ops):
-            constant = bool(op.results) and self._is_const(op.result)
-            if not constant:
-                needed.update(v for v in op.operands if self._is_const(v))
-            elif op.result in needed and op.result in self.views:
-                needed.add(op.operands[0])
-        return needed
-
-    def _materialize(self, op: Op) -> None:
-        """Turn ``op`` in place into a ``full`` or a ``const`` of its value (same result)."""
-        value = self._array(op.result)
-        splat = splat_value(value)
-        op.operands = []
-        if splat is not None:
-            op.name, op.attrs = "full", {"value": splat}
-            return
-        name = self.names.fresh()
-        dtype = op.result.type.elem.host_dtype
-        self.module.consts[name] = np.ascontiguousarray(value, dtype=dtype)
-        op.name, op.attrs = "const", {"name": Sym(name)}
