@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from d1c import timing
 from d1c.codegen.isel import kernel_code, prologue
 from d1c.codegen.placement import addresses
 from d1c.codegen.plan import KernelPlan, device_fmt, esize, kind_of, returned_values
@@ -44,16 +45,22 @@ def program_code(plans: list[KernelPlan]) -> str:
 
 def build_program(module: Module, target: Target) -> D1xProgram:
     func = module.main
-    plans = plan_kernels(func, target)
-    order = program_coords(func, target)
-    lay = layout_of(plans, target)
-    cores = core_srams(plans, order)
-    prove_fit(plans, lay, cores, func)
-    text = (
-        f'.target "{target.name}"\n.code main, {", ".join(str(r) for r in _ranges(order))}\n'
-        + program_code(plans)
-    )
-    prog = assemble(text, "<isel>")
+    with timing.phase("plan kernels (work lists, SRAM layout)"):
+        plans = plan_kernels(func, target)
+        order = program_coords(func, target)
+        lay = layout_of(plans, target)
+        cores = core_srams(plans, order)
+        prove_fit(plans, lay, cores, func)
+    with timing.phase("isel"):
+        code = program_code(plans)
+    with timing.phase("emit (assemble, images, symbols)"):
+        return _emit(module, target, code, plans, order, lay, cores)
+
+
+def _emit(module: Module, target: Target, code: str, plans, order, lay, cores) -> D1xProgram:
+    func = module.main
+    text = f'.target "{target.name}"\n.code main, {", ".join(str(r) for r in _ranges(order))}\n'
+    prog = assemble(text + code, "<isel>")
     return replace(
         prog,
         param_addr=lay.param_addr,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
+from d1c import timing
 from d1c.errors import D1cError
 from d1c.ir import Module, parse_module, print_module
 from d1c.ir.clone import clone_module
@@ -88,12 +89,15 @@ def load_source(
     argument names, :func:`read_inputs`) if given, else the model's example inputs (None for IR
     files). ``with_reference`` adds torch's outputs on those same inputs."""
     if is_ir_file(spec):
-        module = read_ir(spec)
+        with timing.phase("read the IR file"):
+            module = read_ir(spec)
         return Source(module, read_inputs(inputs_file, module) if inputs_file else None)
-    from d1c.frontend import export_model, load_model, split_spec
+    with timing.phase("import torch and d1c's frontend"):
+        from d1c.frontend import export_model, load_model, split_spec
 
     path, factory = split_spec(spec)
-    model, inputs = load_model(spec)
+    with timing.phase("run the model file (model(), example_inputs())"):
+        model, inputs = load_model(spec)
     module = export_model(
         model, inputs, name=path.stem, user_file=str(path), inputs_from=factory or "example_inputs"
     )
@@ -101,7 +105,10 @@ def load_source(
     if inputs_file:
         arrays = read_inputs(inputs_file, module)
         inputs = tuple(_as_tensor(x, t) for x, t in zip(arrays, inputs, strict=True))
-    return Source(module, arrays, eager_outputs(model, inputs) if with_reference else None)
+    if not with_reference:
+        return Source(module, arrays)
+    with timing.phase("torch eager (the reference outputs)"):
+        return Source(module, arrays, eager_outputs(model, inputs))
 
 
 def _as_tensor(x: np.ndarray, like):
@@ -203,7 +210,6 @@ def run_passes(
         ctx=_context(opts or Options()),
         print_after_all=debug.print_after_all,
         print_after=debug.print_after,
-        time_passes=debug.time_passes,
         out=out,
     )
 
@@ -248,7 +254,8 @@ def compile_stages(
     with progress("compile", total) as bar:
         for stage in stages:
             bar.update(0, note=stage)
-            module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
+            with timing.group(stage):
+                module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
             bar.update()
             if stage == stop_after:  # nothing runs after it: no copy, so emit reuses its plans
                 snapshots[stage] = module
@@ -279,8 +286,11 @@ def build(placed: Module, opts: Options) -> D1xProgram:
     from d1c.target import load_target
 
     target = load_target(opts.target)
-    program = with_host_ir(build_program(placed, target))
-    return with_kernel_table(program, placed, target)
+    program = build_program(placed, target)
+    with timing.phase("host code (LLVM IR of pack/unpack)"):
+        program = with_host_ir(program)
+    with timing.phase("kernel table for d1c report"):
+        return with_kernel_table(program, placed, target)
 
 
 def write_text(text: str, output: str | None) -> None:

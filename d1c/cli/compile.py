@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from d1c import driver
+from d1c import driver, timing
 from d1c.cli import main
 from d1c.cli.options import check_target
 from d1c.errors import D1cError
@@ -20,7 +22,10 @@ MODEL_HELP = (
 
 def debug_options(f):
     f = click.option(
-        "--time-passes", is_flag=True, help="Print a table of time per pass to stderr."
+        "--time-passes",
+        is_flag=True,
+        help="Print where the command's time goes to stderr: start-up, model loading, "
+        "torch.export, each pass, isel, emit, host code, writing, and the total.",
     )(f)
     f = click.option(
         "--print-ir-after",
@@ -108,21 +113,36 @@ def compile(
 ) -> None:
     """Compile MODEL for a target: a .d1x program, or the IR of one stage."""
     stage = _check_compile_flags(emit, stop_after, elide_data, dump_dir)
-    src = driver.load_source(model)
-    opts = options_for(src, target, dtype)
-    snaps = driver.compile_stages(
-        src.module, "placed" if stage == "asm" else stage, opts, _debug(**debug)
-    )
-    if dump_dir:
-        _dump(snaps, dump_dir, bool(elide_data))
-    if stage != "asm":
-        driver.emit_ir(snaps[stage], output, elide_data=elide_data)
+    with timings(debug["time_passes"], "d1c compile"):
+        src = driver.load_source(model)
+        opts = options_for(src, target, dtype)
+        snaps = driver.compile_stages(
+            src.module, "placed" if stage == "asm" else stage, opts, _debug(**debug)
+        )
+        if dump_dir:
+            with timing.phase(f"write {dump_dir}/"):
+                _dump(snaps, dump_dir, bool(elide_data))
+        if stage != "asm":
+            with timing.phase(f"write the {stage} IR"):
+                driver.emit_ir(snaps[stage], output, elide_data=elide_data)
+            return
+        program = driver.build(snaps["placed"], opts)
+        if emit in ("host-ir", "asm"):
+            with timing.phase(f"write the {emit} text"):
+                driver.write_text(_program_text(program, emit), output)
+            return
+        _write_program(program, output or _default_output(model), opts)
+
+
+@contextlib.contextmanager
+def timings(enabled: bool, title: str) -> Iterator[None]:
+    """With ``--time-passes``: time the command's phases and print the table to stderr."""
+    if not enabled:
+        yield
         return
-    program = driver.build(snaps["placed"], opts)
-    if emit in ("host-ir", "asm"):
-        driver.write_text(_program_text(program, emit), output)
-        return
-    _write_program(program, output or _default_output(model), opts)
+    with timing.recording() as tl:
+        yield
+    click.echo(timing.render(tl, title), err=True, nl=False)
 
 
 def _check_compile_flags(
@@ -160,8 +180,9 @@ def _default_output(model: str) -> str:
 
 
 def _write_program(program, out: str, opts: driver.Options) -> None:
-    data = program.to_bytes()
-    driver.write_bytes(data, out)
+    with timing.phase(f"write {out}"):
+        data = program.to_bytes()
+        driver.write_bytes(data, out)
     click.echo(
         f"wrote {out}: {len(data):,} bytes, target {opts.target}, dtype {opts.dtype}", err=True
     )
@@ -198,10 +219,14 @@ def opt(
     **debug,
 ) -> None:
     """Run a pass pipeline on textual IR (FILE, or - for standard input)."""
-    module = driver.run_passes(
-        driver.read_ir(file), pipeline, _debug(**debug), opts=driver.Options(target, dtype)
-    )
-    driver.emit_ir(module, output, elide_data=elide_data)
+    with timings(debug["time_passes"], "d1c opt"):
+        with timing.phase("read the IR"):
+            module = driver.read_ir(file)
+        module = driver.run_passes(
+            module, pipeline, _debug(**debug), opts=driver.Options(target, dtype)
+        )
+        with timing.phase("write the IR"):
+            driver.emit_ir(module, output, elide_data=elide_data)
 
 
 @main.command(epilog=MODEL_HELP)

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from d1c import timing
 from d1c.errors import D1cError, Loc
 from d1c.frontend.coverage import coverage_rows, coverage_table
 from d1c.frontend.importer import import_program
@@ -249,8 +250,10 @@ def export_model(
     inputs_from: str = "example_inputs",
 ) -> Module:
     """Graph IR of ``model`` called on ``inputs``."""
-    ep = export_program(model, inputs, user_file=user_file, inputs_from=inputs_from)
-    return import_program(ep, name=name)
+    with timing.phase("torch.export"):
+        ep = export_program(model, inputs, user_file=user_file, inputs_from=inputs_from)
+    with timing.phase("import into graph IR"):
+        return import_program(ep, name=name)
 
 
 def import_model(spec: str) -> Module:

@@ -276,3 +276,34 @@ def test_contradictory_flags_are_rejected(tmp_path: Path, flags: list[str], mess
         run("compile", str(tmp_path / "m.d1"), "--emit", "tiled", "--stop-after", "tiled").exit_code
         == 0
     )
+
+
+def test_time_passes_covers_the_whole_compile(tmp_path: Path) -> None:
+    """One table from start-up to the written file: every phase of a model's compile, each pass
+    of each stage (the pipelines' own lists), and rows that add up to the total."""
+    import re
+
+    from d1c.passes.pipelines import STAGES, stage_pipeline
+
+    out = tmp_path / "mlp.d1x"
+    args = [sys.executable, "-m", "d1c", "compile", "examples/mlp.py", "--target", "mini"]
+    done = subprocess.run([*args, "-o", str(out), "--time-passes"], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = re.findall(r"^\s+(\d+\.\d{4})\s+(\d+\.\d)  (.+)$", done.stderr, re.M)
+    names = [name for _, _, name in rows]
+    passes = [
+        f"{stage}: {name.split('{')[0]}"
+        for stage in STAGES
+        for name in stage_pipeline(stage, "bf16").split(",")
+    ]
+    first = ["start-up (Python, d1c and click imports)", "import torch and d1c's frontend",
+             "run the model file (model(), example_inputs())", "torch.export", "import into graph IR"]  # fmt: skip
+    last = ["plan kernels (work lists, SRAM layout)", "isel", "emit (assemble, images, symbols)",
+            "host code (LLVM IR of pack/unpack)", "kernel table for d1c report", f"write {out}",
+            "(other: between the phases above)", "total"]  # fmt: skip
+    assert names[: len(first)] == first and names[-len(last) :] == last
+    assert [n for n in names if n in passes] == list(dict.fromkeys(passes))
+    assert len(done.stderr.split("wall-clock time")) == 2  # one table, not one per stage
+    seconds = [float(s) for s, _, _ in rows]
+    assert sum(seconds[:-1]) == pytest.approx(seconds[-1], abs=1e-3 * len(rows))
+    assert out.stat().st_size > 0
