@@ -58,7 +58,7 @@ def one_core_report():
 def _pixel(fig, rgba: np.ndarray, ax, x: float, y: float) -> np.ndarray:
     """The RGB of data point (x, y) of ``ax`` in the rendered figure."""
     px, py = ax.transData.transform((x, y))
-    return rgba[int(round(rgba.shape[0] - py)), int(round(px)), :3] / 255.0
+    return rgba[round(rgba.shape[0] - py), round(px), :3] / 255.0
 
 
 def test_a_one_core_program_on_the_tile_is_zoomed_with_an_overview(one_core_report) -> None:
