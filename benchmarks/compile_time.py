@@ -21,7 +21,7 @@ import argparse
 import time
 import warnings
 
-from bench_common import EXAMPLES, example_path, table
+from bench_common import EXAMPLES, each, example_path, table
 
 from d1c.passes import pipelines
 from d1c.target import DEFAULT_TARGET
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     warm_up()
     rows = []
-    for name in args.examples.split(","):
+    for name in each(args.examples.split(","), "compile_time"):
         t = best_stage_times(name, args.target, args.repeat)
         total = sum(t.values())
         rows.append([name, *(t[s] for s in STAGES), total, total / t["export"]])

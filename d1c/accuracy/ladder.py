@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from d1c import driver
+from d1c import driver, progress
 from d1c.errors import D1cError, UnsupportedError
 from d1c.interp import interpret
 from d1c.ir import Module, modules_equal, parse_module, print_module
@@ -185,6 +185,7 @@ def verify(
     :func:`d1c.driver.read_inputs`) if given, else the model's example inputs, else (IR files)
     :func:`d1c.driver.random_inputs` with seed 0."""
     reference = not driver.is_ir_file(spec)
+    progress.stage("load the model" if reference else "read the IR")
     src = driver.load_source(spec, with_reference=reference, inputs_file=inputs_file)
     inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
     return verify_module(
@@ -196,6 +197,9 @@ def verify(
         name=spec,
         determinism=determinism,
     )
+
+
+STAGES = 7  # the stage() calls of one verify() run (plus one with determinism)
 
 
 def verify_module(
@@ -213,13 +217,16 @@ def verify_module(
     through its text, and with ``determinism`` that a second compilation gives the same bytes."""
     inputs = list(inputs)
     opts = driver.Options(target, dtype, tuple(inputs))
+    progress.stage("compile")
     snaps = driver.compile_stages(_copy(module), "placed", opts)
     program = driver.build(snaps["placed"], opts)
     report = Report(name or f"@{module.name}", load_target(target), dtype, program=program)
+    progress.stage("IR text round trips")
     report.stage_ok["IR text round-trips at every stage"] = all(
         round_trips(m) for m in snaps.values()
     )
     if determinism:
+        progress.stage("compile again (determinism)")
         again = driver.build(driver.compile_stages(_copy(module), "placed", opts)["placed"], opts)
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
@@ -251,10 +258,14 @@ def _ladder(report: Report, snaps, inputs, reference, program, opts) -> None:
     from d1c.codegen.emit import input_arrays
     from d1c.runtime.sim import simulate
 
+    progress.stage("interpret graph IR")
     graph_out = interpret(snaps["graph"], inputs)
+    progress.stage("quantized IR and its error bound")
     quant = check_within_bound(snaps["graph"], snaps["quantized"], inputs)
+    progress.stage("interpret tiled and placed IR")
     tiled_out = interpret(snaps["tiled"], inputs)
     placed_out = interpret(snaps["placed"], inputs)
+    progress.stage("simulate")
     result = simulate(program, report.target, input_arrays(snaps["placed"].main, inputs, program))
     report.stage_ok["tiled == placed (interpreted, bitwise)"] = all(
         bits_equal(a, b)[0] for a, b in zip(tiled_out, placed_out, strict=True)

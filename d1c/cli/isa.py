@@ -33,10 +33,17 @@ def asm(source: str, output: str | None) -> None:
     """Assemble SOURCE (D1 assembly) into a .d1x container."""
     program = assemble(_read(source, binary=False), file=source)
     out = output or str(Path(source).with_suffix(".d1x"))
+    data = program.to_bytes()
     try:
-        Path(out).write_bytes(program.to_bytes())
+        Path(out).write_bytes(data)
     except OSError as err:
         raise D1cError(f"cannot write {out}: {err}") from None
+    words = sum(len(s.code) // 4 for s in program.code)
+    sections = f"{len(program.code)} code section{'s' if len(program.code) != 1 else ''}"
+    click.echo(
+        f"wrote {out}: {len(data):,} bytes, {sections}, {words:,} instructions, target {program.target}",
+        err=True,
+    )
 
 
 @main.command()

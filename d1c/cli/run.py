@@ -148,3 +148,5 @@ def _save(out: Path, outputs: dict[str, np.ndarray]) -> None:
             np.save(out / f"{name}.npy", value)
     except OSError as err:
         raise D1cError(f"cannot write outputs to {out}: {err.strerror}") from None
+    names = ", ".join(f"{n}.npy" for n in outputs)
+    click.echo(f"wrote {out}/: {names or 'no outputs'}", err=True)

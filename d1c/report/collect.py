@@ -29,6 +29,7 @@ from pathlib import Path
 from d1c.codegen.sram import align
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.tiles import ELEM_BYTES
+from d1c.progress import stage
 from d1c.report.kernels import KernelInfo, Link, read_kernel_table
 from d1c.runtime.result import SimResult
 from d1c.runtime.trace import Event, category
@@ -36,6 +37,7 @@ from d1c.target import DEFAULT_TARGET, Target
 
 Coord = tuple[int, int, int, int]
 STALLS = ("recv", "barrier", "sem", "dma")
+STAGES = 3  # the stage() calls of report_source for a model (a .d1x takes 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,18 +284,23 @@ def report_source(
     from d1c.target import load_target
 
     if spec.endswith(".d1x"):
+        stage("read the program")
         prog = _read_program(spec)
         tgt = load_target(target or prog.target)
+        stage("simulate")
         return report_program(prog, tgt, seeded_inputs(prog), name=Path(spec).stem,
                               timing_only=timing_only)  # fmt: skip
+    stage("load the model")
     src = driver.load_source(spec)
     inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
     opts = driver.Options(target or DEFAULT_TARGET, dtype, tuple(inputs))
+    stage("compile")
     placed = driver.compile_stages(src.module, "placed", opts)["placed"]
     prog = driver.build(placed, opts)
     from d1c.codegen.emit import input_arrays
 
     arrays = input_arrays(placed.main, inputs, prog)
+    stage("simulate")
     return report_program(prog, load_target(opts.target), arrays, name=src.module.name,
                           dtype=dtype, timing_only=timing_only)  # fmt: skip
 

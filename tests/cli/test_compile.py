@@ -307,3 +307,28 @@ def test_time_passes_covers_the_whole_compile(tmp_path: Path) -> None:
     seconds = [float(s) for s, _, _ in rows]
     assert sum(seconds[:-1]) == pytest.approx(seconds[-1], abs=1e-3 * len(rows))
     assert out.stat().st_size > 0
+
+
+def test_verify_on_a_terminal_shows_its_stages_and_is_quiet_when_piped(tmp_path: Path) -> None:
+    shown, code = _on_a_terminal(["verify", str(ROOT / "examples" / "attention.d1"), "--target", "mini"], tmp_path)  # fmt: skip
+    assert code == 0, shown
+    for note in ("1/7 read the IR", "compile", "interpret graph IR", "simulate"):
+        assert note in shown, shown
+    assert "\r\033[K" in shown and shown.rstrip().endswith("PASS")
+    piped = run("verify", str(ROOT / "examples" / "attention.d1"), "--target", "mini")
+    assert "\r" not in piped.output and "verify [" not in piped.output
+
+
+def test_commands_say_what_they_wrote(tmp_path: Path) -> None:
+    listing = tmp_path / "m.s"
+    listing.write_text((ROOT / "examples" / "matmul64.s").read_text())
+    res = run("asm", str(listing), "-o", str(tmp_path / "m.d1x"))
+    size = (tmp_path / "m.d1x").stat().st_size
+    assert res.exit_code == 0
+    assert res.output.startswith(f"wrote {tmp_path / 'm.d1x'}: {size:,} bytes, 1 code section, ")
+    files = {k: tmp_path / f"r.{k}" for k in ("png", "html", "json", "trace")}
+    args = [f"--{k}={v}" for k, v in files.items()]
+    res = run("report", str(ROOT / "examples" / "attention.d1"), "--target", "mini", "--timing-only", *args)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for path in files.values():
+        assert f"wrote {path}: " in res.output and f", {path.stat().st_size:,} bytes" in res.output
