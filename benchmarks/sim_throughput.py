@@ -8,7 +8,7 @@ For each example model, compiled once for ``--target``, the host seconds of one 
 - ``numpy``: the d1c IR interpreter (:func:`d1c.interp.interpret`, numpy float32) on the graph
   IR: numpy doing the model's arithmetic op by op — the yardstick;
 - ``numpy bit-exact``: the interpreter on the placed IR (bf16 storage, tile order, the numerics
-  of DESIGN §4 — the same bits the simulator must produce);
+  of docs/design.md §4 — the same bits the simulator must produce);
 - ``sim``: :func:`d1c.runtime.sim.simulate` of the ``.d1x`` (every instruction, DMA, the timing
   model; outputs checked bit-equal to ``numpy bit-exact`` or the run aborts);
 - ``sim timing``: the same with ``timing_only`` (no data computed, same cycles).

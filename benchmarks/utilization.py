@@ -10,7 +10,7 @@ For each workload: compile for ``--target`` (BF16), simulate timing-only, and pr
   ending in DIP HBM: ``max(MACs / (256 x usable cores), compulsory bytes / aggregate DIP
   bandwidth)``. MACs are counted here from the workload's shapes (not by the simulator);
   compulsory bytes are the BF16 inputs, weights and outputs, each crossing once; the DIP
-  bandwidth is ``count x min(HBM, link)`` of the target (../shared/reference/dojo-facts.md:
+  bandwidth is ``count x min(HBM, link)`` of the target (docs/targets.md:
   5 DIPs x 800 GB/s on a training tile);
 - ``cycles``: simulated; ``x bound`` = cycles / bound (1.0 = at the bound; goal: GEMM 1.3,
   transformer and ResNet 2.0).

@@ -1,6 +1,6 @@
 """The ``.d1x`` container: one compiled program for a D1 target, as deterministic bytes.
 
-A program is usually SPMD (issue 3 item 6): one :class:`CodeSection` runs on a group of cores given
+A program is usually SPMD: one :class:`CodeSection` runs on a group of cores given
 as 4-D boxes of global coordinates (:class:`CoreRange`), each core reading its chip/core position
 from special registers and its own row of the per-core parameter table (:class:`ParamRow`, copied
 by the loader to SRAM address ``param_addr`` of that core), so file size and compile time do not

@@ -18,7 +18,7 @@ _INTRO = """\
 
 Generated from `isa/spec.py` by `python -m d1c.isa.docs`; do not edit by hand.
 
-The machine figures cite `shared/reference/dojo-facts.md` ("facts §n"). Tesla's real
+The machine figures cite `docs/targets.md` ("facts §n"). Tesla's real
 instruction set and encoding are not public (facts §1), so this ISA is a documented design:
 a RISC-like scalar side ("resembles RISC-V on the scalar side", facts §1) plus tile-descriptor,
 matrix, vector, move, DMA, NoC and sync instructions. Items marked [A] are assumptions.
@@ -37,7 +37,7 @@ matrix, vector, move, DMA, NoC and sync instructions. Items marked [A] are assum
 - **SRAM** 1.25 MiB per core, byte addressed (facts §1, §7). **HBM**: DIP d owns global addresses
   `[d<<35, (d+1)<<35)` (32 GB per DIP, 5 per tile, facts §3); window 31, `[31<<35, 32<<35)`, is
   *striped*: its 4 KiB stripe s is served by DIP `s mod dips`, so one tensor streams from every DIP.
-- **Numerics** (DESIGN §4): tile operands are decoded to fp32, computed in fp32 by the row's
+- **Numerics** (docs/design.md §4): tile operands are decoded to fp32, computed in fp32 by the row's
   semantics function, rounded to the destination format with the instruction's rounding mode
   (`rne` or `sr`). Stochastic rounding uses `seed = srseed`, `stream = 0`, element index = flat
   row-major index in the destination tile; the compiler sets `srseed`. NaN results are

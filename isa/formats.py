@@ -1,6 +1,6 @@
 """The numeric formats of the D1 machine: one table, range helpers and the sticky exception flags.
 
-Formats (DESIGN §4; layouts from Tesla's CFloat whitepaper, see shared/reference/dojo-facts.md §5):
+Formats (docs/design.md §4; layouts from Tesla's CFloat whitepaper, see docs/targets.md §5):
 
 =========  =====  ===  ===  =======  ============  =====================================
 name       bits   exp  man  Inf/NaN  default bias  bias

@@ -8,7 +8,7 @@ contraction), all constants are ``np.float32`` and no intermediate is ever float
 result bits are the same on every host. The host libm (``np.exp``, ``math.*``...) is never
 on the data path; it only appears in the float64 *reference* functions used for tests/docs.
 
-Method (DESIGN §4): range reduction, then a polynomial fitted offline (Lawson's iteratively
+Method (docs/design.md §4): range reduction, then a polynomial fitted offline (Lawson's iteratively
 reweighted least squares toward minimax, in float64 against 40-digit mpmath values, then
 rounded to FP32); the bounds below are *measured* on the FP32 code, not the fit error.
 Where an argument must be known to more than 24 bits (``exp(-y*y/2)`` in the Gaussian tail,
@@ -445,7 +445,7 @@ class FpFunc:
     core: tuple[float, float]
 
 
-ULP_CONTRACT = 4  # the ISA promise for every transcendental (DESIGN §4)
+ULP_CONTRACT = 4  # the ISA promise for every transcendental (docs/design.md §4)
 _MAX = float(np.finfo(np.float32).max)
 _MIN = float(np.finfo(np.float32).tiny)
 _ELO, _EHI = float(EXP_LO), float(EXP_HI)

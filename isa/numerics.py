@@ -1,4 +1,4 @@
-"""Bit-exact conversions between float32 and the D1 storage formats (DESIGN §4), vectorised in numpy.
+"""Bit-exact conversions between float32 and the D1 storage formats (docs/design.md §4), vectorised in numpy.
 
 ``encode(x, fmt)`` rounds float32 values to codes (uint8 for CFloat8, uint16 for bf16/fp16/shp;
 fp32 is the identity and returns float32); ``decode(codes, fmt)`` gives their exact float32 values;

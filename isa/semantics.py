@@ -346,7 +346,7 @@ def mma(acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Matrix multiply-accumulate ``C[M,N] += A[M,K] @ B[K,N]``, K strictly sequential.
 
     For k = 0..K-1: ``acc = fp32(acc + fp32(a[:,k] * b[k,:]))`` over the whole [M,N] block at
-    once (DESIGN §4). The product of two bf16/fp16/CFloat8/SHP values fits float32 exactly,
+    once (docs/design.md §4). The product of two bf16/fp16/CFloat8/SHP values fits float32 exactly,
     except outside float32's range where it overflows to Inf or rounds as an IEEE subnormal.
     Two roundings per step, never a fused multiply-add. ``zero`` mode passes ``acc = +0.0``.
     """

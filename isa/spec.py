@@ -3,7 +3,7 @@
 The encoder/decoder (:mod:`d1c.isa.encoding`), assembler/disassembler (:mod:`d1c.isa.asm`), the
 reference page ``docs/isa.md`` (:mod:`d1c.isa.docs`), the simulator's dispatch and the compiler's
 instruction selection all read :data:`ROWS`. Machine figures cite
-``shared/reference/dojo-facts.md`` (below "facts §n"); Tesla's real encoding is not public
+``docs/targets.md`` (below "facts §n"); Tesla's real encoding is not public
 (facts §1 "Instruction encoding"), so everything here is a documented design with assumptions [A].
 
 Words

@@ -3,7 +3,7 @@
 Importing this package registers every pass in :data:`PASSES`.
 """
 
-from d1c.passes import (  # noqa: F401  (registers the passes)  # noqa: F401  (registers the passes)  # noqa: F401  (registers the passes)  # noqa: F401  (registers the passes)
+from d1c.passes import (  # noqa: F401  (importing a pass module registers its pass)
     allocate_sram,
     assign_formats,
     canonicalize,

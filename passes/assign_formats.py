@@ -57,10 +57,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from d1c.accuracy.bound_arith import holds
 from d1c.errors import CompileError, D1cError, UnsupportedError
 from d1c.interp import EVALUATORS, Call, round_to
 from d1c.ir import BF16, FP32, Builder, ElemType, Function, Module, Op, Value
+from d1c.ir.types import holds
 from d1c.isa.numerics import DEFAULT_BIAS, max_value, quantize
 from d1c.passes.pass_manager import Context, register_pass
 

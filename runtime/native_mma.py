@@ -1,6 +1,6 @@
 """Bit-exact native kernels for the simulator: the matrix unit's ``mma`` compiled with llvmlite.
 
-:func:`mma` gives the same bits as :func:`d1c.isa.semantics.mma` (DESIGN §4: for k = 0..K-1,
+:func:`mma` gives the same bits as :func:`d1c.isa.semantics.mma` (docs/design.md §4: for k = 0..K-1,
 ``acc = fp32(acc + fp32(a[:,k] * b[k,:]))``, NaN canonicalised to 0x7FC00000 at the end) for every
 input, and is many times faster because numpy's version makes K passes over the [M,N] block.
 

@@ -27,7 +27,7 @@ def matrix_kernel():
     """The single dispatch point of the matrix unit: ``mma(acc, a, b) -> acc`` on float32 arrays.
 
     The llvmlite kernel of :mod:`d1c.runtime.native_mma` when it imports, else the table's semantics
-    function; both give the same bits (DESIGN §4, tested in tests/runtime/test_native_mma.py).
+    function; both give the same bits (docs/design.md §4, tested in tests/runtime/test_native_mma.py).
     """
     global _MMA
     if _MMA is None:

@@ -1,7 +1,7 @@
 """The simulator's cost model: cycle costs of instructions and transfers, all from target fields.
 
 Every figure comes from the target (``d1c/target/*.toml``, sources in
-``shared/reference/dojo-facts.md``); the few modelling choices that are not target figures are
+``docs/targets.md``); the few modelling choices that are not target figures are
 named here and marked [A]. All arithmetic is on integers and exact fractions, so cycle counts are
 the same on every host.
 

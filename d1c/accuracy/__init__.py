@@ -4,6 +4,6 @@
   interpreter;
 - :mod:`~d1c.accuracy.bounds` with its rules (``bound_rules``, ``bound_arith``, ``bound_linalg``,
   ``bound_nn``): the derived error bound of a quantized module against that reference;
-- :mod:`~d1c.accuracy.ladder`: the verification ladder that ``d1c verify`` runs
+- :mod:`~d1c.ladder`: the verification ladder that ``d1c verify`` runs
   (docs/design.md §5).
 """

@@ -313,15 +313,6 @@ def unary(name: str, a: Bounded) -> Bounded:
     return finish(ref, p + local, np.where(lip == 0, box_row(local), row), a.err == 0)
 
 
-def holds(outer: ElemType, inner: ElemType) -> bool:
-    """Every value of float format ``inner`` is exactly representable in ``outer`` (fp32 holds
-    all; bf16 holds both CFloat8 formats at any bias: 8 significant bits >= 4, and its range
-    2^-133..2^128 covers 2^-66..2^32)."""
-    if outer in (inner, FP32):
-        return True
-    return outer.name == "bf16" and inner.name in ("cfp8_143", "cfp8_152")
-
-
 def flag(b: Bounded, bad: np.ndarray) -> Bounded:
     """``b`` with the elements ``bad`` unbounded (and their rows)."""
     err = np.where(bad, INF, b.err)

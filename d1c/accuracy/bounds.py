@@ -1,5 +1,5 @@
 """The derived error bound of a quantized module against the float64 reference of its graph
-(docs/lowering.md §1, DESIGN §5 rung 2).
+(docs/lowering.md §1, docs/design.md §5 rung 2).
 
     bounds = error_bound(graph_module, quantized_module, inputs)      # per output, elementwise
     for max_err, max_bound, ok in check_within_bound(graph_module, quantized_module, inputs):
@@ -30,12 +30,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from d1c.accuracy.bound_arith import Bounded, box_row, exact, holds, round_to_format
+from d1c.accuracy.bound_arith import Bounded, box_row, exact, round_to_format
 from d1c.accuracy.bound_rules import EXACT_RESULT, Data, data_error, op_bound, stored
 from d1c.accuracy.ref64 import as_reference, evaluate_op, reference64
 from d1c.errors import D1cError
 from d1c.interp import interpret
 from d1c.ir import Module, Op
+from d1c.ir.types import holds
 
 __all__ = [
     "BoundCheck",

@@ -1,5 +1,5 @@
 """The float64 reference of a module: every op evaluated in float64 numpy, independently of the
-fp32 interpreter (DESIGN §5, rung 2: the quantized result is checked against this).
+fp32 interpreter (docs/design.md §5, rung 2: the quantized result is checked against this).
 
     outputs = reference64(module, inputs)
 

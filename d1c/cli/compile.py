@@ -273,8 +273,8 @@ def targets() -> None:
 @click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
 def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool) -> None:
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
-    from d1c.accuracy.ladder import STAGES
-    from d1c.accuracy.ladder import verify as run_verify
+    from d1c.ladder import STAGES
+    from d1c.ladder import verify as run_verify
     from d1c.progress import progress
 
     with progress("verify", STAGES + int(determinism), delay=0):

@@ -1,11 +1,11 @@
-"""The examples ``d1c fuzz`` draws and the properties it checks on each (issue 7).
+"""The examples ``d1c fuzz`` draws and the properties it checks on each (docs/design.md §5).
 
 One example is a :class:`CaseDraw` (a graph-IR module from
 :func:`d1c.testing.strategies.graph_modules` or a torch model recipe, inputs, a target, a
 storage dtype), then a mutant of its IR text, a mutant of its ``.d1x`` bytes and a random
 assembly program. Properties:
 
-- ``ladder``: :func:`d1c.accuracy.ladder.verify_module` passes (eager, derived bound, tiled == placed ==
+- ``ladder``: :func:`d1c.ladder.verify_module` passes (eager, derived bound, tiled == placed ==
   simulated bitwise, the IR of every stage round-trips, two compilations give the same bytes);
 - ``listing``: the compiled program's disassembly assembles back to the same bytes;
 - ``crash``: compiling and verifying raise nothing but a :class:`~d1c.errors.D1cError`;
@@ -156,7 +156,7 @@ def crash_failure(prop: str, err: BaseException, **kw: tuple) -> Failure:
 
 
 def failed_checks(report) -> list[str]:
-    """The names of the ladder checks a :class:`~d1c.accuracy.ladder.Report` failed."""
+    """The names of the ladder checks a :class:`~d1c.ladder.Report` failed."""
     bad = [name for name, ok in report.stage_ok.items() if not ok and not report.errors]
     bad += [_first_words(e) for e in report.errors]
     outs = report.outputs
@@ -178,7 +178,7 @@ def _first_words(rendered: str) -> str:
 
 def check_case(case: Case) -> tuple[str, Failure | None, bytes | None]:
     """The ladder on one case: (outcome, failure, the compiled program's bytes or None)."""
-    from d1c.accuracy.ladder import verify_module
+    from d1c.ladder import verify_module
 
     try:
         report = verify_module(
@@ -226,7 +226,7 @@ def check_mutant(text: str, case: Case) -> tuple[str, Failure | None]:
     """Parse a mutated IR text; a mutant that parses is a valid module, so it must compile and
     verify like any other (on seeded inputs, as ``d1c verify mutant.d1`` does) or be rejected
     with a D1cError."""
-    from d1c.accuracy.ladder import verify_module
+    from d1c.ladder import verify_module
 
     files = (("mutant.d1", text.encode()),)
     opts = f"--target {case.target_arg} --dtype {case.draw.dtype}"

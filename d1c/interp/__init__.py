@@ -1,4 +1,4 @@
-"""The reference interpreter: executes one function of graph IR with numpy (DESIGN §2, §4, §5).
+"""The reference interpreter: executes one function of graph IR with numpy (docs/design.md §2, §4, §5).
 
     outputs = interpret(module, inputs, func=None, seed=0)
 

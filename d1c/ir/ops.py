@@ -1,4 +1,7 @@
-"""The op table: one row per op kind, read by the builder, printer, parser and verifier.
+"""The op table: one row per op kind, read by the builder (result types), the verifier (operand
+counts, attributes, type rules) and the op reference ``docs/ir.md``. The printer and the parser
+are generic: they print and read any op of the form ``%r = name %a, %b {attrs} : type``, and the
+verifier then checks it against its row.
 
 A row gives the op's name, how many operands it takes, its attributes (kind and default), and a
 type rule ``infer(operand_types, attrs, declared) -> TensorType`` that both computes the result type
@@ -6,7 +9,8 @@ type rule ``infer(operand_types, attrs, declared) -> TensorType`` that both comp
 passed to the builder; ops whose type operands and attributes do not fix (``const``, ``full``,
 ``iota``, ``convert``, ``reshape``, ``broadcast_to``) take it from there.
 
-Passes that introduce ops of lower levels add rows with :func:`register_op`.
+Every op of every level (graph, quantized, tiled, placed) has its row here; :func:`register_op`
+adds one and refuses a duplicate name.
 """
 
 from __future__ import annotations

@@ -80,6 +80,15 @@ I32 = ElemType("i32")
 I1 = ElemType("i1")
 
 
+def holds(outer: ElemType, inner: ElemType) -> bool:
+    """Every value of float format ``inner`` is exactly representable in ``outer`` (fp32 holds
+    all; bf16 holds both CFloat8 formats at any bias: 8 significant bits >= 4, and its range
+    2^-133..2^128 covers 2^-66..2^32)."""
+    if outer in (inner, FP32):
+        return True
+    return outer.name == "bf16" and inner.name in ("cfp8_143", "cfp8_152")
+
+
 @dataclass(frozen=True)
 class TensorType:
     """A ranked tensor of static shape."""

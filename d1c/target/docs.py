@@ -1,36 +1,24 @@
-"""Generate ``docs/targets.md`` from the shipped target files; a test fails when it is stale.
+"""The generated table of ``docs/targets.md`` (§9, the shipped targets); a test fails when it is
+stale. The rest of the page (the public figures and their sources) is written by hand.
 
-Regenerate with ``python -m d1c.target.docs > docs/targets.md``.
+Regenerate with ``python -m d1c.target.docs`` (rewrites the table in place).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from d1c.target import list_targets, load_target
 
-HEADER = """\
-# Targets
-
-A target is a TOML file describing the machine (shipped in `d1c/targets/`; pass a path to use
-your own). This page is generated from those files by `python -m d1c.target.docs`.
-
-The figures come from Tesla's public Dojo disclosures, collected with their sources in the
-project's fact sheet (`shared/reference/dojo-facts.md`): Hot Chips 34 (the microarchitecture talk
-[HC34-U] and the system talk [HC34-S]), AI Day 2021/2022 press coverage, and Tesla's CFloat
-whitepaper [WP]. Every figure the sources do not give is an assumption marked `[A]` in the target
-file and kept as a named field, never a literal in code:
-
-| assumption | value in `dojo-tile` | why |
-|---|---|---|
-| core grid per D1 | 18 x 20 sites, 6 disabled | 354 usable cores are public; the grid and harvest mask are not |
-| SRAM per core | 1.25 MiB (1,310,720 B) | "1.25 MB" is public; MB vs MiB is not |
-| matrix unit | 8 x 8 x 4 MACs per cycle | 362 TFLOPS / 354 cores / 2 GHz = 512 FLOP/cycle; the shape reading is inferred |
-| NoC hop latency | 2 cycles (link + router) | not public |
-| die-to-die latency | 100 ns | not public |
-| DMA descriptor setup | 16 cycles | not public |
-| instruction cache | 32 KiB, 5-cycle mispredict | not public |
-
-## Shipped targets
-"""
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "targets.md"
+BEGIN = (
+    "<!-- generated from d1c/target/*.toml by `python -m d1c.target.docs` (a test checks it) -->"
+)
+END = "<!-- end of generated table -->"
+HEAD = (
+    "| target | chips | cores per chip (grid - disabled) | cores | SRAM/core | SRAM total "
+    "| BF16 TFLOPS | DIPs | description |"
+)
 
 
 def _row(name: str) -> str:
@@ -45,11 +33,17 @@ def _row(name: str) -> str:
     )
 
 
-def render() -> str:
-    head = "| target | chips | cores per chip (grid - disabled) | cores | SRAM/core | SRAM total | BF16 TFLOPS | DIPs | description |"
-    rows = [head, "|---|---|---|---|---|---|---|---|---|", *(_row(n) for n in list_targets())]
-    return HEADER + "\n" + "\n".join(rows) + "\n"
+def table() -> str:
+    rows = [HEAD, "|---|---|---|---|---|---|---|---|---|", *(_row(n) for n in list_targets())]
+    return "\n".join(rows) + "\n"
+
+
+def render(page: str) -> str:
+    """``page`` with the text between its generated-table markers replaced by :func:`table`."""
+    head, _, rest = page.partition(BEGIN + "\n")
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{table()}{END}{tail}"
 
 
 if __name__ == "__main__":
-    print(render(), end="")
+    PAGE.write_text(render(PAGE.read_text()))

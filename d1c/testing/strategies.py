@@ -1,5 +1,5 @@
 """Hypothesis strategies that generate valid d1c inputs: IR modules, targets, torch models,
-ISA programs and mutations of valid texts (issue 7). They are public: use them to fuzz your own
+ISA programs and mutations of valid texts. They are public: use them to fuzz your own
 passes or targets, as ``d1c fuzz`` does.
 
 ``graph_modules()`` draws whole verified modules of graph IR: random arguments (ranks 0..4, sizes

@@ -1,5 +1,5 @@
 """Host code: LLVM IR (llvmlite) that packs user tensors into a program's device layout and
-unpacks its outputs, JIT-compiled for this CPU and cached on disk (DESIGN §1, issue 6).
+unpacks its outputs, JIT-compiled for this CPU and cached on disk (docs/design.md §1).
 
 - :class:`HostCode` (``HostCode.of(program)``): ``pack(sym, value, spans)``,
   ``unpack(sym, spans)``; the ``io=`` hook of :func:`d1c.runtime.sim.simulate`.

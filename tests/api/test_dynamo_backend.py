@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import d1c.dynamo
-from d1c.accuracy.ladder import eager_tolerance
 from d1c.frontend import load_model
+from d1c.ladder import eager_tolerance
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from d1c import driver
-from d1c.accuracy.ladder import bits_equal, verify, verify_module
 from d1c.cli import main
 from d1c.errors import D1cError
+from d1c.ladder import bits_equal, verify, verify_module
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTENTION = str(ROOT / "examples" / "attention.d1")

@@ -1,4 +1,4 @@
-"""Every example model: the interpreted graph IR against torch eager (DESIGN §5, rung 1).
+"""Every example model: the interpreted graph IR against torch eager (docs/design.md §5, rung 1).
 
 Tolerance: ``|got - want| <= 1e-5 * (|want| + max|want|)``. Through a whole network fp32 rounding
 errors of different but equally valid orders compound and outputs cancel to near zero, so an

@@ -1,6 +1,6 @@
 """Independent float64 oracles for the numerics tests (written from the formulas, not from the code).
 
-Nothing here imports d1c: the layouts are restated from the whitepaper (shared/reference/dojo-facts.md
+Nothing here imports d1c: the layouts are restated from the whitepaper (docs/targets.md
 §5.1-5.2) and IEEE 754, the values computed in float64, and rounding done by brute force over the
 sorted table of every representable magnitude.
 """

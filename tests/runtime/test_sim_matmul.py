@@ -48,7 +48,7 @@ SPLIT_K = one_core(
 
 
 def sequential_k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """DESIGN §4 written out: for k in order, acc = fp32(acc + fp32(a[:,k] * b[k,:]))."""
+    """docs/design.md §4 written out: for k in order, acc = fp32(acc + fp32(a[:,k] * b[k,:]))."""
     acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
     for k in range(a.shape[1]):
         prod = (a[:, k : k + 1].astype(np.float32) * b[k : k + 1, :].astype(np.float32)).astype(

@@ -1,4 +1,4 @@
-"""``d1c verify``: compile, simulate, and check the verification ladder (DESIGN §5).
+"""``d1c verify``: compile, simulate, and check the verification ladder (docs/design.md §5).
 
 1. graph IR interpreted (fp32) == torch eager within fp32 tolerance (models only): 1e-5 of the
    output's scale plus twice the derived bound of the fp32 evaluation;

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from d1c.accuracy.ladder import eager_tolerance, verify
 from d1c.cli import main
+from d1c.ladder import eager_tolerance, verify
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ["mlp", "gpt_block", "cnn", "transformer"]
 
 
@@ -88,8 +88,8 @@ def test_tolerance_is_tight_where_the_bound_is() -> None:
 
 def test_a_wrong_reference_still_fails_rung_1() -> None:
     from d1c import driver
-    from d1c.accuracy.ladder import verify_module
     from d1c.frontend import export_model
+    from d1c.ladder import verify_module
     from d1c.testing.torch_models import TorchRecipe
 
     recipe = eval(RECIPE, {"TorchRecipe": TorchRecipe})
