@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from d1c import timing
+import d1c.timing as timing
 from d1c.codegen.isel import kernel_code, prologue
 from d1c.codegen.placement import addresses
 from d1c.codegen.plan import KernelPlan, device_fmt, esize, kind_of, returned_values

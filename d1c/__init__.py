@@ -5,10 +5,6 @@ Python API (:mod:`d1c.api`: ``d1c.compile``, ``d1c.load``, ``d1c.Program``, ``d1
 imported on first use of those names.
 """
 
-import time as _time
-
-STARTED = _time.perf_counter()  # the start of d1c's import: where --time-passes starts counting
-
 __version__ = "0.1.0"
 _API = ("compile", "load", "Program", "Report")
 __all__ = ["Program", "Report", "__version__", "compile", "load"]

@@ -281,7 +281,8 @@ def build(placed: Module, opts: Options) -> D1xProgram:
     ``d1c report`` needs from the placed IR (kernel ops, source lines, DMA link loads) as the
     ``kernels`` blob."""
     from d1c.codegen.emit import build_program
-    from d1c.report.kernels import with_kernel_table
+    from d1c.codegen.kernel_table import with_kernel_table
+    from d1c.passes.route import link_loads
     from d1c.runtime.host import with_host_ir
     from d1c.target import load_target
 
@@ -290,7 +291,7 @@ def build(placed: Module, opts: Options) -> D1xProgram:
     with timing.phase("host code (LLVM IR of pack/unpack)"):
         program = with_host_ir(program)
     with timing.phase("kernel table for d1c report"):
-        return with_kernel_table(program, placed, target)
+        return with_kernel_table(program, placed, link_loads(placed, target))
 
 
 def write_text(text: str, output: str | None) -> None:

@@ -3,7 +3,8 @@
 A command that was asked for timings runs inside :func:`recording`; the code it calls marks its
 phases with :func:`phase` (a no-op when nothing records), and the pass manager adds one row per
 pass and its verifier time, grouped under the stage that runs them (:func:`group`). The table
-(:func:`render`) covers the whole command, from d1c's import (``d1c.STARTED``) to the end:
+(:func:`render`) covers the whole command, from the start of the process (:data:`STARTED`) to
+the end:
 start-up, loading the model, torch.export, each pass of each stage, instruction selection,
 emission, the host code, writing the output — and ``(other)``, the time between phases, so the
 rows add up to the total::
@@ -16,13 +17,27 @@ rows add up to the total::
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import d1c
 
+def _process_start() -> float:
+    """The ``perf_counter()`` reading at which this process started: from ``/proc`` on Linux
+    (to the kernel's clock tick), elsewhere the first import of this module."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime, counted from field 3 after the name
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter()
+    return time.perf_counter() - max(uptime - ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+
+
+STARTED = _process_start()
 RULE = "===" + "-" * 73 + "===\n"
 
 
@@ -32,7 +47,7 @@ class Timeline:
 
     rows: list[tuple[str, str, float]] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
-    start: float = field(default_factory=lambda: d1c.STARTED)
+    start: float = STARTED
 
     def add(self, name: str, seconds: float) -> None:
         """Record a phase; repeated (group, name) rows are summed."""
@@ -55,7 +70,7 @@ def active() -> Timeline | None:
 @contextmanager
 def recording(*, since_import: bool = True) -> Iterator[Timeline]:
     """Record the phases of the enclosed work: a whole command (``since_import``: the first
-    row is the start-up since d1c's import), or just the enclosed work."""
+    row is the start-up since :data:`STARTED`), or just the enclosed work."""
     tl = Timeline() if since_import else Timeline(start=time.perf_counter())
     if since_import:
         tl.add("start-up (Python, d1c and click imports)", time.perf_counter() - tl.start)

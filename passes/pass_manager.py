@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TextIO
 
-from d1c import timing
+import d1c.timing as timing
 from d1c.errors import D1cError, Loc, ParseError, VerifyError, did_you_mean
 from d1c.ir import Module, print_module, verify_module
 from d1c.target import DEFAULT_TARGET, Target, load_target

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from d1c.cli import main
 from d1c.cli.options import check_target
-from d1c.fuzz.runner import FuzzConfig, Progress, run_fuzz
+
+if TYPE_CHECKING:  # hypothesis, which the fuzzer imports, costs every other command ~1 s
+    from d1c.fuzz.runner import Progress
 
 BAR = 30
 
@@ -62,6 +65,8 @@ def fuzz(
     shrink_calls: int,
 ) -> None:
     """Fuzz the lowering: random models, targets, IR mutants, .d1x mutants and ISA programs."""
+    from d1c.fuzz.runner import FuzzConfig, run_fuzz
+
     cfg = FuzzConfig(examples, seed, target, time_budget, out, shrink_calls)
     tty = sys.stderr.isatty()
     result = run_fuzz(cfg, _bar if tty else None)

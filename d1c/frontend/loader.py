@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
-from d1c import timing
+import d1c.timing as timing
 from d1c.errors import D1cError, Loc
 from d1c.frontend.coverage import coverage_rows, coverage_table
 from d1c.frontend.importer import import_program

@@ -8,7 +8,7 @@
 - a per-op breakdown (:class:`OpRow`): a compiled program's kernels run in op order and kernel k
   ends at the k-th barrier release (:attr:`SimResult.barriers`), so each kernel's wall time is
   the gap between releases and each traced event belongs to the kernel whose window it starts
-  in; kernel k is the k-th kernel of the program's ``kernels`` blob (:mod:`d1c.report.kernels`:
+  in; kernel k is the k-th kernel of the program's ``kernels`` blob (:mod:`d1c.codegen.kernel_table`:
   the op, its source line and attributes, stored at compile time);
 - stall cycles by cause; per-core SRAM high-water marks (:class:`CoreSram`) and per-chip sums;
 - bytes per NoC link: simulated core-to-core messages, and the compile-time routes of the DMA
@@ -26,11 +26,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from d1c.codegen.kernel_table import KernelInfo, Link, read_kernel_table
 from d1c.codegen.sram import align
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.tiles import ELEM_BYTES
 from d1c.progress import stage
-from d1c.report.kernels import KernelInfo, Link, read_kernel_table
 from d1c.runtime.result import SimResult
 from d1c.runtime.trace import Event, category
 from d1c.target import DEFAULT_TARGET, Target
@@ -263,7 +263,7 @@ def report_program(
     timing_only: bool = False,
 ) -> Report:
     """Simulate ``prog`` once (traced) and gather the report; the program's ``kernels`` blob
-    (:mod:`d1c.report.kernels`) names the kernels and gives the compile-time DMA link loads."""
+    (:mod:`d1c.codegen.kernel_table`) names the kernels and gives the compile-time DMA link loads."""
     from d1c.runtime.sim import simulate
 
     res = simulate(

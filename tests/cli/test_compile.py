@@ -332,3 +332,12 @@ def test_commands_say_what_they_wrote(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     for path in files.values():
         assert f"wrote {path}: " in res.output and f", {path.stat().st_size:,} bytes" in res.output
+
+
+def test_the_command_line_starts_without_torch_or_hypothesis() -> None:
+    """Every command pays for what `import d1c.cli` loads: the fuzzer's hypothesis (about a
+    second) and torch load only in the commands that use them."""
+    code = "import sys, d1c.cli; print(' '.join(sorted(sys.modules)))"
+    mods = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = mods.stdout.split()
+    assert "hypothesis" not in loaded and "torch" not in loaded

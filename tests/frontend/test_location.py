@@ -139,7 +139,7 @@ def test_display_path_is_relative_to_the_folder_that_holds_the_file(project: Pat
 def test_report_kernels_name_the_same_lines(project: Path) -> None:
     """``d1c report`` (and a saved .d1x) names each kernel by the op's location and line text."""
     from d1c import driver
-    from d1c.report.kernels import read_kernel_table
+    from d1c.codegen.kernel_table import read_kernel_table
 
     src = driver.load_source("net.py")
     opts = driver.Options("mini", "bf16", tuple(src.inputs))

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from d1c.cli import main
 from d1c.codegen.emit import input_arrays
+from d1c.codegen.kernel_table import kernel_ops
 from d1c.report.collect import Roofline, report_program
-from d1c.report.kernels import kernel_ops
 from d1c.report.plot import disabled_mask, link_grid, sram_grid
 from d1c.report.render import links_total, render_text, to_json
 from d1c.runtime.sim import simulate

@@ -4,9 +4,10 @@ A program's kernels run in op order; the report names each by its op and the sou
 the model that op came from, and shows its ``sram`` and ``route`` attributes and the bytes the
 compile-time routes of all DMA streams put on each NoC link. All of that lives in the placed IR,
 which a ``.d1x`` does not hold, so :func:`driver.build <d1c.driver.build>` stores it as one JSON
-blob (:func:`kernel_blob`) and the report reads it back (:func:`read_kernel_table`): a saved
-program reports exactly like the model it was compiled from, even where the model's source files
-are gone. The blob::
+blob (:func:`kernel_blob`; the driver passes in the DMA link loads of
+:func:`d1c.passes.route.link_loads`) and :mod:`d1c.report` reads it back
+(:func:`read_kernel_table`): a saved program reports exactly like the model it was compiled
+from, even where the model's source files are gone. The blob::
 
     {"kernels": [{"op": "matmul", "loc": "examples/mlp.py:23", "source": "x = ...",
                   "sram": 8192, "route": [3, 4096]}, ...],
@@ -23,7 +24,6 @@ from pathlib import Path
 
 from d1c.ir import Module, Op
 from d1c.isa.d1x import D1xProgram
-from d1c.target import Target
 
 BLOB = "kernels"
 Link = tuple[int, int, str]
@@ -68,18 +68,18 @@ def kernel_info(op: Op) -> KernelInfo:
     return KernelInfo(op.name, where, text, op.attrs.get("sram"), tuple(route) if route else None)
 
 
-def kernel_blob(placed: Module, target: Target) -> bytes:
+def kernel_blob(placed: Module, dma_links: dict[Link, int]) -> bytes:
     """The ``kernels`` blob of a program built from ``placed`` (deterministic JSON)."""
-    from d1c.passes.route import link_loads
-
     kernels = [_kernel_json(kernel_info(op)) for op in kernel_ops(placed)]
-    links = [[gx, gy, d, n] for (gx, gy, d), n in sorted(link_loads(placed, target).items())]
+    links = [[gx, gy, d, n] for (gx, gy, d), n in sorted(dma_links.items())]
     return json.dumps({"kernels": kernels, "dma_links": links}, sort_keys=True).encode()
 
 
-def with_kernel_table(program: D1xProgram, placed: Module, target: Target) -> D1xProgram:
+def with_kernel_table(
+    program: D1xProgram, placed: Module, dma_links: dict[Link, int]
+) -> D1xProgram:
     """``program`` with the ``kernels`` blob of the placed IR it was built from."""
-    blobs = (*program.blobs, (BLOB, kernel_blob(placed, target)))
+    blobs = (*program.blobs, (BLOB, kernel_blob(placed, dma_links)))
     return replace(program, blobs=blobs)
 
 
