@@ -317,14 +317,27 @@ def stdout_is_terminal() -> bool:
     return bool(isatty and isatty())
 
 
+def elide_for(output: str | None, elide_data: bool | None) -> bool:
+    """Whether text written to ``output`` leaves data bytes out: as asked, or (``None``)
+    exactly when it goes to a terminal, where megabytes of hex help no reader."""
+    if elide_data is not None:
+        return elide_data
+    return output in (None, "-") and stdout_is_terminal()
+
+
+def write_listing(text_of, output: str | None, elide_data: bool | None, has_data: bool) -> None:
+    """Write ``text_of(elide)`` (IR or a program listing) with :func:`elide_for`'s rule, and
+    say on stderr when the terminal rule left data out."""
+    elide = elide_for(output, elide_data)
+    write_text(text_of(elide), output)
+    if elide_data is None and elide and has_data:
+        sys.stderr.write("(data bytes left out on a terminal; --keep-data prints them)\n")
+
+
 def emit_ir(module: Module, output: str | None, *, elide_data: bool | None = False) -> None:
-    """Write IR text; ``elide_data=None`` leaves the constant bytes out exactly when the text
-    goes to a terminal (megabytes of hex help no reader), saying so on stderr."""
-    to_terminal = output in (None, "-") and stdout_is_terminal()
-    elide = to_terminal if elide_data is None else elide_data
-    write_text(print_module(module, elide_data=elide), output)
-    if elide_data is None and elide and module.consts:
-        sys.stderr.write("(constant data left out on a terminal; --keep-data prints it)\n")
+    """Write IR text; see :func:`write_listing` for ``elide_data``."""
+    text_of = lambda elide: print_module(module, elide_data=elide)  # noqa: E731
+    write_listing(text_of, output, elide_data, bool(module.consts))
 
 
 def split_names(values: Iterable[str]) -> frozenset[str]:

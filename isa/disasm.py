@@ -84,7 +84,9 @@ def listing(section: CodeSection) -> list[str]:
     return lines
 
 
-def _hex_lines(data: bytes) -> list[str]:
+def _hex_lines(data: bytes, elide: bool = False) -> list[str]:
+    if elide and data:
+        return [f"; {len(data):,} bytes of data left out"]
     return [
         f'.hex "{data[i : i + HEX_LINE_BYTES].hex()}"' for i in range(0, len(data), HEX_LINE_BYTES)
     ]
@@ -111,8 +113,10 @@ def _header(p: D1xProgram) -> list[str]:
     return lines
 
 
-def disassemble(p: D1xProgram) -> str:
-    """The canonical assembly text of a whole program."""
+def disassemble(p: D1xProgram, *, elide_data: bool = False) -> str:
+    """The canonical assembly text of a whole program; ``elide_data`` replaces the ``.hex``
+    lines of every SRAM and HBM image by a comment with its size (for reading: such text
+    assembles to a program without that data)."""
     lines = _header(p)
     for s in p.code:
         lines += ["", f".code {name(s.name)}, " + ", ".join(str(r) for r in s.cores), *listing(s)]
@@ -126,10 +130,10 @@ def disassemble(p: D1xProgram) -> str:
         lines += [
             "",
             f".sram 0x{m.addr:x}, " + ", ".join(str(r) for r in m.cores),
-            *_hex_lines(m.data),
+            *_hex_lines(m.data, elide_data),
         ]
     for m in p.hbm:
-        lines += ["", f".hbm 0x{m.addr:x}", *_hex_lines(m.data)]
+        lines += ["", f".hbm 0x{m.addr:x}", *_hex_lines(m.data, elide_data)]
     for s in p.symbols:
         lines += ["", *_symbol(s)]
     for blob, data in p.blobs:

@@ -129,7 +129,7 @@ def compile(
         program = driver.build(snaps["placed"], opts)
         if emit in ("host-ir", "asm"):
             with timing.phase(f"write the {emit} text"):
-                driver.write_text(_program_text(program, emit), output)
+                _write_program_text(program, emit, output, elide_data)
             return
         _write_program(program, output or _default_output(model), opts)
 
@@ -154,25 +154,27 @@ def _check_compile_flags(
             f"--emit {emit} contradicts --stop-after {stop_after}",
             hint="--emit STAGE already compiles up to STAGE and writes its text; give one of them",
         )
-    text_ir = (emit or stop_after or "asm") not in ("asm", "host-ir") or dump_dir
-    if elide_data is not None and not text_ir:
+    with_data = (emit or stop_after) not in (None, "host-ir") or dump_dir
+    if elide_data is not None and not with_data:
         flag = "--elide-data" if elide_data else "--keep-data"
         raise D1cError(
-            f"{flag} applies to IR text, but this command writes "
+            f"{flag} applies to IR text and listings, but this command writes "
             + (f"the {emit} text" if emit else "a .d1x program"),
             hint="combine it with --emit STAGE, --stop-after STAGE or --dump-ir DIR",
         )
     return "asm" if emit == "host-ir" else emit or stop_after or "asm"
 
 
-def _program_text(program, emit: str) -> str:
+def _write_program_text(program, emit: str, output: str | None, elide: bool | None) -> None:
     if emit == "host-ir":
         from d1c.runtime.host import stored_ir
 
-        return stored_ir(program) or ""
+        driver.write_text(stored_ir(program) or "", output)
+        return
     from d1c.isa.disasm import disassemble
 
-    return disassemble(program)
+    text_of = lambda e: disassemble(program, elide_data=e)  # noqa: E731
+    driver.write_listing(text_of, output, elide, bool(program.sram or program.hbm))
 
 
 def _default_output(model: str) -> str:

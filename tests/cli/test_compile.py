@@ -245,7 +245,7 @@ def test_ir_on_a_terminal_leaves_constant_data_out_and_says_so(tmp_path: Path) -
     shown, code = _on_a_terminal(["opt", "m.d1", "-p", "canonicalize"], tmp_path)
     assert code == 0, shown
     assert "data @w" not in shown and "const {name = @w}" in shown
-    assert "--keep-data prints it" in shown
+    assert "--keep-data prints them" in shown
     shown, code = _on_a_terminal(["opt", "m.d1", "-p", "canonicalize", "--keep-data"], tmp_path)
     assert code == 0 and "data @w : tensor<2xfp32> = 0x0000803f00000040" in shown
 
@@ -263,8 +263,11 @@ def test_ir_into_a_pipe_or_file_keeps_its_data(tmp_path: Path) -> None:
     [
         (["--emit", "placed", "--stop-after", "tiled"], "--emit placed contradicts --stop-after"),
         (["--emit", "asm", "--stop-after", "graph"], "--emit asm contradicts --stop-after graph"),
-        (["--elide-data"], "--elide-data applies to IR text, but this command writes a .d1x"),
-        (["--emit", "asm", "--keep-data"], "--keep-data applies to IR text, but this command"),
+        (
+            ["--elide-data"],
+            "--elide-data applies to IR text and listings, but this command writes a .d1x",
+        ),
+        (["--emit", "host-ir", "--keep-data"], "--keep-data applies to IR text and listings, but"),
     ],
 )
 def test_contradictory_flags_are_rejected(tmp_path: Path, flags: list[str], message: str) -> None:
@@ -341,3 +344,15 @@ def test_the_command_line_starts_without_torch_or_hypothesis() -> None:
     mods = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = mods.stdout.split()
     assert "hypothesis" not in loaded and "torch" not in loaded
+
+
+def test_a_listing_on_a_terminal_leaves_image_bytes_out(tmp_path: Path) -> None:
+    d1x = tmp_path / "a.d1x"
+    assert run("compile", str(ROOT / "examples" / "attention.d1"), "--target", "mini", "-o", str(d1x)).exit_code == 0  # fmt: skip
+    listing = run("disasm", str(d1x)).output  # redirected: all of it
+    assert ".hex " in listing
+    shown, code = _on_a_terminal(["disasm", "a.d1x"], tmp_path)
+    assert code == 0 and ".hex " not in shown and "bytes of data left out" in shown, shown
+    assert "--keep-data prints them" in shown
+    shown, code = _on_a_terminal(["disasm", "a.d1x", "--keep-data"], tmp_path)
+    assert shown.replace("\r", "") == listing
