@@ -1,5 +1,6 @@
 """The compile / opt / coverage / targets commands, run as a user runs them (a subprocess for the
-pipe, click's runner for the rest). Expected text is checked with FileCheck-style patterns."""
+pipe, click's runner for the rest). Expected text is checked with plain asserts (substrings, exact
+text); the FileCheck tests of every pass through `d1c opt` are tests/lit."""
 
 import subprocess
 import sys
