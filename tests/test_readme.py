@@ -2,13 +2,13 @@
 
 A shown command is a ``$ d1c ...`` line inside a fenced block of README.md; its output is the
 lines after it, up to the next ``$`` line or the end of the block (trailing blank lines
-dropped). The commands run in a scratch folder holding a copy of ``examples/``, in order within a
-block (so ``-o gpt.d1x`` then ``d1c run gpt.d1x`` works), through click's runner: what a
-terminal shows, standard output and standard error together, without progress bars. Pipes to
-``head -N`` or to another ``d1c`` command, a ``> FILE`` redirection and a trailing ``# comment``
-are understood. A command shown without output must run cleanly (exit 0); one shown with output
-must print it exactly, except host wall-clock times (``12.3 s``), which the README states as
-measured on a named machine; a ``...`` line stands for any lines.
+dropped). The commands run as a user runs them: each in a fresh shell (``bash -c``, so pipes and
+redirections work) with this interpreter's ``d1c`` first on ``PATH``, in order, in a scratch
+folder holding a copy of ``examples/`` (so ``-o gpt.d1x`` then ``d1c run gpt.d1x`` works); their
+standard output and error are read together, as a terminal shows them (progress bars are drawn
+on terminals only). A command shown without output must run cleanly (exit 0); one shown with
+output must print it exactly, except host wall-clock times (``12.3 s``), which the README states
+as measured on a named machine; a ``...`` line stands for any lines.
 
 After a change that moves a figure, refresh the README's outputs with
 ``python tests/test_readme.py --update`` and review the diff.
@@ -16,9 +16,10 @@ After a change that moves a figure, refresh the README's outputs with
 
 from __future__ import annotations
 
+import os
 import re
-import shlex
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,32 +61,11 @@ def shown_commands(text: str) -> list[Shown]:
 
 def run_shown(command: str, cwd: Path) -> str:
     """What a terminal shows for ``command`` (see the module docstring), run in ``cwd``."""
-    line = re.split(r"\s{2,}#", command)[0].strip()
-    line, _, target = line.partition(" > ")
-    stages = line.split(" | ")
-    text, shown = None, ""
-    for i, stage in enumerate(stages):
-        args = shlex.split(stage)
-        if args[0] == "head":
-            text = shown = "".join(text.splitlines(keepends=True)[: int(args[1].lstrip("-"))])
-            continue
-        res = _d1c(command, args, text)
-        text = res.stdout
-        shown = res.stderr if target or i < len(stages) - 1 else res.output
-    if target:
-        (cwd / target.strip()).write_text(text)
-    return shown
-
-
-def _d1c(command: str, args: list[str], stdin: str | None):
-    from click.testing import CliRunner
-
-    from d1c.cli import main
-
-    assert args[0] == "d1c", f"README command {command!r}: only d1c and head run here"
-    res = CliRunner().invoke(main, args[1:], input=stdin, catch_exceptions=False)
-    assert res.exit_code == 0, f"{command!r} exited {res.exit_code}:\n{res.output}"
-    return res
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", f"({command}) 2>&1"], cwd=cwd, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, f"{command!r} exited {done.returncode}:\n{done.stdout}"
+    return done.stdout
 
 
 def matches(want: list[str], got: list[str]) -> bool:
@@ -105,15 +85,8 @@ SHOWN = shown_commands(README.read_text())
 def run_all(folder: Path) -> list[str]:
     """Each shown command's output, run in order in ``folder`` (a copy of ``examples/`` is
     made there), so that a command can use the files an earlier one wrote."""
-    import os
-
     shutil.copytree(ROOT / "examples", folder / "examples")
-    here = Path.cwd()
-    os.chdir(folder)
-    try:
-        return [run_shown(s.command, folder).rstrip("\n") for s in SHOWN]
-    finally:
-        os.chdir(here)
+    return [run_shown(s.command, folder).rstrip("\n") for s in SHOWN]
 
 
 @pytest.fixture(scope="module")
