@@ -138,7 +138,7 @@ def code_fill(k: int, plan: KernelPlan) -> list[str]:
     body = ["tld t0, x1, 16", "vfill t0, x5, rne", "addi x6, x1, 32", *load_step(plan, "x6")]
     return [
         *load_const("x5", fill_bits(plan.op)),
-        *kernel_head(k),
+        *kernel_head(k, plan),
         *body,
         *store_result(),
         *kernel_tail(k, plan),

@@ -2,21 +2,26 @@
 
 Every core of the program runs the same code: for each kernel (op) in program order it reads its
 row of the parameter table (``param`` special register) for the address and count of its work
-records, runs the kernel's loop over them, and meets all other cores at a barrier. A record holds
+records, takes the dependency tokens of the cores whose results it reads, runs the kernel's loop
+over its records, and sends tokens to the cores that read its results (no barrier:
+:mod:`d1c.codegen.sync`). A record holds
 the DMA descriptor lists and tile-descriptor records of one output tile; its layout is fixed per
 kernel, so the loop body indexes it with constant offsets. Address arithmetic happened at compile
 time (:mod:`d1c.codegen.plan`); the code is a few dozen instructions per kernel whatever the
 number of cores.
 
-Registers: x20 = this core's parameter row, x21 = cores in the program (barrier count),
+Registers: x20 = this core's parameter row, x21 = cores in the program,
 x22 = the next kernel's (records, count) pair in the parameter row, x8 = large immediates,
 x1 = current record, x2 = records left, x3/x4 = DMA list address/count, x5 = scalar operand,
 x6 = current K step, x7 = K steps left (x9: double-buffered kernels, :mod:`d1c.codegen.isel_pipelined`;
-x10: a neighbour's packed coordinate in a systolic matmul, :mod:`d1c.codegen.systolic`).
+x10: a neighbour's packed coordinate in a systolic matmul, :mod:`d1c.codegen.systolic`, or a
+token's peer; x11 tokens left to take, x12/x13 count and list of the cores to tell,
+:mod:`d1c.codegen.sync`).
 Tiles: t0 = result, t1.. = operands, t8.. = staged (transposed) operands, t11..t13 = side operands
 and t14/t15 = results of a fused epilogue (:mod:`d1c.codegen.epilogue`). Tags: 0 = operand loads,
 1 = result stores (double-buffered kernels: 0/1 = loads into buffer set 0/1, 2/3 = stores from
-result set 0/1). Message tags (send/recv): 4 = A tiles, 5 = B tiles of a systolic matmul.
+result set 0/1). Message tags (send/recv): 4 = A tiles, 5 = B tiles of a systolic matmul,
+6 = dependency tokens (``notify``/``await``, :mod:`d1c.codegen.sync`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from d1c.codegen.plan import (
     WorkItem,
     operand_view,
 )
+from d1c.codegen.sync import TOKEN_TAG
 from d1c.ir import Op
 from d1c.isa.semantics import pack_coord as _pack
 from d1c.isa.tiles import DmaDesc, TDesc, tdesc_words
@@ -247,26 +253,57 @@ def prologue() -> list[str]:
     return ["csrr x20, param", "ld x21, x20, 0", "addi x22, x20, 4"]
 
 
-def kernel_head(k: int) -> list[str]:
-    """Load the kernel's record address and count from the next pair of the parameter row (a
-    moving pointer, so any number of kernels fits the ``ld`` offset field)."""
-    return [
+def kernel_head(k: int, plan: KernelPlan) -> list[str]:
+    """Mark the kernel's start (for profiles: ``mark``), load the kernel's record address and
+    count from the next pair of the parameter row (a moving pointer, so any number of kernels
+    fits the ``ld`` offset field); a core without work in the kernel skips it. If the kernel has
+    tokens (:mod:`d1c.codegen.sync`): take those of the cores whose results it reads (x11 left),
+    and keep the count and address of the cores to tell at the end (x12, x13). x1 then points at
+    the first work record."""
+    waits, tells = plan.tokens
+    lines = [
         f"; kernel {k}",
+        f"mark {k}",
         "ld x1, x22, 0",
         "ld x2, x22, 4",
         "addi x22, x22, 8",
         f"beq x2, x0, k{k}_end",
-        f"k{k}_loop:",
+    ]
+    if waits:
+        lines += [
+            "ld x11, x1, 0",
+            "addi x1, x1, 4",
+            f"beq x11, x0, k{k}_ready",
+            f"k{k}_wait:",
+            "ld x10, x1, 0",
+            f"await x10, {TOKEN_TAG}",
+            "addi x1, x1, 4",
+            f"loop x11, k{k}_wait",
+            f"k{k}_ready:",
+        ]
+    if tells:
+        lines += ["ld x12, x1, 0", "addi x13, x1, 4", "slli x14, x12, 2", "add x1, x13, x14"]
+    return [*lines, f"k{k}_loop:"]
+
+
+def kernel_end(k: int, plan: KernelPlan) -> list[str]:
+    """After the core's last work item (its stores complete): a token to every core that reads
+    what this core wrote in the kernel, then the end label."""
+    if not plan.tokens[1]:
+        return [f"k{k}_end:"]
+    return [
+        f"beq x12, x0, k{k}_end",
+        f"k{k}_tell:",
+        "ld x10, x13, 0",
+        f"notify x10, {TOKEN_TAG}",
+        "addi x13, x13, 4",
+        f"loop x12, k{k}_tell",
+        f"k{k}_end:",
     ]
 
 
 def kernel_tail(k: int, plan: KernelPlan) -> list[str]:
-    return [
-        *add_imm("x1", record_bytes(plan)),
-        f"loop x2, k{k}_loop",
-        f"k{k}_end:",
-        f"barrier x21, {k % 256}",
-    ]
+    return [*add_imm("x1", record_bytes(plan)), f"loop x2, k{k}_loop", *kernel_end(k, plan)]
 
 
 SIMM = (-(1 << 14), (1 << 14) - 1)  # the range of an I-format immediate (15 bits, signed)
@@ -294,7 +331,7 @@ def code_ew(k: int, plan: KernelPlan) -> list[str]:
         *epilogue_code(plan),
         *store_result(),
     ]
-    return [*kernel_head(k), *body, *kernel_tail(k, plan)]
+    return [*kernel_head(k, plan), *body, *kernel_tail(k, plan)]
 
 
 def _code_stepped(k: int, plan: KernelPlan, first: list[str], rest: list[str]) -> list[str]:
@@ -311,7 +348,7 @@ def _code_stepped(k: int, plan: KernelPlan, first: list[str], rest: list[str]) -
         f"k{k}store_result:",
     ]
     body += epilogue_code(plan)
-    return [*kernel_head(k), *body, *store_result(), *kernel_tail(k, plan)]
+    return [*kernel_head(k, plan), *body, *store_result(), *kernel_tail(k, plan)]
 
 
 def code_matmul(k: int, plan: KernelPlan) -> list[str]:

@@ -15,7 +15,7 @@ the record layout of single-buffered kernels and only reorders the DMA:
   6,660 this way);
 - the result of item i is stored under tag ``2 + i % 2`` and not waited for: item i+2 waits for
   it just before its first compute writes into the same result set, so the store of tile i
-  overlaps the compute of tile i+1; the kernel waits for both store tags before its barrier.
+  overlaps the compute of tile i+1; the kernel waits for both store tags before it tells its readers.
 
 Tags are immediates, so the loop body exists twice (items of even and odd index), and in each
 the steps are unrolled by parity: the first step, pairs of middle steps in a hardware loop, an
@@ -31,6 +31,7 @@ from __future__ import annotations
 from d1c.codegen.isel import (
     SIMM,
     epilogue_code,
+    kernel_end,
     kernel_head,
     load_const,
     record_bytes,
@@ -44,7 +45,7 @@ def code_pipelined(k: int, plan: KernelPlan, first: list[str], rest: list[str]) 
     """Kernel ``k``: ``first`` computes an item's first step into t0, ``rest`` the others."""
     steps = _steps_per_item(plan)
     prime = ["ld x3, x1, 32", "ld x4, x1, 36", "dma.list x3, x4, 0"]
-    head = kernel_head(k)
+    head = kernel_head(k, plan)
     body = [
         *_item(k, plan, 0, 0, first, rest),
         "addi x2, x2, -1",
@@ -54,8 +55,7 @@ def code_pipelined(k: int, plan: KernelPlan, first: list[str], rest: list[str]) 
         f"k{k}_drain:",
         "dma.wait 2",
         "dma.wait 3",
-        f"k{k}_end:",
-        f"barrier x21, {k % 256}",
+        *kernel_end(k, plan),
     ]
     head[0] += " (double-buffered)"
     return [*head[:-1], *prime, head[-1], *body]

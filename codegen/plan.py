@@ -69,6 +69,9 @@ class KernelPlan:
     items: dict[int, list[WorkItem]] = field(default_factory=dict)  # core index -> its tiles
     buffers: int = 1  # buffer sets (2: double-buffered, see :func:`buffer_sets`)
     chain: tuple = ()  # fused epilogue ops (:class:`d1c.codegen.epilogue.FusedOp`)
+    # whether some core takes tokens before the kernel / tells after it (set by
+    # :func:`d1c.codegen.sync.plan_sync`; a kernel without tokens has no token code)
+    tokens: tuple[bool, bool] = (False, False)
 
 
 def buffer_sets(op: Op) -> int:

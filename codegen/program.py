@@ -18,9 +18,7 @@ from d1c.codegen.plan import PLANNERS, KernelPlan, kind_of, returned_values
 from d1c.errors import CompileError
 from d1c.ir import Function
 from d1c.target import Target
-
-Coord = tuple[int, int, int, int]
-
+from d1c.target.mesh import Coord
 
 REPORT_ATTRS = ("sram", "route")  # attributes that describe plans and do not shape them
 _LAST: dict[tuple, tuple[Function, list[KernelPlan]]] = {}  # the entry keeps its function alive
@@ -73,8 +71,3 @@ def _plan_all(func: Function, target: Target) -> list[KernelPlan]:
 def program_coords(func: Function, target: Target) -> list[Coord]:
     """The coordinates of the program's cores: core index i of a plan runs on entry i."""
     return core_order(target)[: program_cores(func, target)]
-
-
-def fmt_coord(c: Coord) -> str:
-    """``chip_x.chip_y.core_x.core_y``, as the assembler and reports write a core."""
-    return ".".join(str(v) for v in c)

@@ -26,13 +26,17 @@ from dataclasses import dataclass, field
 
 from d1c.codegen.isel import CoreImage, record
 from d1c.codegen.plan import KernelPlan
-from d1c.codegen.program import Coord, fmt_coord
+from d1c.codegen.program import Coord
+from d1c.codegen.sync import Sync, plan_sync
 from d1c.errors import CompileError
 from d1c.ir import Function, Op, Value
+from d1c.isa.semantics import pack_coord
 from d1c.isa.tiles import TDesc
 from d1c.target import Target
+from d1c.target.mesh import fmt_coord
 
 ALIGN = 64
+PARAM_HEAD = 1  # the parameter row starts [cores in the program], then per kernel
 
 
 def align(n: int) -> int:
@@ -54,7 +58,7 @@ class Layout:
 
 
 def layout_of(plans: list[KernelPlan], target: Target) -> Layout:
-    words = 1 + 2 * len(plans)
+    words = PARAM_HEAD + 2 * len(plans)
     param_addr = (target.sram_bytes - 4 * words) // ALIGN * ALIGN
     buffers = align(max((p.buffer_bytes for p in plans), default=0))
     return Layout(target.sram_bytes, buffers, param_addr, words)
@@ -77,19 +81,35 @@ class CoreSram:
         return self.image.top + lay.param_bytes
 
 
-def core_sram(plans: list[KernelPlan], index: int, coords: list[Coord]) -> CoreSram:
-    """Lay out core ``index``: its image starts above the largest buffers of its kernels."""
+def core_sram(plans: list[KernelPlan], index: int, coords: list[Coord], sync: Sync) -> CoreSram:
+    """Lay out core ``index``: its image starts above the largest buffers of its kernels. Per
+    kernel it works in, the row points at the kernel's token lists (:func:`token_words`)
+    followed by its work records."""
     mine = [k for k, p in enumerate(plans) if p.items.get(index)]
     peak = max(mine, key=lambda k: plans[k].buffer_bytes, default=None)
     base = 0 if peak is None else align(plans[peak].buffer_bytes)
     core = CoreSram(index, coords[index], CoreImage(base), [len(coords)], peak_kernel=peak)
-    for plan in plans:
+    for k, plan in enumerate(plans):
         items = plan.items.get(index, [])
         start = core.image.top
-        words = [w for item in items for w in record(core.image, item, coords)]
-        core.row += [core.image.put(words) if words else 0, len(items)]
+        if items:
+            words = token_words(sync, index, k, coords)
+            words += [w for item in items for w in record(core.image, item, coords)]
+            core.row += [core.image.put(words), len(items)]
+        else:
+            core.row += [0, 0]
         core.records.append(core.image.top - start)
     return core
+
+
+def token_words(sync: Sync, index: int, k: int, coords: list[Coord]) -> list[int]:
+    """``[waits, coord...]`` if any core takes tokens before kernel ``k``, then ``[tells,
+    coord...]`` if any core tells after it: the packed coordinates of the cores this core takes
+    a token from (one entry per token) and tells."""
+    waiting, telling = sync.kinds(k)
+    waits = [pack_coord(*coords[w]) for w in sync.wait_list(index, k)]
+    tells = [pack_coord(*coords[r]) for r in sync.tell_list(index, k)]
+    return [len(waits), *waits] * waiting + [len(tells), *tells] * telling
 
 
 _LAST: dict[tuple, tuple[list[KernelPlan], list[CoreSram]]] = {}
@@ -102,7 +122,8 @@ def core_srams(plans: list[KernelPlan], coords: list[Coord]) -> list[CoreSram]:
     hit = _LAST.get(key)
     if hit is not None and hit[0] is plans:
         return hit[1]
-    cores = [core_sram(plans, i, coords) for i in range(len(coords))]
+    sync = plan_sync(plans)
+    cores = [core_sram(plans, i, coords, sync) for i in range(len(coords))]
     _LAST.clear()
     _LAST[key] = (plans, cores)
     return cores

@@ -38,7 +38,7 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
     store     mem32[sem(x[rs1], imm)] = x[rs2]         branch   if sem(x[rs1], x[rs2]): pc += 4*off
     loop      x[rs1], taken = sem(x[rs1]); if taken: pc += 4*off
     jump      jal: x[rd], pc = sem(pc, off); jalr: x[rd], pc = sem(pc, x[rs1], imm); j: pc = sem(pc, off)
-    halt/nop/csr_read/csr_write   machine state only (sem is None)
+    halt/nop/mark/csr_read/csr_write   machine state only (sem is None)
     tdesc     t[td] = sem(t[td], <sources in operand order; tld passes the 4 SRAM words at ea>)
     matrix    C = sem(acc, A, B) with A, B, acc decoded to float32; acc = +0.0 in mode ``zero``;
               C rounded (RNE) into td, which must be fp32.
@@ -54,6 +54,7 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
     dma       addr = sem(x[rs1], x[rs2]) (64-bit HBM address); rows of td/ta, HBM stride x[rs3].
     dma_list  descs = sem(<8*x[rs2] words at SRAM x[rs1]>); dma_wait: simulator state only.
     send/recv coord = sem(x[rs1]); mcast: sem(x[rs1], x[rs2], grid_w, grid_h) gives the targets.
+    notify/await  coord = sem(x[rs1]): a token (no data) on tag, FIFO like send/recv.
     barrier   done = sem(arrived, x[rs1]); sem_signal: new = sem(value) on core x[rs1];
               sem_wait: (new, ready) = sem(value, count).
     Every decode/encode passes the core's sticky ``Flags`` and the target's denormal mode.
@@ -229,6 +230,8 @@ FORMATS: dict[str, tuple[Field, ...]] = {
     "NR": (_f("td", 7, 4), _f("rs1", 11, 5), _f("tag", 16, 8, "uimm")),
     "NM": (_f("ta", 7, 4), _f("rs1", 11, 5), _f("rs2", 16, 5), _f("tag", 21, 8, "uimm")),
     "SB": (_f("rs1", 7, 5), _f("id", 12, 8, "uimm")),
+    "MK": (_f("id", 7, 25, "uimm"),),
+    "NT": (_f("rs1", 7, 5), _f("tag", 12, 8, "uimm")),
     "SS": (_f("rs1", 7, 5), _f("sem", 12, 4, "uimm")),
     "SW": (_f("sem", 7, 4, "uimm"), _f("count", 11, 16, "uimm")),
     "MM": (*_tile("td", "ta", "tb"), _f("mode", 19, 1, enum="mode")),
@@ -287,6 +290,7 @@ ROWS: tuple[Row, ...] = (
     _r("jal",        0x04, "J",    "jump",      "control", s.jal,          "x[rd] = pc + 4; pc = pc + 4*off"),
     _r("jalr",       0x05, "I",    "jump",      "control", s.jalr,         "x[rd] = pc + 4; pc = (x[rs1] + imm) & ~3"),
     _r("loop",       0x06, "L",    "loop",      "control", s.loop,         "hardware loop: x[rs1] -= 1; if x[rs1] != 0: pc = pc + 4*off (body runs x[rs1] times)"),
+    _r("mark",       0x07, "MK",   "mark",      "control", None,           "no effect (one issue slot); a traced simulation records (core, id, time): the compiler marks where each kernel starts"),
     _r("beq",        0x08, "B",    "branch",    "control", s.beq,          "if x[rs1] == x[rs2]: pc = pc + 4*off"),
     _r("bne",        0x09, "B",    "branch",    "control", s.bne,          "if x[rs1] != x[rs2]: pc = pc + 4*off"),
     _r("blt",        0x0A, "B",    "branch",    "control", s.blt,          "if x[rs1] < x[rs2] (signed): pc = pc + 4*off"),
@@ -336,6 +340,8 @@ ROWS: tuple[Row, ...] = (
     # NoC
     _r("send",       0x44, "NS",   "send",      "noc",     s.unpack_coord, "send the bytes of tile t[ta] to core x[rs1] (packed coord, any chip) with tag; non-blocking"),
     _r("recv",       0x45, "NR",   "recv",      "noc",     s.unpack_coord, "block until the message from core x[rs1] with tag arrives; write it into tile t[td]"),
+    _r("notify",     0x47, "NT",   "notify",    "noc",     s.unpack_coord, "send a token (no data) to core x[rs1] with tag; non-blocking; arrives after the route's latency"),
+    _r("await",      0x4B, "NT",   "await",     "noc",     s.unpack_coord, "block until a token from core x[rs1] with tag arrives (FIFO per source, destination and tag); take it"),
     _r("mcast",      0x46, "NM",   "mcast",     "noc",     t.mcast_targets,"send tile t[ta] with tag to every core on the mesh segment x[rs1]..x[rs2] (one row or column)"),
     # sync
     _r("barrier",    0x48, "SB",   "barrier",   "sync",    s.barrier,      "block until x[rs1] cores (this one included) reached barrier id"),

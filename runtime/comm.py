@@ -1,4 +1,5 @@
-"""NoC and synchronisation instructions: send, recv, mcast, barrier, sem.signal, sem.wait.
+"""NoC and synchronisation instructions: send, recv, mcast, notify, await, barrier, sem.signal,
+sem.wait.
 
 Messages (spec: ``send`` copies the tile's bytes when it issues)
     A send reads its tile (format, bias and bytes) at issue and reserves the route's links
@@ -8,6 +9,10 @@ Messages (spec: ``send`` copies the tile's bytes when it issues)
     The message must have the receiving tile's byte count and the same format (and CFloat bias),
     else a format/bias-mismatch or size fault. Sending to a disabled site, a coordinate outside
     the mesh or a core that runs no program is a fault.
+
+Tokens: ``notify`` sends a message without data (it arrives after the route's latency) and
+``await`` takes one, like ``recv``: same mailbox, same FIFO per (source, destination, tag), and a
+data message is a fault for ``await`` as a token is for ``recv``.
 
 Semaphores: ``sem.signal`` reaches its target after the route latency (an event); ``sem.wait``
 sees only signals that arrived by its time. Barriers: a barrier id completes when as many cores
@@ -134,7 +139,48 @@ def ex_recv(c, pc, op):
     return pc + 1
 
 
+TOKEN = "token"  # the format of a notify message (no data)
+
+
+def ex_notify(c, pc, op):
+    _, a, tag = op
+    m = c.m
+    if c.now > m.horizon:
+        return YIELD
+    dst = _dest(c, c.x[a], "notify")
+    msg = Message(m.net.send(c.pos, dst.pos, 0, c.now), 0, TOKEN, 0, None)
+    if m.trace is not None:
+        m.event("notify", c, c.now, msg.arrival - c.now, to=dst.name, tag=tag)
+    _deliver(c, dst, tag, msg)
+    c.now += 1
+    return pc + 1
+
+
+def ex_await(c, pc, op):
+    _, a, tag = op
+    m = c.m
+    src = m.mesh.checked(c.x[a], "await")
+    sgid = m.mesh.gid(src)
+    q = m.mail.get((c.gid, sgid, tag))
+    if not q:
+        c.wait = ("recv", sgid, tag)
+        return BLOCK
+    msg = q.popleft()
+    if msg.fmt != TOKEN:
+        raise SimulationError(
+            f"await: the message from {fmt_coord(src)} on tag {tag} carries {msg.nbytes} bytes "
+            "of data, not a token (recv takes it)"
+        )
+    m.stall(c, "recv", msg.arrival)
+    c.now += 1
+    return pc + 1
+
+
 def _check_message(d, msg: Message, src) -> None:
+    if msg.fmt == TOKEN:
+        raise SimulationError(
+            f"recv: the message from {fmt_coord(src)} is a token (await takes it)"
+        )
     if msg.fmt != d.fmt or (d.fmt in CFLOAT and msg.bias != d.bias):
         raise SimulationError(
             f"recv: format/bias mismatch: message from {fmt_coord(src)} holds {msg.fmt} bias {msg.bias}, tile is {d.fmt} bias {d.bias}"

@@ -123,6 +123,15 @@ def ex_nop(c, pc, op):
     return pc + 1
 
 
+def ex_mark(c, pc, op):
+    m = c.m
+    if m.trace is not None:
+        m.event("mark", c, c.now, 0, id=op[1])
+    m.reached_mark(op[1], c.now)
+    c.now += 1
+    return pc + 1
+
+
 def ex_halt(c, pc, op):
     c.now += 1
     c.halted = True

@@ -136,6 +136,7 @@ class Machine:
     cost_cache: dict = field(default_factory=dict)
     barrier_log: list[tuple[int, int, int]] = field(default_factory=list)
     progress: Progress | None = None
+    marked: int = -1  # the highest mark id any core reached
 
     def __post_init__(self) -> None:
         self.mesh = Mesh.of(self.target)
@@ -190,6 +191,14 @@ class Machine:
         self.barrier_log.append((bid, last_arrival, released))
         if self.progress is not None:
             self.progress.update(note=f"cycle {released:,}")
+
+    def reached_mark(self, mark: int, now: int) -> None:
+        """The first core to reach ``mark`` (the compiler marks each kernel) advances the
+        progress bar."""
+        if mark > self.marked:
+            self.marked = mark
+            if self.progress is not None:
+                self.progress.update(note=f"cycle {now:,}")
 
     def event(self, kind: str, c: CoreState, start: int, dur: int, **args: object) -> None:
         """Record a trace event (only called when tracing)."""

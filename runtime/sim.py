@@ -63,7 +63,7 @@ def simulate(
     depends on parameters or SRAM images is exact; control flow that depends on computed tile
     data is not supported); outputs are then empty. ``trace`` (a path, or True) records the tile
     ops, DMAs, messages and stalls (:mod:`d1c.runtime.trace`; a path also gets the Chrome/Perfetto
-    JSON). A progress bar counts barriers (kernels) on a terminal. ``max_cycles`` stops runaway loops with a
+    JSON). A progress bar counts kernels (``mark`` ids) on a terminal. ``max_cycles`` stops runaway loops with a
     fault. ``io`` (:class:`d1c.runtime.host.HostCode`) packs inputs and unpacks outputs with
     native host code instead of the numpy reference path (same bits). Faults raise
     :class:`SimulationError`.

@@ -3,7 +3,8 @@
 Layout (opens in ui.perfetto.dev and chrome://tracing):
 
 - every chip is a process (``pid`` = 1 + chip_y * chips_x + chip_x, named ``chip X.Y``); process
-  0, ``program``, holds one ``kernels`` track with a slice per kernel (between barrier releases);
+  0, ``program``, holds the kernels: a slice per marked region (``mark`` instructions, which the
+  compiler puts at the start of every kernel), one lane per overlapping slice;
 - every core that recorded events has a ``core C`` track with its tile ops (category
   ``compute``) and its stalls (``stall``, named ``stall:<cause>``), which never overlap because a
   core issues in order; its asynchronous work goes on extra tracks, ``core C dma N`` (DMAs) and
@@ -29,12 +30,14 @@ Barrier = tuple[int, int, int]  # (barrier id, last arrival, release of the last
 
 
 def category(name: str) -> str:
-    """``compute``, ``dma``, ``noc`` or ``stall`` for an event name."""
+    """``compute``, ``dma``, ``noc``, ``stall`` or ``mark`` for an event name."""
+    if name == "mark":
+        return "mark"
     if name.startswith("stall:"):
         return "stall"
     if name.startswith("dma."):
         return "dma"
-    if name in ("send", "mcast"):
+    if name in ("send", "mcast", "notify"):
         return "noc"
     return "compute"
 
@@ -57,6 +60,8 @@ def _tracks(events: list[Event]) -> dict[tuple[Coord, str, int], list[Event]]:
     by_kind: dict[tuple[Coord, str], list[Event]] = defaultdict(list)
     for ev in events:
         kind = category(ev[0])
+        if kind == "mark":
+            continue  # drawn as the kernel slices of process 0
         by_kind[(ev[1], "core" if kind in ("compute", "stall") else kind)].append(ev)
     out: dict[tuple[Coord, str, int], list[Event]] = defaultdict(list)
     for (core, kind), evs in sorted(by_kind.items()):
@@ -89,8 +94,13 @@ def chrome_trace(
 ) -> dict:
     """The trace-event JSON object of a run (``traceEvents`` plus ``displayTimeUnit``)."""
     us = 1e6 / clock_hz
-    out = [_meta("process_name", 0, None, "program"), _meta("thread_name", 0, 0, "kernels")]
-    out += _kernel_slices(barriers, us, kernel_names)
+    slices = _kernel_slices(events, us, kernel_names)
+    lanes = sorted({e["tid"] for e in slices}) or [0]
+    out = [_meta("process_name", 0, None, "program")]
+    out += [
+        _meta("thread_name", 0, lane, f"kernels {lane}" if lane else "kernels") for lane in lanes
+    ]
+    out += slices
     tids: dict[int, int] = defaultdict(int)
     for pid in sorted({1 + c[1] * chips_x + c[0] for c in (e[1] for e in events)}):
         out += [
@@ -120,20 +130,30 @@ def _slice(ev: Event, pid: int, tid: int, us: float) -> dict:
     }
 
 
-def _kernel_slices(barriers: list[Barrier], us: float, names: list[str] | None) -> list[dict]:
-    out, prev = [], 0
-    for k, (_, _, released) in enumerate(barriers):
+def _kernel_slices(events: list[Event], us: float, names: list[str] | None) -> list[dict]:
+    """One slice per marked region (the compiler marks the start of each kernel on every core):
+    from the first core's mark of it to the last core's next mark (or its last event), one lane
+    per overlapping slice on the ``program`` process."""
+    marks: dict[Coord, list[tuple[int, int]]] = defaultdict(list)
+    last: dict[Coord, int] = defaultdict(int)
+    for name, core, start, dur, args in events:
+        if name == "mark":
+            marks[core].append((start, args["id"]))
+        last[core] = max(last[core], start + dur)
+    first: dict[int, int] = {}
+    end: dict[int, int] = defaultdict(int)
+    for core, ms in marks.items():
+        ms.sort()
+        for (t, k), nxt in zip(ms, [*ms[1:], (last[core], None)], strict=True):
+            first[k] = min(first.get(k, t), t)
+            end[k] = max(end[k], nxt[0])
+    spans = [("", None, first[k], end[k] - first[k], {"kernel": k}) for k in sorted(first)]
+    out = []
+    for (_, _, start, dur, args), lane in zip(spans, _lanes(spans), strict=True):
+        k = args["kernel"]
         name = names[k] if names is not None and k < len(names) else f"kernel {k}"
-        ev = {"name": name, "cat": "kernel", "ph": "X", "pid": 0, "tid": 0}
-        out.append(
-            {
-                **ev,
-                "ts": prev * us,
-                "dur": (released - prev) * us,
-                "args": {"kernel": k, "cycles": released - prev},
-            }
-        )
-        prev = released
+        out.append({"name": name, "cat": "kernel", "ph": "X", "pid": 0, "tid": lane,
+                    "ts": start * us, "dur": dur * us, "args": {"kernel": k, "cycles": dur}})  # fmt: skip
     return out
 
 

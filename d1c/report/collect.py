@@ -5,11 +5,13 @@
 
 - total cycles, seconds at the target clock, MACs and utilization against the target's peak,
   with the roofline bound of the program (:class:`Roofline`);
-- a per-op breakdown (:class:`OpRow`): a compiled program's kernels run in op order and kernel k
-  ends at the k-th barrier release (:attr:`SimResult.barriers`), so each kernel's wall time is
-  the gap between releases and each traced event belongs to the kernel whose window it starts
-  in; kernel k is the k-th kernel of the program's ``kernels`` blob (:mod:`d1c.codegen.kernel_table`:
-  the op, its source line and attributes, stored at compile time);
+- a per-op breakdown (:class:`OpRow`): every core marks the start of each kernel it runs
+  through (a ``mark`` instruction), so each traced event belongs to the kernel its core was in
+  when it started; a kernel's window runs from its first mark to the end of its last event
+  (windows overlap: cores wait only for the producers of what they read, not for each other);
+  kernel k is the k-th kernel of the program's ``kernels`` blob
+  (:mod:`d1c.codegen.kernel_table`: the op, its source line and attributes, stored at compile
+  time);
 - stall cycles by cause; per-core SRAM high-water marks (:class:`CoreSram`) and per-chip sums;
 - bytes per NoC link: simulated core-to-core messages, and the compile-time routes of the DMA
   streams (:func:`d1c.passes.route.link_loads`, from the same blob), which the simulator does
@@ -150,30 +152,41 @@ class Report:
 
 
 # ---------------------------------------------------------------- kernels -> ops
-def _windows(res: SimResult) -> tuple[list[int], list[int]]:
-    """Kernel k runs from ``ends[k-1]`` (0 for the first) to ``ends[k]``; ``arrivals[k]`` is
-    the last arrival at its barrier (every event of kernel k starts at or before it, every event
-    of kernel k+1 after it)."""
-    arrivals = [b[1] for b in res.barriers]
-    ends = [b[2] for b in res.barriers]
-    return arrivals, ends
+def _spans(res: SimResult) -> dict:
+    """Per core: the sorted (time, kernel) of its ``mark`` events (each core marks the start of
+    every kernel it runs through, :func:`d1c.codegen.isel.kernel_head`)."""
+    marks: dict = defaultdict(list)
+    for name, core, start, _, args in res.trace or ():
+        if name == "mark":
+            marks[core].append((start, args["id"]))
+    return {core: sorted(ms) for core, ms in marks.items()}
 
 
-def _kernel_of(ev: Event, arrivals: list[int]) -> int:
-    """A barrier stall that starts exactly at the last arrival still belongs to that barrier."""
-    start = ev[2]
-    if ev[0] == "stall:barrier":
-        return bisect.bisect_left(arrivals, start)
-    return bisect.bisect_right(arrivals, start)
+def _kernel_of(ev: Event, spans: dict) -> int | None:
+    """The kernel the event's core was in when the event started (None: before any mark)."""
+    marks = spans.get(ev[1])
+    if not marks:
+        return None
+    i = bisect.bisect_right(marks, (ev[2], float("inf"))) - 1
+    return marks[i][1] if i >= 0 else None
 
 
 def _per_kernel(res: SimResult, n: int) -> list[dict]:
-    """Sums of traced events per kernel window (n windows, plus a tail after the last)."""
-    arrivals, _ = _windows(res)
-    acc = [{"macs": 0, "compute": 0, "dma": 0, "stalls": defaultdict(int)} for _ in range(n + 1)]
+    """Per kernel: the earliest mark, the latest end of its events, and the sums of its cores'
+    events (a last entry collects what happened after the last kernel or outside any)."""
+    spans = _spans(res)
+    acc = [
+        {"start": None, "end": 0, "macs": 0, "compute": 0, "dma": 0, "stalls": defaultdict(int)}
+        for _ in range(n + 1)
+    ]
     for ev in res.trace or ():
-        a = acc[min(_kernel_of(ev, arrivals), n)]
-        name, _, _, dur, args = ev
+        name, _, start, dur, args = ev
+        k = _kernel_of(ev, spans)
+        a = acc[n if k is None or k >= n else k]
+        if name == "mark":
+            a["start"] = start if a["start"] is None else min(a["start"], start)
+            continue
+        a["end"] = max(a["end"], start + dur)
         kind = category(name)
         if kind == "stall":
             a["stalls"][name[6:]] += dur
@@ -184,23 +197,26 @@ def _per_kernel(res: SimResult, n: int) -> list[dict]:
     return acc
 
 
-def op_rows(res: SimResult, kernels: list[KernelInfo] | None) -> list[OpRow]:
-    """One row per kernel (barrier window), plus a ``(tail)`` row for time after the last;
-    kernels are named by ``kernels`` when it has one entry per window, else ``kernel K``."""
-    _, ends = _windows(res)
-    n = len(ends)
+def op_rows(
+    res: SimResult, kernels: list[KernelInfo] | None, count: int | None = None
+) -> list[OpRow]:
+    """One row per kernel: from the first core's start of it to the end of the last event any
+    core had in it (kernels overlap: cores only wait for the producers of what they read), plus
+    a ``(tail)`` row for events outside every kernel. Kernels are named by ``kernels`` when it
+    has one entry per kernel (``count`` of them), else ``kernel K``."""
+    n = count if count is not None else len(kernels or ())
     named = kernels if kernels is not None and len(kernels) == n else None
     sums = _per_kernel(res, n)
-    rows, prev = [], 0
+    rows = []
     for k in range(n + 1):
-        end = ends[k] if k < n else res.cycles
-        if k == n and end <= prev and not sums[k]["compute"] and not sums[k]["dma"]:
+        s = sums[k]
+        if k == n and not s["compute"] and not s["dma"] and not s["stalls"]:
             break
         info = _label(named, k, n)
-        s = sums[k]
-        rows.append(OpRow(k, info.op, info.loc, info.source, prev, max(end - prev, 0), s["macs"],
-                          s["compute"], s["dma"], dict(s["stalls"]), info.sram, info.route))  # fmt: skip
-        prev = max(prev, end)
+        start = s["start"] if s["start"] is not None else 0
+        rows.append(OpRow(k, info.op, info.loc, info.source, start, max(s["end"] - start, 0),
+                          s["macs"], s["compute"], s["dma"], dict(s["stalls"]), info.sram,
+                          info.route))  # fmt: skip
     return rows
 
 
@@ -263,16 +279,18 @@ def report_program(
     timing_only: bool = False,
 ) -> Report:
     """Simulate ``prog`` once (traced) and gather the report; the program's ``kernels`` blob
-    (:mod:`d1c.codegen.kernel_table`) names the kernels and gives the compile-time DMA link loads."""
+    (:mod:`d1c.codegen.kernel_table`) names the kernels and gives the compile-time DMA link
+    loads."""
     from d1c.runtime.sim import simulate
 
     res = simulate(
         prog, target, None if timing_only else inputs, timing_only=timing_only, trace=True
     )
     kernels, dma_links = read_kernel_table(prog)
-    return Report(name, target, dtype, res, op_rows(res, kernels), core_sram(prog, res),
-                  dict(res.link_bytes), dma_links, roofline(prog, res, target),
-                  timing_only, dict(prog.meta))  # fmt: skip
+    count = len(kernels) if kernels is not None else int(dict(prog.meta).get("kernels", 0))
+    return Report(name, target, dtype, res, op_rows(res, kernels, count), core_sram(prog, res),
+                  dict(res.link_bytes), dma_links, roofline(prog, res, target), timing_only,
+                  dict(prog.meta))  # fmt: skip
 
 
 def report_source(

@@ -156,3 +156,8 @@ def _check_geometry(t: Target, origin: str) -> None:
         raise D1cError(
             f"target {origin} has an invalid mesh (chips {t.chips}, grid {t.chip_grid}, disabled {sorted(t.disabled)})"
         )
+    if t.sram_bytes < 64 or t.sram_bytes % 4:
+        raise D1cError(
+            f"target {origin}: core.sram_bytes = {t.sram_bytes} is not a positive multiple of 4",
+            hint="SRAM is addressed in 32-bit words; use e.g. 1310720 (1.25 MiB)",
+        )

@@ -60,7 +60,10 @@ def test_a_broken_pass_is_caught_shrunk_saved_and_replayed(tmp_path: Path, monke
     folder = found.folder
     assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "case.d1", "inputs.npz"]
     ops = [op.name for op in parse_module((folder / "case.d1").read_text()).main.ops]
-    assert len(ops) <= 3 and set(ops) & COMPOSITE, ops  # shrunk to a decomposed op
+    # shrunk to one decomposed op and what it reads (layer_norm takes a weight and a bias: 4 ops
+    # with the return); which example fails first depends on every draw before it, including
+    # the mutations of each example's program bytes
+    assert len(ops) <= 4 and set(ops) & COMPOSITE, ops
     (cmd,) = found.commands
     assert cmd.startswith("d1c verify case.d1 --target mini") and "--inputs inputs.npz" in cmd
     assert cmd in (folder / "README.txt").read_text() and cmd in result.summary()

@@ -10,7 +10,8 @@ from d1c.isa import spec
 
 ROW_IDS = [r.name for r in spec.ROWS]
 EXEC_KINDS = {
-    "alu", "alu_imm", "const", "load", "store", "branch", "loop", "jump", "halt", "nop",
+    "alu", "alu_imm", "const", "load", "store", "branch", "loop", "jump", "halt", "nop", "mark",
+    "notify", "await",
     "csr_read", "csr_write", "tdesc", "matrix", "ew", "reduce", "move", "dma", "dma_list",
     "dma_wait", "send", "recv", "mcast", "barrier", "sem_signal", "sem_wait",
 }  # fmt: skip
