@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from d1c.codegen.kinds import DEVICE_FMT, ROUND_MODE
 from d1c.codegen.plan import (
     BINARY_INST,
     COMPARE,
@@ -160,6 +161,8 @@ def compute_lines(op: Op, d: str, srcs: list[str]) -> list[str]:
     a, b, c = (*srcs, "", "")[:3]
     if name in UNARY_FN:
         return [f"vfn {d}, {a}, {UNARY_FN[name]}, rne"]
+    if name in ROUND_MODE:
+        return [f"vround {d}, {a}, {ROUND_MODE[name]}"]
     if name == "relu":
         return [f"vmaxs {d}, {a}, x0, rne"]  # max(x, +0): -0 and NaN pass, as the IR's relu
     if name == "gelu":
@@ -182,12 +185,15 @@ def compute_lines(op: Op, d: str, srcs: list[str]) -> list[str]:
 
 def _convert(op: Op) -> str:
     """vcvt between number formats; to i1 a != 0 test; integer to integer (both i32 on the
-    device) a raw copy, so values beyond fp32's 24 bits survive."""
+    device) a raw copy, so values beyond fp32's 24 bits survive; i1 (bf16 0.0/1.0 on the
+    device) to an integer a vcvt (exact)."""
     src, dst = op.operands[0].type.elem, op.result.type.elem
     if dst.name == "i1":
         return "vcmps {d}, {a}, x0, ne"
-    if src.is_int and dst.is_int:
+    if DEVICE_FMT[src.name] == DEVICE_FMT[dst.name] == "i32":
         return "tcopy {d}, {a}"
+    if src.is_float and dst.is_int:  # truncate, then the i32 store of an integer is exact
+        return "vround {d}, {a}, trunc"
     return "vcvt {d}, {a}, rne"
 
 

@@ -32,6 +32,8 @@ from d1c.target import DEFAULT_TARGET
 
 IR_STAGES = (*driver.STAGE_NAMES, "host-ir")
 _BOOL = "bool"
+_NARROW_OF = {"bf16": "bfloat16", "fp16": "float16"}  # IR element -> torch dtype name
+_NARROW = frozenset(_NARROW_OF.values())
 
 
 @dataclass(frozen=True)
@@ -152,17 +154,16 @@ class Program:
         return symbol_inputs(self.program, dict(zip(self.info["args"], arrays, strict=True)))
 
     def _to_torch(self, outs: list[np.ndarray]) -> Any:
-        import torch
         from torch.utils import _pytree
 
-        leaves = []
-        for arr, dtype in zip(outs, self.info["outputs"], strict=True):
-            value = arr != 0 if dtype == _BOOL else np.asarray(arr).astype(dtype, copy=False)
-            leaves.append(torch.from_numpy(np.ascontiguousarray(value)))
+        leaves = [_leaf(arr, dtype) for arr, dtype in zip(outs, self.info["outputs"], strict=True)]
         spec = self.info.get("tree")
         if spec is None:
             return leaves[0] if len(leaves) == 1 else tuple(leaves)
-        return _pytree.tree_unflatten(leaves, _pytree.treespec_loads(spec))
+        tree = _pytree.treespec_loads(spec)
+        out = _pytree.tree_unflatten(leaves, tree)
+        names = self.info.get("structseq") or {}
+        return _restore(out, tree, names, [0]) if names else out
 
     def report(self) -> Report:
         """Figures of the latest ``run``; before any run, of a timing-only simulation (the same
@@ -215,6 +216,65 @@ class Program:
         driver.write_bytes(self.to_bytes(), str(path))
 
 
+def _leaf(arr: np.ndarray, dtype: str) -> Any:
+    """One output as a torch tensor of the model's dtype and shape (rank 0 stays rank 0; bf16
+    and fp16 results come back in their own dtype: their values are exact in either)."""
+    import torch
+
+    if dtype == _BOOL:
+        return torch.from_numpy(np.array(arr != 0, order="C"))
+    if dtype in _NARROW:
+        return torch.from_numpy(np.array(arr, np.float32, order="C")).to(getattr(torch, dtype))
+    return torch.from_numpy(np.array(arr, dtype, order="C"))
+
+
+def _tree(spec: Any) -> tuple[str | None, dict[str, str]]:
+    """(JSON of the output tree, ``torch.return_types`` class names by node). torch cannot
+    serialize named-tuple nodes (``torch.aminmax``, ``max(dim)``...), so they are stored as
+    tuples, with their class names keyed by the node's preorder index."""
+    from torch.utils import _pytree
+
+    if spec is None:
+        return None, {}
+    names: dict[str, str] = {}
+    return _pytree.treespec_dumps(_plain(spec, names, [0])), names
+
+
+def _plain(spec: Any, names: dict[str, str], count: list[int]) -> Any:
+    """``spec`` with every named-tuple node made a tuple, its class name put in ``names``."""
+    from torch.utils import _pytree
+
+    index = count[0]
+    count[0] += 1
+    children = [_plain(c, names, count) for c in spec.children()]
+    if spec.type is not None and _pytree.is_structseq_class(spec.type):
+        names[str(index)] = spec.type.__name__
+        return _pytree.TreeSpec(tuple, None, children)
+    if not children:
+        return spec
+    return _pytree.TreeSpec(spec.type, spec.context, children)
+
+
+def _restore(obj: Any, spec: Any, names: dict[str, str], count: list[int]) -> Any:
+    """``obj`` (unflattened with the plain spec) with the named tuples of ``names`` rebuilt."""
+    import torch
+
+    index = count[0]
+    count[0] += 1
+    if spec.is_leaf():
+        return obj
+    keys = list(spec.context) if isinstance(obj, dict) else range(len(obj))
+    old = [obj[k] for k in keys]
+    kids = [_restore(o, c, names, count) for o, c in zip(old, spec.children(), strict=True)]
+    if str(index) in names:
+        return getattr(torch.return_types, names[str(index)])(kids)
+    if all(a is b for a, b in zip(kids, old, strict=True)):
+        return obj
+    if isinstance(obj, dict):
+        return type(obj)(zip(keys, kids, strict=True))
+    return type(obj)(kids)
+
+
 def _numpy(t: Any) -> np.ndarray:
     if hasattr(t, "detach"):
         return t.detach().cpu().numpy()
@@ -227,7 +287,7 @@ def _out_dtypes(module: Module) -> list[str]:
     out = []
     for v in module.main.outputs:
         e = v.type.elem
-        out.append(_BOOL if e.name == "i1" else np.dtype(e.host_dtype).name)
+        out.append(_BOOL if e.name == "i1" else _NARROW_OF.get(e.name, np.dtype(e.host_dtype).name))
     return out
 
 
@@ -244,8 +304,6 @@ def _as_tuple(example_inputs: Any) -> tuple:
 
 def compile_exported(ep, module: Module, inputs: tuple, target: str, dtype: str) -> Program:
     """A Program from an imported ``torch.export`` program (the API and the dynamo backend)."""
-    from torch.utils import _pytree
-
     if dtype not in driver.DTYPES:
         raise D1cError(f"unknown dtype '{dtype}'", hint=f"dtypes: {', '.join(driver.DTYPES)}")
     arrays = tuple(_numpy(t) for t in inputs)
@@ -253,11 +311,13 @@ def compile_exported(ep, module: Module, inputs: tuple, target: str, dtype: str)
     stages = driver.compile_stages(module, "placed", opts)
     program = driver.build(stages["placed"], opts)
     func = stages["graph"].main
+    tree, structseq = _tree(ep.call_spec.out_spec)
     info = {
         "name": module.name,
         "args": func.arg_names(),
         "outputs": _out_dtypes(stages["graph"]),
-        "tree": _pytree.treespec_dumps(ep.call_spec.out_spec) if ep.call_spec.out_spec else None,
+        "tree": tree,
+        "structseq": structseq,
         "dtype": dtype,
     }
     return Program(program, info, stages)
@@ -267,7 +327,8 @@ def compile(
     model: Any, example_inputs: Any, *, target: str = DEFAULT_TARGET, dtype: str = "bf16"
 ) -> Program:
     """Compile ``model`` (a ``torch.nn.Module``) for ``target`` with ``dtype`` storage
-    (``bf16`` or ``cfp8``; cfp8 calibrates its biases on ``example_inputs``)."""
+    (``bf16``, ``cfp8`` — which calibrates its biases on ``example_inputs`` — or ``fp32``: no
+    storage rounding, for checking a mapping without quantization noise)."""
     from d1c.frontend import export_program, import_program
 
     inputs = _as_tuple(example_inputs)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from d1c.isa.d1x import D1xProgram
 
 IR_SUFFIXES = (".d1",)
-DTYPES = ("bf16", "cfp8")
+DTYPES = ("bf16", "cfp8", "fp32")
 
 
 @dataclass(frozen=True)

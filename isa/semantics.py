@@ -272,6 +272,15 @@ def select(m: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return canon(np.where(_f32(m) != 0, _f32(a), _f32(b)))
 
 
+_RMODES = {"rne": np.rint, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc}
+
+
+def round_int(a: np.ndarray, rmode: str) -> np.ndarray:
+    """``a`` rounded to an integral float32 (to nearest even, down, up, toward zero): exact,
+    so host independent; NaN and infinities pass (NaN canonicalised)."""
+    return canon(_RMODES[rmode](_f32(a)))
+
+
 def convert(a: np.ndarray) -> np.ndarray:
     """The identity on values: vcvt's work is the rounding into the destination format."""
     return canon(a)

@@ -60,7 +60,7 @@ Exec kinds (``Row.exec``): how the simulator applies ``Row.sem``
     Every decode/encode passes the core's sticky ``Flags`` and the target's denormal mode.
     Faults (the simulator raises SimulationError with core and pc): tile or scalar access outside
     SRAM, misaligned ld/st, shapes that do not match (mma [M,K]@[K,N] into [M,N]), mma with
-    td not fp32 or ta/tb fp32/i32, move format/bias mismatch, gather index out of range, recv
+    td not fp32, move format/bias mismatch, gather index out of range, recv
     size different from td.nbytes, an invalid word, and deadlock.
 
 Memory, DMA, NoC and sync (details in each row's doc)
@@ -118,6 +118,7 @@ ENUMS: dict[str, dict[str, int]] = {
         )
     },
     "redop": {"sum": 0, "max": 1, "min": 2},
+    "rmode": {"rne": 0, "floor": 1, "ceil": 2, "trunc": 3},
     "axis": {"rows": 0, "cols": 1},
     "mode": {"zero": 0, "acc": 1},
     "sreg": {
@@ -243,6 +244,7 @@ FORMATS: dict[str, tuple[Field, ...]] = {
     "TFL": (*_tile("td"), _f("rs1", 11, 5), _f("rnd", 16, 1, enum="rnd")),
     "TC": (*_tile("td", "ta"), _f("rnd", 15, 1, enum="rnd")),
     "TU": (*_tile("td", "ta"), _f("func", 15, 4, enum="func"), _f("rnd", 19, 1, enum="rnd")),
+    "TRM": (*_tile("td", "ta"), _f("rmode", 15, 2, enum="rmode")),
     "TRD": (*_tile("td", "ta"), _f("redop", 15, 2, enum="redop"), _f("axis", 17, 1, enum="axis"), _f("mode", 18, 1, enum="mode"), _f("rnd", 19, 1, enum="rnd")),
     "T2": _tile("td", "ta"),
     "T2A": (*_tile("td", "ta"), _f("axis", 15, 1, enum="axis")),
@@ -348,7 +350,7 @@ ROWS: tuple[Row, ...] = (
     _r("sem.signal", 0x49, "SS",   "sem_signal","sync",    s.sem_signal,   "increment semaphore sem (0..15) of core x[rs1]"),
     _r("sem.wait",   0x4A, "SW",   "sem_wait",  "sync",    s.sem_wait,     "block until local semaphore sem >= count, then subtract count"),
     # matrix
-    _r("mma",        0x50, "MM",   "matrix",    "matrix",  s.mma,          "t[td] (fp32 [M,N]) = (mode acc ? t[td] : 0) + t[ta] [M,K] @ t[tb] [K,N], sequential in K, no FMA"),
+    _r("mma",        0x50, "MM",   "matrix",    "matrix",  s.mma,          "t[td] (fp32 [M,N]) = (mode acc ? t[td] : 0) + t[ta] [M,K] @ t[tb] [K,N], sequential in K, no FMA (fp32 operands: products rounded, FP32 FMA rate)"),
     # vector elementwise, tile op tile (numpy broadcasting of [R,1]/[1,C] operands)
     _r("vadd",       0x58, "TT",   "ew",        "vector",  s.fadd,         "t[td] = round(t[ta] + t[tb])"),
     _r("vsub",       0x59, "TT",   "ew",        "vector",  s.fsub,         "t[td] = round(t[ta] - t[tb])"),
@@ -371,6 +373,7 @@ ROWS: tuple[Row, ...] = (
     # conversion, functions, reductions
     _r("vcvt",       0x69, "TC",   "ew",        "vector",  s.convert,      "t[td] = round(t[ta]): format conversion with rounding rnd"),
     _r("vfn",        0x6A, "TU",   "ew",        "vector",  s.unary,        "t[td] = round(func(t[ta])) (fpmath: same bits on every host)"),
+    _r("vround",     0x6C, "TRM",  "ew",        "vector",  s.round_int,    "t[td] = t[ta] rounded to an integer value (rmode rne, floor, ceil, trunc; exact), stored with rne: into i32 a float-to-integer conversion"),
     _r("vred",       0x6B, "TRD",  "reduce",    "vector",  s.reduce,       "t[td] = round(redop of t[ta] along axis), sequential from index 0, from t[td] if mode acc"),
     # moves (raw codes; same format and bias)
     _r("tcopy",      0x70, "T2",   "move",      "move",    s.copy,         "t[td] = t[ta] (same shape)"),

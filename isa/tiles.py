@@ -250,6 +250,25 @@ STRIPED = 31
 STRIPE_BYTES = 4096
 
 
+# Addresses with bit 63 set name the SRAM of a core instead of HBM: ``SRAM_FLAG | gid << 24 |
+# offset`` (gid: the core's global number, :meth:`d1c.target.mesh.Mesh.gid`). A DMA descriptor's
+# "HBM" side may be such an address: the transfer then moves bytes between this core's SRAM and
+# that core's (itself included) over the NoC.
+SRAM_FLAG = 1 << 63
+SRAM_GID_SHIFT = 24
+
+
+def sram_addr(gid: int, offset: int) -> int:
+    """The global address of byte ``offset`` of core ``gid``'s SRAM."""
+    return SRAM_FLAG | (gid << SRAM_GID_SHIFT) | offset
+
+
+def split_sram(addr: int) -> tuple[int, int]:
+    """(gid, offset) of a global SRAM address (:func:`sram_addr`)."""
+    rest = addr & ~SRAM_FLAG
+    return rest >> SRAM_GID_SHIFT, rest & ((1 << SRAM_GID_SHIFT) - 1)
+
+
 def dip_shares(addr: int, nbytes: int, span: int, dips: int) -> list[tuple[int, int]]:
     """The DIPs serving a transfer of ``nbytes`` whose HBM side spans ``[addr, addr + span)``,
     as (DIP, bytes): its own DIP, or in the striped window every DIP in proportion to the stripes

@@ -7,6 +7,9 @@ stays available as the reference of the error bound (:mod:`d1c.accuracy.bounds`)
 
 Formats (option ``dtype``)
     ``bf16`` (default): every fp32 value is stored as ``bf16``.
+    ``fp32``: every value keeps its graph type: the D1 computes in fp32 anyway, so the program
+    has no storage rounding at all (matmuls run on fp32 operands at the FP32 rate, ``mma``
+    rounding each product to fp32); for checking a mapping without quantization noise.
     ``cfp8``: ``cfp8_143<bias>`` with a per-tensor bias chosen from the tensor's observed maximum
     magnitude m: the largest bias (the finest scale) whose ``max_value`` is at least
     ``HEADROOM × m`` (1.25, so values a quarter above the calibration maximum still fit; with
@@ -35,10 +38,10 @@ one element type)
     - Ops whose results are operand values (neg, abs, relu, maximum, minimum, where, reduce_max,
       reduce_min, max_pool2d, concat, pad with a representable fill) keep their operands' type
       when the operands share one: no rounding at all.
-    - matmul and conv2d (the matrix unit takes bf16 or cfp8 inputs, never fp32) run on one
-      storage type: with cfp8, ``cfp8_143<b>`` with b the smallest bias among the operands' and
-      the result's (covering all three ranges); operands are converted to it and the result is
-      stored in it. With bf16 everything is bf16 already.
+    - matmul and conv2d (the matrix unit takes bf16 or cfp8 inputs at full rate, fp32 at the
+      FP32 rate) run on one storage type: with cfp8, ``cfp8_143<b>`` with b the smallest bias
+      among the operands' and the result's (covering all three ranges); operands are converted
+      to it and the result is stored in it. With bf16 (fp32) everything is bf16 (fp32) already.
     - Any other op runs directly on its result's storage type when every operand converts to it
       exactly (the same type, or CFloat8 into bf16, which holds every CFloat8 value); otherwise
       its operands are decoded to fp32 (exact), it runs in fp32, and its result is converted to
@@ -64,7 +67,7 @@ from d1c.ir.types import holds
 from d1c.isa.numerics import DEFAULT_BIAS, max_value, quantize
 from d1c.passes.pass_manager import Context, register_pass
 
-DTYPES = ("bf16", "cfp8")
+DTYPES = ("bf16", "cfp8", "fp32")
 CFP8 = "cfp8_143"
 HEADROOM = 1.25
 LAYOUT = frozenset(("reshape", "broadcast_to", "permute", "slice", "embedding"))
@@ -149,7 +152,7 @@ class _Lowering:
 
     def storage(self, v: Value, maxabs: float | None = None) -> ElemType:
         """The storage type of graph value ``v``."""
-        if v.type.elem != FP32:
+        if v.type.elem != FP32 or self.dtype == "fp32":
             return v.type.elem
         if self.dtype == "bf16":
             return BF16

@@ -4,7 +4,9 @@ by its ``fold_limit``), by the ``fold-constants`` pass and at the end of ``decom
 
 A value is *constant* when it is the result of a source op — ``const`` (with its data), ``full``
 or ``iota`` — or of a *view* of a constant: ``broadcast_to`` of a constant, or ``reshape`` of such
-a broadcast. An op all of whose operands are constant is evaluated at compile time by the
+a broadcast; and any value with no elements is constant (an argument too: there is nothing to
+know), so an op with an empty result becomes an empty ``full`` and a ``[0, 5] @ [5, 10]``
+matmul, or the sum or variance of an empty tensor, folds instead of reaching the device. An op all of whose operands are constant is evaluated at compile time by the
 reference interpreter (:func:`d1c.interp.interpret` on a one-op module, whose numerics define the
 IR), so folding never changes what the interpreter computes, and replaced by its value: a
 ``full`` when every element has the same bits and a float attribute holds the value exactly, else
@@ -67,6 +69,8 @@ def fold_module(module: Module, limit: int = MAX_ELEMENTS) -> Module:
 
 def fold_constant(op: Op, rw: Rewriter, *, limit: int) -> Value | None:
     """The rewrite rule (bind ``limit`` with functools.partial); see the module docstring."""
+    if _empty(op.result) and op.name != "full" and not has_side_effects(op):
+        return rw.create("full", [], {"value": 0.0}, result_type=op.result.type)
     if not _foldable(op, rw):
         return None
     bound = min(limit, VIEW_LIMIT) if _is_view(op, rw) else limit
@@ -88,7 +92,14 @@ def fold_constant(op: Op, rw: Rewriter, *, limit: int) -> Value | None:
 def _root(op: Op) -> str:
     """The name a folded constant is derived from: its first ``const`` operand's name without the
     suffixes earlier folds added (``w.permute.1`` -> ``w``), or ``fold`` when it has none."""
-    name = next((v.owner.attrs["name"].name for v in op.operands if v.owner.name == "const"), None)
+    name = next(
+        (
+            v.owner.attrs["name"].name
+            for v in op.operands
+            if v.owner is not None and v.owner.name == "const"
+        ),
+        None,
+    )
     parts = (name or "fold").split(".")
     while len(parts) > 1 and (parts[-1].isdigit() or parts[-1] in OPS):
         parts.pop()
@@ -96,8 +107,10 @@ def _root(op: Op) -> str:
 
 
 def is_constant(v: Value, rw: Rewriter) -> bool:
-    """Whether ``v`` is a source's result or a view of a constant (module docstring)."""
+    """Whether ``v`` is a source's result, a view of a constant or empty (module docstring)."""
     op = v.owner
+    if _empty(v):
+        return True
     if op is None:
         return False
     if op.name == "const":
@@ -126,10 +139,17 @@ def _foldable(op: Op, rw: Rewriter) -> bool:
 def _value(v: Value, rw: Rewriter) -> np.ndarray | None:
     """The data of a constant value: a const's array, or a source or view evaluated."""
     op = v.owner
+    if _empty(v):
+        return np.zeros(v.type.shape, v.type.elem.host_dtype)
     if op.name == "const":
         return rw.const_data(v)
     operands = [_value(u, rw) for u in op.operands]
     return None if any(a is None for a in operands) else evaluate_op(op, operands)
+
+
+def _empty(v: Value) -> bool:
+    """A tensor with no elements: its value is known (there is nothing to compute)."""
+    return v.type.numel == 0
 
 
 def _work(op: Op) -> int:
@@ -144,7 +164,7 @@ def _work(op: Op) -> int:
 
 def _freed_elements(op: Op, rw: Rewriter) -> int:
     """Elements of constant data that disappear with ``op`` (consts only it reads)."""
-    owners = {v.owner for v in op.operands if v.owner.name == "const"}
+    owners = {v.owner for v in op.operands if v.owner is not None and v.owner.name == "const"}
     return sum(o.result.type.numel for o in owners if rw.users_of(o.result) == [op])
 
 

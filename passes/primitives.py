@@ -15,7 +15,8 @@ Structural constraints (what ``decompose`` guarantees on any input, fp32 graph I
   splat never needs HBM data; ``iota`` is not (it becomes a ``const``).
 
 Format constraints (``formats=True``, what ``assign-formats`` must have done): the operands of a
-``matmul`` are one of the matrix unit's input formats (bf16, fp16, cfp8, shp), never fp32.
+``matmul`` are one of the matrix unit's input formats (bf16, fp16, cfp8, shp, or fp32 at the
+FP32 rate: the ``fp32`` storage mode).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ UNARY = frozenset(
         "neg",
         "abs",
         "sqrt",
+        "floor",
+        "ceil",
+        "trunc",
+        "round",
     ]
 )
 BINARY = frozenset(["add", "sub", "mul", "div", "maximum", "minimum"])
@@ -56,15 +61,13 @@ PRIMITIVES: frozenset[str] = (
     | {"matmul", "convert", "embedding", "return"}
 )
 
-# Input formats of the matrix unit (docs/isa.md, ``mma``).
-MATMUL_FORMATS = frozenset(("bf16", "fp16", "cfp8_143", "cfp8_152", "shp"))
+# Input formats of the matrix unit (docs/isa.md, ``mma``; fp32 runs at the FP32 FMA rate).
+MATMUL_FORMATS = frozenset(("bf16", "fp16", "cfp8_143", "cfp8_152", "shp", "fp32"))
 
 # Ops that have no primitive form at all, with what to do about them.
 NO_PRIMITIVE_FORM: dict[str, str] = {
     "sin": "no fixed fp32 sequence on the D1 (fpmath has none)",
     "cos": "no fixed fp32 sequence on the D1 (fpmath has none)",
-    "floor": "no rounding-to-integer instruction on the D1",
-    "ceil": "no rounding-to-integer instruction on the D1",
 }
 
 

@@ -16,7 +16,7 @@ from d1c.isa.spec import WORD_BYTES, Inst, Row
 from d1c.runtime import comm, core, dma, tileops
 from d1c.runtime.timing import DIV_PASSES, Costs
 
-_KW = {"cond": "cond", "func": "func"}
+_KW = {"cond": "cond", "func": "func", "rmode": "rmode"}
 _DIV = {"vdiv", "vdivs"}
 
 

@@ -44,6 +44,7 @@ class CoreState:
     __slots__ = (
         "code",
         "coord",
+        "copy_free",
         "count",
         "dma_bytes",
         "dma_done",
@@ -88,6 +89,7 @@ class CoreState:
         self.flags = Flags()
         self.sems = [0] * 16
         self.dma_done = [0] * 16
+        self.copy_free = 0  # when this core's SRAM-to-SRAM copies are done (FIFO)
         self.wait: tuple | None = None
         self.passed = self.halted = False
         self.mem = new_sram(m.target.sram_bytes)

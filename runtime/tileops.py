@@ -109,7 +109,9 @@ def ex_mma(c, pc, op):
     check(c, td, "destination"), check(c, ta, "A"), check(c, tb, "B")
     rd = ga.nbytes + gb.nbytes + (gd.nbytes if acc else 0)
     start = c.now
-    c.now += _cost(c, ("mma", m, n, k, rd), timing.matrix_cycles, m, n, k, rd, gd.nbytes)
+    fp32 = "fp32" in (c.t[ta].fmt, c.t[tb].fmt)  # the fp32 storage mode: at the FP32 FMA rate
+    cost = timing.fp32_matrix_cycles if fp32 else timing.matrix_cycles
+    c.now += _cost(c, ("mma", fp32, m, n, k, rd), cost, m, n, k, rd, gd.nbytes)
     c.macs += m * n * k
     c.sram_rd += rd
     c.sram_wr += gd.nbytes

@@ -112,6 +112,7 @@ class Costs:
     dma_setup: int
     dip: Rate
     func_passes: dict[str, int]
+    fp32_fma: int = 16
 
 
 def costs_of(t: Target) -> Costs:
@@ -139,6 +140,7 @@ def costs_of(t: Target) -> Costs:
         dma_setup=int(t.dma["setup_cycles"]),
         dip=Rate.of(dip_bw / clock),
         func_passes={**FUNC_PASSES, **t.core.get("func_passes", {})},
+        fp32_fma=int(t.core["fp32_fma_per_cycle"]),
     )
 
 
@@ -156,6 +158,11 @@ def matrix_steps(c: Costs, m: int, n: int, k: int) -> int:
 def matrix_cycles(c: Costs, m: int, n: int, k: int, read: int, written: int) -> int:
     """Cycles of one mma: the matrix unit or the SRAM traffic, whichever is slower."""
     return max(matrix_steps(c, m, n, k), sram_cycles(c, read, written))
+
+
+def fp32_matrix_cycles(c: Costs, m: int, n: int, k: int, read: int, written: int) -> int:
+    """Cycles of an mma on fp32 operands: M*N*K products at the core's FP32 FMA rate."""
+    return max(-(-(m * n * k) // c.fp32_fma), sram_cycles(c, read, written))
 
 
 def vector_cycles(c: Costs, elements: int, read: int, written: int, passes: int = 1) -> int:

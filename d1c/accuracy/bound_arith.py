@@ -71,8 +71,8 @@ TAILS = {"exp": 2.0**-148, "silu": 2.0**-141, "gelu_tanh": 2.0**-144, "gelu_erf"
 LIPSCHITZ = {"gelu_erf": 1.13, "gelu_tanh": 1.13, "silu": 1.1, "sin": 1.0, "cos": 1.0}
 INCREASING_FROM = {"gelu_erf": -0.75, "gelu_tanh": -0.75, "silu": -1.27}
 MONOTONE = ("exp", "log", "sqrt", "rsqrt", "reciprocal", "tanh", "sigmoid", "erf")
-MONOTONE += ("floor", "ceil")
-EXACT_UNARY = ("neg", "abs", "relu", "floor", "ceil")
+MONOTONE += ("floor", "ceil", "trunc", "round")
+EXACT_UNARY = ("neg", "abs", "relu", "floor", "ceil", "trunc", "round")
 SIGN_OPS = {"neg": np.negative, "abs": np.abs, "relu": lambda v: np.where(v < 0, 0.0, v)}
 
 

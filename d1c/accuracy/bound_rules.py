@@ -63,12 +63,16 @@ STRUCTURAL = ("reshape", "broadcast_to", "permute", "slice", "concat", "pad", "e
 # Ops whose result values are operand values or exactly known data: no rounding at the end.
 EXACT_RESULT = frozenset(
     (*STRUCTURAL, "neg", "abs", "relu", "maximum", "minimum", "where", "reduce_max", "reduce_min")
-) | {"max_pool2d", "const", "full", "iota", "floor", "ceil"}
+) | {"max_pool2d", "const", "full", "iota", "floor", "ceil", "trunc", "round"}
 
 
-def _rule(*names: str) -> Callable[[Rule], Rule]:
+def rule(*names: str) -> Callable[[Rule], Rule]:
+    """Register ``fn`` as the error-bound rule of the ops ``names``."""
+
     def wrap(fn: Rule) -> Rule:
         for n in names:
+            if n in RULES:
+                raise ValueError(f"op '{n}' has two error-bound rules")
             RULES[n] = fn
         return fn
 
@@ -91,7 +95,7 @@ def stored(value: np.ndarray, op: Op) -> np.ndarray:
     return x if e.name == "fp32" else quantize(x, e.name, bias=e.bias)
 
 
-@_rule("const")
+@rule("const")
 def _const(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     name = op.attrs["name"].name
     if not op.result.type.elem.is_float:
@@ -99,7 +103,7 @@ def _const(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return data_error(d.quantized[name], d.graph[name].astype(F64))
 
 
-@_rule("full", "iota")
+@rule("full", "iota")
 def _source(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     ref = ref64.evaluate_op(op, [], {})
     if not op.result.type.elem.is_float:
@@ -122,7 +126,7 @@ def _reshape_rows(a: Bounded, new: tuple[int, ...]) -> np.ndarray | None:
     return None
 
 
-@_rule("reshape", "broadcast_to", "permute", "slice")
+@rule("reshape", "broadcast_to", "permute", "slice")
 def _move(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     x, at, shape = a[0], op.attrs, op.result.type.shape
     err = ref64.OPS64[op.name]([x.err], op)
@@ -140,7 +144,7 @@ def _move(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return Bounded(x.ref, err, row)
 
 
-@_rule("concat")
+@rule("concat")
 def _concat(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     dim, rank = op.attrs["dim"], a[0].ref.ndim
     err = np.concatenate([x.err for x in a], axis=dim)
@@ -151,7 +155,7 @@ def _concat(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return Bounded(a[0].ref, err, row)
 
 
-@_rule("pad")
+@rule("pad")
 def _pad(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     fill = ref64.fill_value(op)
     fill_err = data_error(stored(fill, op), np.asarray(float(fill)))
@@ -161,7 +165,7 @@ def _pad(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return np.pad(a[0].err, widths, constant_values=float(fill_err))
 
 
-@_rule("embedding")
+@rule("embedding")
 def _embedding(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     w, idx = a
     bad = idx.err > 0
@@ -172,19 +176,19 @@ def _embedding(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
 UNARY = (*ref64.UNARY64, "neg", "abs", "relu")
 
 
-@_rule(*[n for n in UNARY if not n.startswith("gelu")], "gelu")
+@rule(*[n for n in UNARY if not n.startswith("gelu")], "gelu")
 def _unary(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     name = ref64.gelu_name(op) if op.name == "gelu" else op.name
     return unary(name, a[0])
 
 
-@_rule("add", "sub", "mul", "div")
+@rule("add", "sub", "mul", "div")
 def _binary(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     fn = {"add": add, "sub": sub, "mul": mul, "div": div}[op.name]
     return fn(a[0], a[1])
 
 
-@_rule("maximum", "minimum")
+@rule("maximum", "minimum")
 def _maxmin(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return maxmin(a[0], a[1], np.maximum if op.name == "maximum" else np.minimum)
 
@@ -199,7 +203,7 @@ _DECIDED = {
 }
 
 
-@_rule(*_DECIDED)
+@rule(*_DECIDED)
 def _compare(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     """0 where the operand intervals decide the comparison (or both are exact), else inf."""
     x, y = a
@@ -209,7 +213,7 @@ def _compare(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return np.where(decided, 0.0, INF)
 
 
-@_rule("where")
+@rule("where")
 def _where(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     c, x, y = a
     shape = op.result.type.shape
@@ -222,7 +226,7 @@ def _where(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return Bounded(c.ref, err, np.sqrt(row_in(x, shape) ** 2 + row_in(y, shape) ** 2))
 
 
-@_rule("convert")
+@rule("convert")
 def _convert(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     x, src, dst = a[0], op.operands[0].type.elem, op.result.type.elem
     if src.is_float and dst.is_float:
@@ -243,7 +247,7 @@ def _reduce_axes(op: Op) -> tuple[int, ...]:
     return tuple(op.attrs["dims"])
 
 
-@_rule("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")
+@rule("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")
 def _reduce(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     axes, keep = _reduce_axes(op), op.attrs["keepdim"]
     if op.name in ("reduce_max", "reduce_min"):
@@ -254,7 +258,7 @@ def _reduce(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return s
 
 
-@_rule("softmax", "log_softmax")
+@rule("softmax", "log_softmax")
 def _softmax(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     fn = bound_nn.softmax if op.name == "softmax" else bound_nn.log_softmax
     return fn(a[0], op.attrs["dim"])
@@ -264,7 +268,7 @@ def _scalar(value: float) -> Bounded:
     return exact(np.asarray(float(np.float32(value))))
 
 
-@_rule("layer_norm")
+@rule("layer_norm")
 def _layer_norm(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     eps = float(np.float32(op.attrs["eps"]))
     return bound_nn.layer_norm_affine(a[0], a[1:], op.attrs["ndim"], eps)
@@ -276,7 +280,7 @@ def _channel(p: Bounded, rank: int) -> Bounded:
     return Bounded(p.ref.reshape(shape), p.err.reshape(shape))
 
 
-@_rule("batch_norm")
+@rule("batch_norm")
 def _batch_norm(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     x, mean, var, w, b = a[0], *(_channel(p, a[0].ref.ndim) for p in a[1:])
     std = unary("sqrt", add(var, _scalar(op.attrs["eps"])))
@@ -289,12 +293,12 @@ def products_exact(op: Op) -> bool:
     return op.operands[0].type.elem.is_float and sum(bits) <= 24
 
 
-@_rule("matmul")
+@rule("matmul")
 def _matmul(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return dot(a[0], a[1], products_exact(op))
 
 
-@_rule("conv2d")
+@rule("conv2d")
 def _conv2d(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     x, w = a[0], a[1]
     cols, wmat = ref64.conv_operands(x.ref, w.ref, op)
@@ -304,12 +308,12 @@ def _conv2d(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return add(y, _channel(a[2], 4)) if len(a) == 3 else y
 
 
-@_rule("max_pool2d")
+@rule("max_pool2d")
 def _max_pool(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return ref64.windows(a[0].err, op, op.attrs["kernel"], 0.0).max(axis=(4, 5))
 
 
-@_rule("avg_pool2d")
+@rule("avg_pool2d")
 def _avg_pool(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     k = op.attrs["kernel"]
     win = Bounded(ref64.windows(a[0].ref, op, k, 0.0), ref64.windows(a[0].err, op, k, 0.0))
@@ -317,7 +321,7 @@ def _avg_pool(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     return div(s, exact(ref64.pool_divisors(op, a[0].ref.shape[2:])))
 
 
-@_rule("adaptive_avg_pool2d")
+@rule("adaptive_avg_pool2d")
 def _adaptive_avg_pool(op: Op, a: list[Bounded], d: Data) -> Bounded | np.ndarray:
     x, out = a[0], np.empty(op.result.type.shape, F64)
     rows, cols = (ref64.adaptive_cells(x.ref.shape[2 + i], out.shape[2 + i]) for i in (0, 1))
@@ -368,3 +372,6 @@ def op_bound(op: Op, args: list[Bounded], data: Data) -> Bounded:
     err = np.array(np.broadcast_to(out.err, shape), dtype=F64)
     row = None if out.row is None else np.array(np.broadcast_to(out.row, shape[:-1]), dtype=F64)
     return Bounded(out.ref, err, row)
+
+
+from d1c.accuracy import bound_math  # noqa: E402, F401  (registers its rules)

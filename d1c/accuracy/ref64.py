@@ -85,6 +85,8 @@ UNARY64: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "cos": np.cos,
     "floor": np.floor,
     "ceil": np.ceil,
+    "trunc": np.trunc,
+    "round": np.rint,
     "gelu_erf": lambda x: 0.5 * x * erfc64(-np.asarray(x, F64) / math.sqrt(2.0)),
     "gelu_tanh": gelu_tanh64,
 }

@@ -36,7 +36,12 @@ _FLOAT_UNARY = {
     aten.cos.default: "cos",
 }
 _ANY_UNARY = {aten.neg.default: "neg", aten.abs.default: "abs", aten.relu.default: "relu"}
-_ROUNDING = {aten.floor.default: "floor", aten.ceil.default: "ceil"}
+_ROUNDING = {
+    aten.floor.default: "floor",
+    aten.ceil.default: "ceil",
+    aten.trunc.default: "trunc",
+    aten.round.default: "round",
+}
 
 _ARITH = {
     "add": (aten.add.Tensor, aten.add.Scalar),
@@ -128,6 +133,23 @@ def _bitwise_not(ctx: Ctx, x: Value) -> Value:
     return ctx.emit("sub", [ctx.emit("neg", [x]), ctx.full(1, x.type.elem)])
 
 
+@register_lowering(aten.round.decimals)
+def _round_decimals(ctx: Ctx, x: Value, *, decimals: int = 0) -> Value:
+    """torch's rule: round(x * 10^d) / 10^d, or round(x / 10^-d) * 10^-d for negative d."""
+    if not x.type.elem.is_float or decimals == 0:
+        return _rounding("round", ctx, x)
+    scale = ctx.full(10.0 ** abs(decimals), x.type.elem)
+    up, down = ("mul", "div") if decimals > 0 else ("div", "mul")
+    r = ctx.emit("round", [ctx.emit(up, [x, scale])])
+    return ctx.emit(down, [r, scale])
+
+
+@register_lowering(aten.frac.default)
+def _frac(ctx: Ctx, x: Value) -> Value:
+    """x - trunc(x)."""
+    return ctx.emit("sub", [x, ctx.emit("trunc", [x])])
+
+
 @register_lowering(aten.where.self)
 def _where(ctx: Ctx, cond: Value, a: Value | float, b: Value | float) -> Value:
     elem = promote(a, b)
@@ -191,3 +213,92 @@ def _to_copy(ctx: Ctx, x: Value, *, dtype: object = None, **_: object) -> Value:
 def _identity(ctx: Ctx, x: Value, **_: object) -> Value:
     """Copies and aliases are the same value in SSA form."""
     return x
+
+
+def _class_test(ctx: Ctx, x: Value, kind: str) -> Value:
+    """isnan = x != x; isinf = |x| == inf; isfinite = |x| < inf (false for NaN); isposinf /
+    isneginf = x == +-inf. Integers are never NaN or infinite."""
+    if not x.type.elem.is_float:
+        return ctx.full(kind == "isfinite", I1, x.type.shape)
+    inf = ctx.full(float("inf"), x.type.elem)
+    if kind == "isnan":
+        return ctx.emit("ne", [x, x])
+    if kind == "isposinf":
+        return ctx.emit("eq", [x, inf])
+    if kind == "isneginf":
+        return ctx.emit("eq", [x, ctx.full(float("-inf"), x.type.elem)])
+    mag = ctx.emit("abs", [x])
+    return ctx.emit("eq" if kind == "isinf" else "lt", [mag, inf])
+
+
+for _kind in ("isnan", "isinf", "isfinite", "isposinf", "isneginf"):
+    register_lowering(getattr(aten, _kind).default)(partial(_class_test, kind=_kind))
+
+
+@register_lowering(aten.sign.default, aten.sgn.default)
+def _sign(ctx: Ctx, x: Value) -> Value:
+    """1 where x > 0, -1 where x < 0, else 0 (zeros and NaN, as torch)."""
+    if x.type.elem == I1:
+        return x
+    e = x.type.elem
+    y = ctx.emit("where", [ctx.emit("gt", [x, ctx.full(0, e)]), ctx.full(1, e), ctx.full(0, e)])
+    return ctx.emit("where", [ctx.emit("lt", [x, ctx.full(0, e)]), ctx.full(-1, e), y])
+
+
+@register_lowering(aten.signbit.default)
+def _signbit(ctx: Ctx, x: Value) -> Value:
+    """x < 0, or x is -0.0 (1/x = -inf); NaN's sign bit is not visible to comparisons."""
+    if not x.type.elem.is_float:
+        return ctx.emit("lt", [x, ctx.full(0, x.type.elem)])
+    e = x.type.elem
+    neg_zero = ctx.emit("eq", [ctx.emit("div", [ctx.full(1, e), x]), ctx.full(float("-inf"), e)])
+    return ctx.emit("logical_or", [ctx.emit("lt", [x, ctx.full(0, e)]), neg_zero])
+
+
+@register_lowering(aten.logical_xor.default)
+def _logical_xor(ctx: Ctx, a: Value, b: Value) -> Value:
+    return ctx.emit("ne", [truth(ctx, a), truth(ctx, b)])
+
+
+_BITWISE = {"bitwise_and": "logical_and", "bitwise_or": "logical_or", "bitwise_xor": "ne"}
+
+
+def _bitwise(op: str, ctx: Ctx, a: Value | bool, b: Value | bool) -> Value:
+    """On booleans: and, or, xor; integer bit operations have no exact fp32-lane form."""
+    if promote(a, b) != I1:
+        raise Unsupported(f"{op} of integer tensors (only booleans)")
+    return ctx.emit(_BITWISE[op], [ctx.operand(a, I1), ctx.operand(b, I1)])
+
+
+for _op in _BITWISE:
+    _t = getattr(aten, _op)
+    register_lowering(_t.Tensor, _t.Scalar)(partial(_bitwise, _op))
+
+
+@register_lowering(aten.log1p.default)
+def _log1p(ctx: Ctx, x: Value) -> Value:
+    """Kahan's log1p: u = 1 + x; x where u == 1, else log(u) * x / (u - 1) (the rounding of u
+    cancels, so small x keeps its relative accuracy)."""
+    x = ctx.cast(x, default_float(x.type.elem))
+    e, one = x.type.elem, ctx.full(1, x.type.elem)
+    u = ctx.emit("add", [one, x])
+    scaled = ctx.emit(
+        "div", [ctx.emit("mul", [ctx.emit("log", [u]), x]), ctx.emit("sub", [u, one])]
+    )
+    y = ctx.emit("where", [ctx.emit("eq", [u, one]), x, scaled])
+    inf = ctx.emit("eq", [u, ctx.full(float("inf"), e)])
+    return ctx.emit("where", [inf, u, y])
+
+
+@register_lowering(aten.expm1.default)
+def _expm1(ctx: Ctx, x: Value) -> Value:
+    """Kahan's expm1: u = exp(x); x where u == 1, -1 where u - 1 == -1, else
+    (u - 1) * x / log(u); +inf where u is."""
+    x = ctx.cast(x, default_float(x.type.elem))
+    e, one = x.type.elem, ctx.full(1, x.type.elem)
+    u = ctx.emit("exp", [x])
+    um1 = ctx.emit("sub", [u, one])
+    scaled = ctx.emit("div", [ctx.emit("mul", [um1, x]), ctx.emit("log", [u])])
+    y = ctx.emit("where", [ctx.emit("eq", [um1, ctx.full(-1, e)]), um1, scaled])
+    y = ctx.emit("where", [ctx.emit("eq", [u, one]), x, y])
+    return ctx.emit("where", [ctx.emit("eq", [u, ctx.full(float("inf"), e)]), u, y])

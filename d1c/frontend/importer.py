@@ -21,7 +21,14 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from d1c.errors import CompileError, Loc, UnsupportedError
-from d1c.frontend import creation, elementwise, layout, nn, reductions  # noqa: F401 (registers)
+from d1c.frontend import (  # noqa: F401 (registers)
+    creation,
+    elementwise,
+    indexing,
+    layout,
+    nn,
+    reductions,
+)
 from d1c.frontend.common import (
     IGNORED_TARGETS,
     LOWERINGS,

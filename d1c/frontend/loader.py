@@ -26,7 +26,7 @@ import torch
 from torch.export import ExportedProgram
 
 import d1c.timing as timing
-from d1c.errors import D1cError, Loc
+from d1c.errors import D1cError, Loc, UnsupportedError
 from d1c.frontend.coverage import coverage_rows, coverage_table
 from d1c.frontend.importer import import_program
 from d1c.ir import Module
@@ -151,6 +151,28 @@ def _quiet() -> Iterator[None]:
         logging.disable(previous)
 
 
+# torch.export failures that mean "this op's output shape or value depends on the data": d1c
+# compiles static graphs, so these are unsupported ops, not errors in the model.
+DATA_DEPENDENT = frozenset(
+    (
+        "DataDependentOutputException",
+        "DynamicOutputShapeException",
+        "GuardOnDataDependentSymNode",
+        "PendingUnbackedSymbolNotFound",
+    )
+)
+
+
+def _data_dependent(err: BaseException, op: str, user_file: str | None) -> UnsupportedError:
+    """An UnsupportedError naming the data-dependent op ``op`` (Python control flow on data
+    names none: that stays an export error with its own hint)."""
+    return UnsupportedError(
+        f"'{op}' has a data-dependent output ({type(err).__name__}): d1c compiles static graphs",
+        user_frame(err, user_file),
+        hint="compute the value on the host, or give the op a static shape",
+    )
+
+
 def export_program(
     model: torch.nn.Module,
     inputs: tuple[torch.Tensor, ...],
@@ -166,6 +188,9 @@ def export_program(
             ep = torch.export.export(model.eval(), tuple(inputs), strict=False)
             return ep.run_decompositions()
     except Exception as err:
+        ops = re.findall(r"aten\.[\w.]+", str(err))
+        if type(err).__name__ in DATA_DEPENDENT and ops:
+            raise _data_dependent(err, ops[0], user_file) from None
         eager = _eager_failure(model, inputs)
         if eager is not None:
             raise _mismatch_error(eager, model, inputs, user_file, inputs_from) from None

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from d1c.frontend.common import (
     Ctx,
-    Unavailable,
     Unsupported,
     aten,
     elem_of_dtype,
@@ -85,16 +84,6 @@ def _min_all(ctx: Ctx, x: Value) -> Value:
     return reduce(ctx, "reduce_min", x, None)
 
 
-@register_lowering(aten.max.dim)
-def _max_dim(ctx: Ctx, x: Value, dim: int, keepdim: bool = False) -> list:
-    return [reduce(ctx, "reduce_max", x, dim, keepdim), Unavailable("indices")]
-
-
-@register_lowering(aten.min.dim)
-def _min_dim(ctx: Ctx, x: Value, dim: int, keepdim: bool = False) -> list:
-    return [reduce(ctx, "reduce_min", x, dim, keepdim), Unavailable("indices")]
-
-
 @register_lowering(aten.any.dim, aten.any.dims)
 def _any_dims(ctx: Ctx, x: Value, dims: Dims = None, keepdim: bool = False) -> Value:
     """any = max over booleans."""
@@ -121,7 +110,8 @@ def _all_all(ctx: Ctx, x: Value) -> Value:
 def _var(
     ctx: Ctx, x: Value, dims: Dims = None, *, correction: float | None = None, keepdim=False
 ) -> Value:
-    """sum((x - mean)^2) / (N - correction), N the number of reduced elements (default 1)."""
+    """sum((x - mean)^2) / max(N - correction, 0), N the number of reduced elements (correction
+    1 by default): as in torch, no degrees of freedom left gives NaN (or inf)."""
     if not x.type.elem.is_float:
         raise Unsupported("var of an integer tensor is not supported")
     axes = norm_dims(dims, x.type.rank)
@@ -129,7 +119,7 @@ def _var(
     mean = reduce(ctx, "reduce_mean", x, axes, True)
     diff = ctx.emit("sub", [x, mean])
     total = reduce(ctx, "reduce_sum", ctx.emit("mul", [diff, diff]), axes, keepdim)
-    dof = count - (1 if correction is None else correction)
+    dof = max(count - (1 if correction is None else correction), 0)
     return ctx.emit("div", [total, ctx.full(dof, x.type.elem)])
 
 

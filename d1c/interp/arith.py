@@ -40,10 +40,11 @@ def seq_sum(x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
     """Sum over ``axes``: ``acc = -0; acc = acc + x_r`` for r = 0..R-1 in row-major order.
 
     Starting from -0.0 (the additive identity; +0.0 is not: +0 + -0 = +0) makes a sum of -0.0
-    terms -0.0 as in torch and numpy, and is what the D1's ``vred`` does.
+    terms -0.0 as in torch and numpy, and is what the D1's ``vred`` does. A sum of no terms is
+    +0.0, as in torch (it never reaches the D1: fold-constants evaluates empty operands).
     """
     rs = rows(x, axes)
-    init = -0.0 if x.dtype.kind == "f" else 0
+    init = -0.0 if x.dtype.kind == "f" and len(rs) else 0
     acc = np.full(rs.shape[1:], init, dtype=x.dtype)
     for row in rs:
         np.add(acc, row, out=acc)

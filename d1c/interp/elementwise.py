@@ -21,6 +21,8 @@ EXACT_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sqrt": np.sqrt,
     "floor": np.floor,
     "ceil": np.ceil,
+    "trunc": np.trunc,
+    "round": np.rint,
 }
 # sin/cos: float64 libm, then rounded to fp32 (graph level only; fpmath has no sin/cos).
 HOST_F64_UNARY = {"sin": np.sin, "cos": np.cos}

@@ -134,6 +134,8 @@ UNARY_FLOAT = {
     "cos": "cosine",
     "floor": "round toward -inf",
     "ceil": "round toward +inf",
+    "trunc": "round toward zero",
+    "round": "round to the nearest integer, ties to even",
 }
 UNARY_ANY = {"neg": "-x", "abs": "|x|", "relu": "max(x, 0)", "logical_not": "not x (i1)"}
 BINARY = {

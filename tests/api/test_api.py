@@ -78,6 +78,30 @@ def test_outputs_keep_the_model_tree_and_dtypes(mixed) -> None:
         assert out[k].dtype == eager[k].dtype and out[k].shape == eager[k].shape
 
 
+class Shapes(torch.nn.Module):
+    """A rank-0 sum, a named tuple (``aminmax``), bf16 and fp16 results."""
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        return x.sum(), torch.aminmax(x, dim=1), (2 * x).to(torch.bfloat16), x.half()
+
+
+def test_rank0_named_tuple_and_narrow_float_outputs(tmp_path) -> None:
+    x = torch.randn(3, 5).to(torch.bfloat16).float()  # exact in bf16: bf16/fp16 outputs match
+    model = Shapes()
+    prog = d1c.compile(model, x, target="mini")
+    prog.save(tmp_path / "s.d1x")
+    with torch.no_grad():
+        eager = model(x)
+    for out in (prog.run(x), d1c.load(tmp_path / "s.d1x").run(x)):
+        assert type(out[1]) is torch.return_types.aminmax
+        assert out[1].min.shape == (3,) and torch.equal(out[1].max, eager[1].max)
+        got, want = torch.utils._pytree.tree_leaves(out), torch.utils._pytree.tree_leaves(eager)
+        assert [(t.shape, t.dtype) for t in got] == [(t.shape, t.dtype) for t in want]
+        assert (
+            out[0].shape == () and torch.equal(out[2], eager[2]) and torch.equal(out[3], eager[3])
+        )
+
+
 @pytest.mark.parametrize("dtype", ["bf16", "cfp8"])
 def test_within_the_derived_bound(dtype: str) -> None:
     torch.manual_seed(2)
@@ -156,3 +180,72 @@ def test_import_stays_light() -> None:
         "assert callable(f) and d1c.load and d1c.Program"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class Fn(torch.nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor):
+        return self.fn(*xs)
+
+
+ZERO_SIZE = {
+    "mm": (lambda a, b: a @ b, ((0, 5), (5, 10))),
+    "std": (lambda a: a.std(), ((0,),)),
+    "var_one": (lambda a: torch.var(a, dim=0), ((1, 3),)),
+    "vecdot": (lambda a, b: torch.linalg.vecdot(a, b), ((0,), (0,))),
+    "adaptive_avg_pool1d": (lambda a: torch.nn.functional.adaptive_avg_pool1d(a, 3), ((0, 8, 8),)),
+    "sum": (lambda a: a.sum(), ((2, 0),)),
+    "empty_slice": (lambda a: a[:, :0] + 1, ((2, 3),)),
+    "two_outputs": (lambda a: (a * 2, a.sum(1), a.amax(0)), ((3, 0),)),
+}
+
+
+@pytest.mark.parametrize("case", ZERO_SIZE)
+def test_zero_size_tensors(case: str) -> None:
+    """Empty operands and results compile and run (they are known at compile time)."""
+    fn, shapes = ZERO_SIZE[case]
+    xs = tuple(torch.randn(s).to(torch.bfloat16).float() for s in shapes)
+    got = d1c.compile(Fn(fn), xs, target="mini").run(*xs)
+    want = fn(*xs)
+    leaves = torch.utils._pytree.tree_leaves
+    for g, w in zip(leaves(got), leaves(want), strict=True):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        torch.testing.assert_close(g, w, equal_nan=True, rtol=0, atol=0)
+
+
+def test_bool_to_integer_counts_on_the_device() -> None:
+    """i1 (bf16 0/1 on the device) converted to int64 and summed: count_nonzero and a masked
+    mean (the simulator rejected the raw copy of bf16 codes into i32 tiles)."""
+    x = torch.randn(5, 7).to(torch.bfloat16).float()
+    x[x.abs() < 0.3] = 0
+
+    def fn(a):
+        return torch.count_nonzero(a, dim=1), (a > 0).sum(), torch.masked.mean(a, mask=a > 0)
+
+    prog = d1c.compile(Fn(fn), x, target="mini")
+    count, positive, mean = prog.run(x)
+    want = fn(x)
+    assert torch.equal(count, want[0]) and torch.equal(positive, want[1])
+    ((ref, bound),) = prog.error_bounds(x)[2:]
+    assert abs(float(mean) - ref) <= bound and abs(float(want[2]) - ref) < 1e-6
+
+
+def test_fp32_storage_has_no_quantization_noise() -> None:
+    """dtype fp32: no value is rounded to a storage format (matmuls on fp32 operands), so the
+    result is eager's up to fp32 rounding order, and the derived bound is fp32-sized."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(24, 40), torch.nn.GELU(), torch.nn.Linear(40, 7), torch.nn.Softmax(-1)
+    )
+    x = torch.randn(6, 24)
+    prog = d1c.compile(model, x, target="mini", dtype="fp32")
+    assert "bf16" not in prog.ir("quantized") and "bf16" not in prog.ir("tiled")
+    y = prog.run(x)
+    with torch.no_grad():
+        eager = model(x)
+    torch.testing.assert_close(y, eager, rtol=1e-6, atol=1e-7)
+    ((ref, bound),) = prog.error_bounds(x)
+    assert np.all(np.abs(y.numpy() - ref) <= bound) and bound.max() < 1e-5

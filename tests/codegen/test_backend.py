@@ -22,7 +22,7 @@ FORMATS = ("bf16", "fp16", "cfp8_143<5>", "cfp8_152<15>", "shp<20>")
 
 # ------------------------------------------------------------------------ elementwise kernels
 UNARY = ("exp", "tanh", "erf", "rsqrt", "reciprocal", "sigmoid", "log", "silu", "relu", "neg")
-UNARY += ("abs", "sqrt")
+UNARY += ("abs", "sqrt", "floor", "ceil", "trunc", "round")
 
 
 def _unary_module(fmt: str) -> str:
@@ -140,7 +140,7 @@ def test_convert_between_every_kind(target: str) -> None:
     text = ir(
         "%x: tensor<4x6xfp32>, %i: tensor<4x6xi64>, %m: tensor<4x6xi1>",
         "tensor<4x6xi1>, tensor<4x6xfp16>, tensor<4x6xi32>, tensor<4x6xbf16>, "
-        "tensor<4x6xcfp8_152<9>>, tensor<4x6xfp32>, tensor<4x6xi1>",
+        "tensor<4x6xcfp8_152<9>>, tensor<4x6xfp32>, tensor<4x6xi1>, tensor<4x6xi32>",
         '%0 = convert %x {rounding = "rne"} : tensor<4x6xi1>',
         '%1 = convert %i {rounding = "rne"} : tensor<4x6xfp16>',
         '%2 = convert %i {rounding = "rne"} : tensor<4x6xi32>',
@@ -148,7 +148,8 @@ def test_convert_between_every_kind(target: str) -> None:
         '%4 = convert %x {rounding = "rne"} : tensor<4x6xcfp8_152<9>>',
         '%5 = convert %2 {rounding = "rne"} : tensor<4x6xfp32>',
         '%6 = convert %i {rounding = "rne"} : tensor<4x6xi1>',
-        "return %0, %1, %2, %3, %4, %5, %6",
+        '%7 = convert %x {rounding = "rne"} : tensor<4x6xi32>',  # truncates, saturates, NaN 0
+        "return %0, %1, %2, %3, %4, %5, %6, %7",
     )
     check(text, target, special=0.3)
 
@@ -434,7 +435,6 @@ def test_regression_integer_convert_keeps_values_beyond_fp32(target: str) -> Non
 # -------------------------------------------------------------------- compile-time diagnostics
 UNSUPPORTED = {  # what the CompileError says -> (op on %1 = neg %x, its result type)
     "stochastic rounding": ('convert %1 {rounding = "sr"}', "tensor<4x4xbf16>"),
-    "float-to-integer": ('convert %1 {rounding = "rne"}', "tensor<4x4xi32>"),
     "last dim": ("reduce_sum %1 {dims = [0], keepdim = true}", "tensor<1x4xfp32>"),
 }
 

@@ -148,3 +148,16 @@ def test_effect_tokens_are_not_listed_as_ops(tmp_path: Path) -> None:
         import_model(str(path))
     listed = [ln.split()[0] for ln in info.value.message.splitlines()[3:]]
     assert listed == ["aten.linalg_inv_ex.default", "aten._print.default"]
+
+
+def test_a_data_dependent_op_is_unsupported_not_an_export_error() -> None:
+    """torch.export cannot trace ops whose output depends on the data (aten.equal): an
+    UnsupportedError naming the op, not a generic export failure."""
+    import torch
+
+    from tests.frontend.conftest import lower
+
+    with pytest.raises(
+        UnsupportedError, match=r"'aten\.equal\.default' has a data-dependent output"
+    ):
+        lower(lambda a: torch.tensor(torch.equal(a, a)), torch.randn(4))

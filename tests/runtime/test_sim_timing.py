@@ -110,23 +110,30 @@ MATMUL = """
     tshapei t0, {m}, {n}
     tfmt t0, fp32, 0
     tshapei t1, {m}, {k}
-    tfmt t1, bf16, 0
+    tfmt t1, {fmt}, 0
     tbase t2, x0, 0x2000
     tshapei t2, {k}, {n}
-    tfmt t2, bf16, 0
+    tfmt t2, {fmt}, 0
     mma t0, t1, t2, {mode}
     halt
 """
 
 
-def _mma_cycles(m: int, n: int, k: int, mode: str = "zero") -> int:
-    text = MATMUL.format(m=m, n=n, k=k, mode=mode)
+def _mma_cycles(m: int, n: int, k: int, mode: str = "zero", fmt: str = "bf16") -> int:
+    text = MATMUL.format(m=m, n=n, k=k, mode=mode, fmt=fmt)
     return run(one_core(text)).cycles - 8 - 1  # 8 tdesc + halt
 
 
 def test_full_rate_matmul_costs_mnk_over_256() -> None:
     assert _mma_cycles(64, 64, 64) == math.ceil(64 * 64 * 64 / MACS)
     assert _mma_cycles(64, 32, 128, "acc") == math.ceil(64 * 32 * 128 / MACS)
+
+
+def test_fp32_matmul_runs_at_the_fp32_fma_rate() -> None:
+    """fp32 operands (the fp32 storage mode): M*N*K products at 16 FP32 FMA per cycle."""
+    fma = MINI.core["fp32_fma_per_cycle"]
+    assert _mma_cycles(64, 64, 64, fmt="fp32") == math.ceil(64 * 64 * 64 / fma)
+    assert _mma_cycles(60, 60, 30, fmt="fp32") == math.ceil(60 * 60 * 30 / fma)
 
 
 def test_matmul_overheads_partial_blocks_and_sram_bandwidth() -> None:

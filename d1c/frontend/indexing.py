@@ -1,0 +1,194 @@
+"""Lowerings of indexing, selection and scans onto primitives: ``index_select``, ``gather``,
+advanced indexing (``index.Tensor``), ``argmax``/``argmin``, ``max``/``min`` with indices and
+``cumsum``.
+
+Reads by run-time index become ``embedding`` (a row gather) from a 2-D view of the source: the
+indexed dims flattened into rows, the others into columns, and a row index computed with integer
+arithmetic (constant parts are ``iota`` ops that fold at compile time). Selections and scans are
+compare/``where``/reduction chains whose every step is an exact primitive:
+
+- ``argmax(x, d)`` = the smallest index i where ``x_i == max(x)`` or ``x_i`` is NaN (torch's
+  first maximal element; NaN counts as the maximum, as ``max`` propagates it);
+- ``cumsum(x, d)_i`` = the sequential sum over ``j`` of ``where(j <= i, x_j, 0)`` (one
+  [n, n] masked row per element: quadratic in the scanned length).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from d1c.frontend.common import (
+    Ctx,
+    Unsupported,
+    aten,
+    elem_of_dtype,
+    norm_dim,
+    register_lowering,
+)
+from d1c.frontend.layout import transpose
+from d1c.frontend.reductions import reduce
+from d1c.ir import I1, I64, TensorType, Value
+
+
+def _iota(ctx: Ctx, shape: Sequence[int], dim: int) -> Value:
+    return ctx.emit("iota", [], {"dim": dim}, TensorType(tuple(shape), I64))
+
+
+def _i64(ctx: Ctx, v: Value) -> Value:
+    if not v.type.elem.is_int or v.type.elem == I1:
+        raise Unsupported(f"index of type {v.type.elem} (only integer indices)")
+    return ctx.cast(v, I64)
+
+
+def _rows(ctx: Ctx, x: Value, lead: int) -> Value:
+    """``x`` as a 2-D [prod(first ``lead`` dims), prod(the rest)] view (embedding's weight)."""
+    shape = x.type.shape
+    return ctx.reshape(x, (math.prod(shape[:lead]), math.prod(shape[lead:])))
+
+
+def _gather_rows(ctx: Ctx, table: Value, rows: Value, shape: Sequence[int]) -> Value:
+    """Rows ``rows`` (any shape R) of the 2-D ``table`` [V, D], reshaped to ``shape``."""
+    return ctx.reshape(ctx.emit("embedding", [table, rows]), shape)
+
+
+def _wrap_negative(ctx: Ctx, i: Value, size: int) -> Value:
+    """Python's negative indexing: ``i + size`` where ``i < 0``."""
+    negative = ctx.emit("lt", [i, ctx.full(0, I64)])
+    return ctx.emit("where", [negative, ctx.emit("add", [i, ctx.full(size, I64)]), i])
+
+
+def _permute(ctx: Ctx, x: Value, dims: Sequence[int]) -> Value:
+    dims = tuple(dims)
+    if dims == tuple(range(len(dims))):
+        return x
+    return ctx.emit("permute", [x], {"dims": dims})
+
+
+@register_lowering(aten.index_select.default)
+def _index_select(ctx: Ctx, x: Value, dim: int, index: Value) -> Value:
+    """Rows ``index`` of ``x`` along ``dim``: that dim moved first, gathered, moved back."""
+    rank = x.type.rank
+    dim = norm_dim(dim, rank)
+    if rank == 0:
+        return _gather_rows(ctx, ctx.reshape(x, (1, 1)), _i64(ctx, index), index.type.shape)
+    order = [dim] + [d for d in range(rank) if d != dim]
+    moved = _permute(ctx, x, order)
+    k = index.type.numel
+    rest = [x.type.shape[d] for d in order[1:]]
+    rows = ctx.reshape(_i64(ctx, index), (k,))
+    y = _gather_rows(ctx, _rows(ctx, moved, 1), rows, (k, *rest))
+    return _permute(ctx, y, [order.index(d) for d in range(rank)])
+
+
+@register_lowering(aten.gather.default)
+def _gather(ctx: Ctx, x: Value, dim: int, index: Value, *, sparse_grad: bool = False) -> Value:
+    """``out[p] = x[p with coordinate dim replaced by index[p]]``: a flat element index
+    ``index * stride_dim + sum_{d != dim} p_d * stride_d`` gathered from ``x`` as [numel, 1]."""
+    shape, out = x.type.shape, index.type.shape
+    if x.type.rank == 0 or index.type.rank == 0:
+        return _gather_rows(ctx, ctx.reshape(x, (1, 1)), _i64(ctx, index), out)
+    dim = norm_dim(dim, x.type.rank)
+    strides = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
+    flat = ctx.emit("mul", [_i64(ctx, index), ctx.full(strides[dim], I64)])
+    for d in range(len(out)):
+        if d != dim and out[d] > 1:
+            part = ctx.emit("mul", [_iota(ctx, out, d), ctx.full(strides[d], I64)])
+            flat = ctx.emit("add", [flat, part])
+    return _gather_rows(ctx, ctx.reshape(x, (x.type.numel, 1)), flat, out)
+
+
+@register_lowering(aten.index.Tensor)
+def _index(ctx: Ctx, x: Value, indices: Sequence[Value | None]) -> Value:
+    """Advanced indexing ``x[i0, :, i2]``: the index tensors broadcast to B; the indexed dims
+    flattened into rows (row = the indices combined row-major), the others into columns; B
+    replaces the indexed dims where they were if they are adjacent, else leads."""
+    shape = x.type.shape
+    dims = [d for d, i in enumerate(indices) if i is not None]
+    if not dims:
+        return x
+    idx = [i for i in indices if i is not None]
+    if any(i.type.elem == I1 for i in idx):
+        raise Unsupported("boolean mask indexing has a data-dependent shape")
+    b = tuple(np.broadcast_shapes(*[i.type.shape for i in idx]))
+    rest = [d for d in range(len(shape)) if d not in dims]
+    row = None
+    for d, i in zip(dims, idx, strict=True):
+        i = _wrap_negative(ctx, _i64(ctx, i), shape[d])
+        if i.type.shape != b:
+            i = ctx.emit("broadcast_to", [i], {}, i.type.with_shape(b))
+        scale = math.prod(shape[e] for e in dims if e > d)
+        term = i if scale == 1 else ctx.emit("mul", [i, ctx.full(scale, I64)])
+        row = term if row is None else ctx.emit("add", [row, term])
+    moved = _permute(ctx, x, dims + rest)
+    y = _gather_rows(ctx, _rows(ctx, moved, len(dims)), row, b + tuple(shape[d] for d in rest))
+    adjacent = dims == list(range(dims[0], dims[-1] + 1))
+    if not adjacent or dims[0] == 0:
+        return y
+    lead = dims[0]  # rest dims before the indexed ones go back in front of B
+    nb = len(b)
+    order = [nb + j for j in range(lead)] + list(range(nb)) + list(range(nb + lead, y.type.rank))
+    return _permute(ctx, y, order)
+
+
+def arg_extreme(ctx: Ctx, x: Value, dim: int | None, keepdim: bool, kind: str) -> Value:
+    """Index of the first maximum (``reduce_max``) or minimum (``reduce_min``) along ``dim``;
+    NaN counts as the extreme. ``dim=None`` searches the flattened tensor."""
+    if dim is None:
+        flat = ctx.reshape(x, (x.type.numel,))
+        i = arg_extreme(ctx, flat, 0, False, kind)
+        return ctx.reshape(i, (1,) * x.type.rank) if keepdim else i
+    if x.type.rank == 0:
+        return ctx.full(0, I64)
+    dim = norm_dim(dim, x.type.rank)
+    m = reduce(ctx, kind, x, dim, True)
+    hit = ctx.emit("eq", [x, m])
+    if x.type.elem.is_float:
+        hit = ctx.emit("logical_or", [hit, ctx.emit("ne", [x, x])])
+    size = x.type.shape[dim]
+    where = ctx.emit("where", [hit, _iota(ctx, x.type.shape, dim), ctx.full(size, I64)])
+    return reduce(ctx, "reduce_min", where, dim, keepdim)
+
+
+@register_lowering(aten.argmax.default)
+def _argmax(ctx: Ctx, x: Value, dim: int | None = None, keepdim: bool = False) -> Value:
+    return arg_extreme(ctx, x, dim, keepdim, "reduce_max")
+
+
+@register_lowering(aten.argmin.default)
+def _argmin(ctx: Ctx, x: Value, dim: int | None = None, keepdim: bool = False) -> Value:
+    return arg_extreme(ctx, x, dim, keepdim, "reduce_min")
+
+
+@register_lowering(aten.max.dim)
+def _max_dim(ctx: Ctx, x: Value, dim: int, keepdim: bool = False) -> list:
+    values = reduce(ctx, "reduce_max", x, dim, keepdim)
+    return [values, arg_extreme(ctx, x, dim, keepdim, "reduce_max")]
+
+
+@register_lowering(aten.min.dim)
+def _min_dim(ctx: Ctx, x: Value, dim: int, keepdim: bool = False) -> list:
+    values = reduce(ctx, "reduce_min", x, dim, keepdim)
+    return [values, arg_extreme(ctx, x, dim, keepdim, "reduce_min")]
+
+
+@register_lowering(aten.cumsum.default)
+def _cumsum(ctx: Ctx, x: Value, dim: int, *, dtype: object = None) -> Value:
+    """Masked sequential sums: ``y_i = sum_j where(j <= i, x_j, 0)`` along ``dim``."""
+    elem = elem_of_dtype(dtype) if dtype is not None else x.type.elem
+    if dtype is None and (elem.is_int or elem == I1):
+        elem = I64
+    x = ctx.cast(x, elem)
+    if x.type.rank == 0:
+        return x
+    dim = norm_dim(dim, x.type.rank)
+    last = x.type.rank - 1
+    xt = transpose(ctx, x, dim, last) if dim != last else x
+    n = xt.type.shape[-1]
+    mask = ctx.emit("le", [_iota(ctx, (n, n), 1), _iota(ctx, (n, n), 0)])  # [i, j]: j <= i
+    rows = ctx.reshape(xt, (*xt.type.shape[:-1], 1, n))
+    masked = ctx.emit("where", [mask, rows, ctx.full(0, elem)])
+    y = reduce(ctx, "reduce_sum", masked, -1, False)
+    return transpose(ctx, y, dim, last) if dim != last else y
