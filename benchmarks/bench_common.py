@@ -9,18 +9,32 @@ same run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("mlp", "cnn", "gpt_block", "transformer")
+T = TypeVar("T")
 
 
 def example_path(name: str) -> str:
     return str(ROOT / "examples" / f"{name}.py")
+
+
+def each(items: Iterable[T], label: str) -> Iterator[T]:
+    """``items`` one by one under a progress bar that names the current one (on a terminal;
+    silent when piped), so a benchmark that takes minutes shows what it is doing."""
+    from d1c.progress import progress, stage
+
+    items = list(items)
+    with progress(label, len(items), delay=0):
+        for item in items:
+            stage(str(item))
+            yield item
 
 
 def best_seconds(fn: Callable[[], object], repeat: int) -> tuple[float, object]:

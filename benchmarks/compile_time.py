@@ -21,7 +21,7 @@ import argparse
 import time
 import warnings
 
-from bench_common import EXAMPLES, example_path, table
+from bench_common import EXAMPLES, each, example_path, table
 
 from d1c.passes import pipelines
 from d1c.target import DEFAULT_TARGET
@@ -58,7 +58,7 @@ def stage_times(name: str, target: str) -> dict[str, float]:
     ep = export_alone(model, inputs)
     out["export"] = time.perf_counter() - t
     t = time.perf_counter()
-    module = import_program(ep, name=name, user_file=path)
+    module = import_program(ep, name=name)
     out["import"] = time.perf_counter() - t
     opts = driver.Options(target, "bf16", tuple(x.detach().numpy() for x in inputs))
     for stage in pipelines.STAGES:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     warm_up()
     rows = []
-    for name in args.examples.split(","):
+    for name in each(args.examples.split(","), "compile_time"):
         t = best_stage_times(name, args.target, args.repeat)
         total = sum(t.values())
         rows.append([name, *(t[s] for s in STAGES), total, total / t["export"]])

@@ -104,7 +104,9 @@ def main() -> None:
         f"{x.size:,} fp32 elements ({x.nbytes / 1e9:.2f} GB), {threads} JIT thread(s), "
         f"rounding {args.rounding}"
     )
-    for fmt in args.formats.split(","):
+    from bench_common import each  # (the tests load this file without benchmarks/ on sys.path)
+
+    for fmt in each(args.formats.split(","), "host_pack"):
         bench(x, fmt, args.tile, args.repeat, args.rounding)
 
 

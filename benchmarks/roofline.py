@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench_common import EXAMPLES, build, table
+from bench_common import EXAMPLES, build, each, table
 
 from d1c.target import DEFAULT_TARGET
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     bw = int(t.dip["count"]) * per_dip / t.clock_hz
     print(f"target {t.name}: peak {t.peak_macs_per_cycle:,} MAC/cycle, DIP {bw:,.0f} B/cycle, "
           f"ridge {t.peak_macs_per_cycle / bw:,.0f} MAC/B")  # fmt: skip
-    rows = [measure(name, args.target) for name in args.examples.split(",")]
+    rows = [measure(name, args.target) for name in each(args.examples.split(","), "roofline")]
     head = ["example", "MACs", "DMA bytes", "MAC/B", "roof", "bound", "roof min", "cycles",
             "of roof", "of roof min", "util"]  # fmt: skip
     print(table(head, rows))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from bench_common import EXAMPLES, best_seconds, build, table
+from bench_common import EXAMPLES, best_seconds, build, each, table
 
 
 def _inputs(b) -> list[np.ndarray]:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--examples", default=",".join(EXAMPLES))
     args = ap.parse_args(argv)
     rows = []
-    for name in args.examples.split(","):
+    for name in each(args.examples.split(","), "sim_throughput"):
         m = measure(name, args.target, args.repeat)
         base = m["numpy"]
         rows.append([name, m["torch"], base, m["numpy bit-exact"], m["sim"], m["sim timing"],

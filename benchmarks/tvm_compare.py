@@ -27,7 +27,7 @@ import time
 import warnings
 
 import numpy as np
-from bench_common import EXAMPLES, best_seconds, example_path, table
+from bench_common import EXAMPLES, best_seconds, each, example_path, table
 
 from d1c.target import DEFAULT_TARGET
 
@@ -78,7 +78,7 @@ def d1c_compile(ep, name: str, target: str, inputs):
 
     arrays = tuple(x.detach().numpy() for x in inputs)
     t = time.perf_counter()
-    module = import_program(ep.run_decompositions(), name=name, user_file=example_path(name))
+    module = import_program(ep.run_decompositions(), name=name)
     opts = driver.Options(target, "bf16", arrays)
     prog = driver.build(driver.compile_stages(module, "placed", opts)["placed"], opts)
     return time.perf_counter() - t, prog
@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TVM {tvm.__version__} (llvm, host CPU, default pipeline) vs d1c for {args.target}; "
           f"seconds, runs best of {args.repeat}")  # fmt: skip
     measure("mlp", args.target, 1)  # warm-up: one-time imports and JIT set-up of both compilers
-    rows = [measure(n, args.target, args.repeat) for n in args.examples.split(",")]
+    rows = [
+        measure(n, args.target, args.repeat) for n in each(args.examples.split(","), "tvm_compare")
+    ]
     full = [r for r in rows if len(r) > 2]
     head = ["example", "tvm compile", "d1c compile", "compile d1c/tvm", "tvm run", "torch run",
             "tvm/torch", "d1c device", "host/device"]  # fmt: skip

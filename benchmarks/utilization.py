@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench_common import table
+from bench_common import each, table
 
 from d1c.target import DEFAULT_TARGET
 
@@ -143,11 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=int, default=1, help="divide the workload sizes by this")
     args = ap.parse_args(argv)
     rows = []
-    for name in args.workloads.split(","):
+    for name in each(args.workloads.split(","), "utilization"):
         if name not in WORKLOADS:
             ap.error(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
         rows.append(measure(WORKLOADS[name], args.target, args.scale))
-        print(f"  measured {name}", file=sys.stderr)
     head = ["workload", "MACs", "bytes", "compile s", "bound cycles", "cycles", "x bound", "util"]
     print(f"utilization on {args.target} (timing-only simulation, BF16, scale 1/{args.scale})")
     print(table(head, rows))

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+import d1c.timing as timing
 from d1c.codegen.homes import homed_program
 from d1c.codegen.isel import kernel_code, prologue
 from d1c.codegen.placement import addresses
@@ -21,7 +22,16 @@ from d1c.codegen.sram import prove_fit, sram_peak
 from d1c.ir import Function, Module, Value
 from d1c.isa import numerics
 from d1c.isa.asm import assemble
-from d1c.isa.d1x import CoreRange, D1xProgram, HbmImage, ParamRow, Placement, SramImage, Symbol
+from d1c.isa.d1x import (
+    CoreRange,
+    D1xProgram,
+    HbmImage,
+    ParamRow,
+    Placement,
+    SramImage,
+    Symbol,
+    symbol_inputs,
+)
 from d1c.isa.tiles import ELEM_BYTES
 from d1c.target import Target
 
@@ -36,14 +46,20 @@ def program_code(plans: list[KernelPlan]) -> str:
 
 def build_program(module: Module, target: Target) -> D1xProgram:
     func = module.main
-    homed = homed_program(func, target)
-    plans, order, lay, cores = homed.plans, homed.coords, homed.layout, homed.cores
-    prove_fit(plans, lay, cores, func)
-    text = (
-        f'.target "{target.name}"\n.code main, {", ".join(str(r) for r in _ranges(order))}\n'
-        + program_code(plans)
-    )
-    prog = assemble(text, "<isel>")
+    with timing.phase("plan kernels (work lists, SRAM homes)"):
+        homed = homed_program(func, target)
+        plans, order, lay, cores = homed.plans, homed.coords, homed.layout, homed.cores
+        prove_fit(plans, lay, cores, func)
+    with timing.phase("isel"):
+        code = program_code(plans)
+    with timing.phase("emit (assemble, images, symbols)"):
+        return _emit(module, target, code, plans, order, lay, cores)
+
+
+def _emit(module: Module, target: Target, code: str, plans, order, lay, cores) -> D1xProgram:
+    func = module.main
+    text = f'.target "{target.name}"\n.code main, {", ".join(str(r) for r in _ranges(order))}\n'
+    prog = assemble(text + code, "<isel>")
     return replace(
         prog,
         param_addr=lay.param_addr,
@@ -130,7 +146,7 @@ def symbols(func: Function, target: Target) -> list[Symbol]:
         users = [op for op in func.ops if arg in op.operands]
         packed = [op for op in users if op is not func.ret and kind_of(op, returned) == "host_in"]
         direct = len(packed) < len(users) or not users
-        name = arg_name(func, i)
+        name = func.arg_names()[i]
         out += [_symbol(name, "input", arg, where[arg])] if direct else []
         out += [
             _symbol(name if j == 0 else f"{name}.{j}", "input", op.result, where[op.result])
@@ -146,11 +162,6 @@ def symbols(func: Function, target: Target) -> list[Symbol]:
     return out
 
 
-def arg_name(func: Function, i: int) -> str:
-    """The symbol name of argument ``i``: its IR name, else ``arg<i>``."""
-    return func.args[i].name or f"arg{i}"
-
-
 def output_names(func: Function) -> list[str]:
     return [f"out{i}" for i in range(len(func.outputs))]
 
@@ -159,11 +170,5 @@ def input_arrays(
     func: Function, inputs: list[np.ndarray], prog: D1xProgram
 ) -> dict[str, np.ndarray]:
     """Map the function's arguments to the program's input symbols."""
-    names = {s.name for s in prog.symbols if s.role == "input"}
-    out = {}
-    for i, value in enumerate(inputs):
-        base = arg_name(func, i)
-        for name in sorted(names):
-            if name == base or (name.startswith(f"{base}.") and name[len(base) + 1 :].isdigit()):
-                out[name] = np.asarray(value)
-    return out
+    arrays = [np.asarray(x) for x in inputs]
+    return symbol_inputs(prog, dict(zip(func.arg_names(), arrays, strict=False)))

@@ -36,9 +36,8 @@ import numpy as np
 
 from d1c.codegen.plan import KernelPlan, WorkItem
 from d1c.isa.errors import InternalError
-from d1c.isa.tiles import DmaDesc, sram_addr
+from d1c.isa.tiles import LOGICAL, DmaDesc, sram_addr
 
-LOGICAL = 1 << 62  # the logical tensor space: addresses of intermediate tensors before homing
 ALIGN = 64
 
 

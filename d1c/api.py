@@ -152,13 +152,9 @@ class Program:
         return tuple(_numpy(t) for t in tensors)
 
     def _symbol_inputs(self, arrays: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
-        names = [s.name for s in self.program.symbols if s.role == "input"]
-        out = {}
-        for base, value in zip(self.info["args"], arrays, strict=True):
-            for n in names:
-                if n == base or re.fullmatch(re.escape(base) + r"\.\d+", n):
-                    out[n] = value
-        return out
+        from d1c.isa.d1x import symbol_inputs
+
+        return symbol_inputs(self.program, dict(zip(self.info["args"], arrays, strict=True)))
 
     def _to_torch(self, outs: list[np.ndarray]) -> Any:
         from torch.utils import _pytree
@@ -311,8 +307,6 @@ def _as_tuple(example_inputs: Any) -> tuple:
 
 def compile_exported(ep, module: Module, inputs: tuple, target: str, dtype: str) -> Program:
     """A Program from an imported ``torch.export`` program (the API and the dynamo backend)."""
-    from d1c.codegen.emit import arg_name
-
     if dtype not in driver.DTYPES:
         raise D1cError(f"unknown dtype '{dtype}'", hint=f"dtypes: {', '.join(driver.DTYPES)}")
     arrays = tuple(_numpy(t) for t in inputs)
@@ -323,7 +317,7 @@ def compile_exported(ep, module: Module, inputs: tuple, target: str, dtype: str)
     tree, structseq = _tree(ep.call_spec.out_spec)
     info = {
         "name": module.name,
-        "args": [arg_name(func, i) for i in range(len(func.args))],
+        "args": func.arg_names(),
         "outputs": _out_dtypes(stages["graph"]),
         "tree": tree,
         "structseq": structseq,

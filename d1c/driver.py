@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, TextIO
 
 import numpy as np
 
+from d1c import timing
 from d1c.errors import D1cError
 from d1c.ir import Module, parse_module, print_module
 from d1c.ir.clone import clone_module
@@ -82,17 +83,40 @@ class Source:
     reference: list[np.ndarray] | None = None
 
 
-def load_source(spec: str, *, with_reference: bool = False) -> Source:
-    """A MODEL spec or IR file with its example inputs (None for IR files)."""
+def load_source(
+    spec: str, *, with_reference: bool = False, inputs_file: str | None = None
+) -> Source:
+    """A MODEL spec or IR file with its inputs: those of ``inputs_file`` (an .npz keyed by
+    argument names, :func:`read_inputs`) if given, else the model's example inputs (None for IR
+    files). ``with_reference`` adds torch's outputs on those same inputs."""
     if is_ir_file(spec):
-        return Source(read_ir(spec))
-    from d1c.frontend import export_model, load_model, split_spec
+        with timing.phase("read the IR file"):
+            module = read_ir(spec)
+        return Source(module, read_inputs(inputs_file, module) if inputs_file else None)
+    with timing.phase("import torch and d1c's frontend"):
+        from d1c.frontend import export_model, load_model, split_spec
 
-    path, _ = split_spec(spec)
-    model, inputs = load_model(spec)
-    module = export_model(model, inputs, name=path.stem, user_file=str(path))
+    path, factory = split_spec(spec)
+    with timing.phase("run the model file (model(), example_inputs())"):
+        model, inputs = load_model(spec)
+    module = export_model(
+        model, inputs, name=path.stem, user_file=str(path), inputs_from=factory or "example_inputs"
+    )
     arrays = [t.detach().numpy() for t in inputs]
-    return Source(module, arrays, eager_outputs(model, inputs) if with_reference else None)
+    if inputs_file:
+        arrays = read_inputs(inputs_file, module)
+        inputs = tuple(_as_tensor(x, t) for x, t in zip(arrays, inputs, strict=True))
+    if not with_reference:
+        return Source(module, arrays)
+    with timing.phase("torch eager (the reference outputs)"):
+        return Source(module, arrays, eager_outputs(model, inputs))
+
+
+def _as_tensor(x: np.ndarray, like):
+    """``x`` as a torch tensor of the example input ``like``'s dtype."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(x)).to(like.dtype)
 
 
 def eager_outputs(model, inputs) -> list[np.ndarray]:
@@ -118,41 +142,52 @@ def random_inputs(module: Module, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def write_inputs(path: str | IO[bytes], inputs: Sequence[np.ndarray]) -> None:
-    """Save inputs as an .npz (a path or a binary file) with keys ``arg0``, ``arg1``, ... (the
-    order of @main's args)."""
+def write_inputs(path: str | IO[bytes], module: Module, inputs: Sequence[np.ndarray]) -> None:
+    """Save inputs as an .npz (a path or a binary file) keyed by the argument names of
+    ``module``'s entry function (the names ``d1c run --input`` takes,
+    :meth:`~d1c.ir.core.Function.arg_names`)."""
+    names = module.main.arg_names()
     try:
-        np.savez(path, **{f"arg{i}": np.asarray(x) for i, x in enumerate(inputs)})
+        np.savez(path, **{n: np.asarray(x) for n, x in zip(names, inputs, strict=True)})
     except OSError as err:
         raise D1cError(f"cannot write '{path}': {err.strerror}") from None
 
 
+def describe_args(module: Module) -> str:
+    """``@forward of @gpt_block takes 1 input: ids (tensor<2x16xi64>)`` for hints."""
+    func = module.main
+    args = ", ".join(f"{n} ({a.type})" for n, a in zip(func.arg_names(), func.args, strict=True))
+    count = f"{len(func.args)} input{'s' if len(func.args) != 1 else ''}"
+    return f"@{func.name} of @{module.name} takes {count}: {args or 'none'}"
+
+
 def read_inputs(path: str, module: Module) -> list[np.ndarray]:
-    """Inputs of @main from an .npz written by :func:`write_inputs` (keys ``arg0``, ...), checked
-    against the argument types (shape, element kind)."""
+    """Inputs of ``module``'s entry function from an .npz keyed by argument names (as
+    :func:`write_inputs` writes it), checked against the argument types (shape, element kind)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError) as err:
         raise D1cError(f"cannot read inputs file '{path}': {err}") from None
-    args = module.main.args
-    if sorted(arrays) != sorted(f"arg{i}" for i in range(len(args))):
+    names = module.main.arg_names()
+    if sorted(arrays) != sorted(names):
         raise D1cError(
             f"inputs file '{path}' holds {', '.join(sorted(arrays)) or 'nothing'}",
-            hint=f"@main takes {len(args)} inputs: arg0 .. arg{len(args) - 1}",
+            hint=describe_args(module),
         )
-    out = [arrays[f"arg{i}"] for i in range(len(args))]
-    for i, (a, x) in enumerate(zip(args, out, strict=True)):
-        _check_input(path, i, a.type, x)
+    out = [arrays[n] for n in names]
+    for n, a, x in zip(names, module.main.args, out, strict=True):
+        _check_input(path, n, a.type, x, module)
     return out
 
 
-def _check_input(path: str, i: int, ty, x: np.ndarray) -> None:
+def _check_input(path: str, name: str, ty, x: np.ndarray, module: Module) -> None:
     kinds = "b" if ty.elem.name == "i1" else "iu" if ty.elem.is_int else "f"
     kind_ok = x.dtype.kind in kinds
     if tuple(x.shape) != tuple(ty.shape) or not kind_ok:
         raise D1cError(
-            f"inputs file '{path}': arg{i} is {x.dtype}{list(x.shape)}, @main expects {ty}"
+            f"inputs file '{path}': {name} is {x.dtype}{list(x.shape)}, expected {ty}",
+            hint=describe_args(module),
         )
 
 
@@ -177,7 +212,6 @@ def run_passes(
         ctx=_context(opts or Options()),
         print_after_all=debug.print_after_all,
         print_after=debug.print_after,
-        time_passes=debug.time_passes,
         out=out,
     )
 
@@ -222,7 +256,8 @@ def compile_stages(
     with progress("compile", total) as bar:
         for stage in stages:
             bar.update(0, note=stage)
-            module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
+            with timing.group(stage):
+                module = run_passes(module, pipeline_for(stage, opts), debug, opts=opts)
             bar.update()
             if stage == stop_after:  # nothing runs after it: no copy, so emit reuses its plans
                 snapshots[stage] = module
@@ -244,12 +279,21 @@ def compile_module(
 
 def build(placed: Module, opts: Options) -> D1xProgram:
     """Instruction selection and emission: placed IR -> ``.d1x`` program, with the LLVM IR of its
-    host code (pack/unpack of the symbols, launch sequence) as the ``host-ir`` blob."""
+    host code (pack/unpack of the symbols, launch sequence) as the ``host-ir`` blob and what
+    ``d1c report`` needs from the placed IR (kernel ops, source lines, DMA link loads) as the
+    ``kernels`` blob."""
     from d1c.codegen.emit import build_program
+    from d1c.codegen.kernel_table import with_kernel_table
+    from d1c.passes.route import link_loads
     from d1c.runtime.host import with_host_ir
     from d1c.target import load_target
 
-    return with_host_ir(build_program(placed, load_target(opts.target)))
+    target = load_target(opts.target)
+    program = build_program(placed, target)
+    with timing.phase("host code (LLVM IR of pack/unpack)"):
+        program = with_host_ir(program)
+    with timing.phase("kernel table for d1c report"):
+        return with_kernel_table(program, placed, link_loads(placed, target))
 
 
 def write_text(text: str, output: str | None) -> None:
@@ -270,8 +314,32 @@ def write_bytes(data: bytes, output: str) -> None:
         raise D1cError(f"cannot write '{output}': {err.strerror}") from None
 
 
-def emit_ir(module: Module, output: str | None, *, elide_data: bool = False) -> None:
-    write_text(print_module(module, elide_data=elide_data), output)
+def stdout_is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def elide_for(output: str | None, elide_data: bool | None) -> bool:
+    """Whether text written to ``output`` leaves data bytes out: as asked, or (``None``)
+    exactly when it goes to a terminal, where megabytes of hex help no reader."""
+    if elide_data is not None:
+        return elide_data
+    return output in (None, "-") and stdout_is_terminal()
+
+
+def write_listing(text_of, output: str | None, elide_data: bool | None, has_data: bool) -> None:
+    """Write ``text_of(elide)`` (IR or a program listing) with :func:`elide_for`'s rule, and
+    say on stderr when the terminal rule left data out."""
+    elide = elide_for(output, elide_data)
+    write_text(text_of(elide), output)
+    if elide_data is None and elide and has_data:
+        sys.stderr.write("(data bytes left out on a terminal; --keep-data prints them)\n")
+
+
+def emit_ir(module: Module, output: str | None, *, elide_data: bool | None = False) -> None:
+    """Write IR text; see :func:`write_listing` for ``elide_data``."""
+    text_of = lambda elide: print_module(module, elide_data=elide)  # noqa: E731
+    write_listing(text_of, output, elide_data, bool(module.consts))
 
 
 def split_names(values: Iterable[str]) -> frozenset[str]:

@@ -11,6 +11,7 @@ from d1c.isa.errors import (
     SimulationError,
     UnsupportedError,
     VerifyError,
+    did_you_mean,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "SimulationError",
     "UnsupportedError",
     "VerifyError",
+    "did_you_mean",
 ]

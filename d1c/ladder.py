@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from d1c import driver
+from d1c import driver, progress
 from d1c.accuracy.adjoint import tight_outputs
 from d1c.accuracy.bound_rules import data_error
 from d1c.accuracy.bounds import bound_values, bounded_outputs
@@ -121,11 +121,10 @@ def verify(
     :func:`d1c.driver.read_inputs`) if given, else the model's example inputs, else (IR files)
     :func:`d1c.driver.random_inputs` with seed 0. ``sim``: extra ``simulate`` arguments
     (``workers``, ``ray``)."""
-    src = driver.load_source(spec, with_reference=not driver.is_ir_file(spec))
-    if inputs_file is not None:
-        inputs = driver.read_inputs(inputs_file, src.module)
-    else:
-        inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
+    reference = not driver.is_ir_file(spec)
+    progress.stage("load the model" if reference else "read the IR")
+    src = driver.load_source(spec, with_reference=reference, inputs_file=inputs_file)
+    inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
     return verify_module(
         src.module,
         inputs,
@@ -137,6 +136,9 @@ def verify(
         accept_unbounded=accept_unbounded,
         sim=sim,
     )
+
+
+STAGES = 7  # the stage() calls of one verify() run (plus one with determinism)
 
 
 def verify_module(
@@ -162,6 +164,7 @@ def verify_module(
     None: its default budget, 0: forward bounds only)."""
     inputs = list(inputs)
     opts = driver.Options(target, dtype, tuple(inputs), rounding)
+    progress.stage("compile")
     if rounding != "rne":
         snaps = driver.compile_stages(_copy(module), "quantized", opts)
         report = Report(name or f"@{module.name}", load_target(target), dtype, accept_unbounded)
@@ -173,10 +176,12 @@ def verify_module(
     report = Report(
         name or f"@{module.name}", load_target(target), dtype, accept_unbounded, program=program
     )
+    progress.stage("IR text round trips")
     report.stage_ok["IR text round-trips at every stage"] = all(
         round_trips(m) for m in snaps.values()
     )
     if determinism:
+        progress.stage("compile again (determinism)")
         again = driver.build(driver.compile_stages(_copy(module), "placed", opts)["placed"], opts)
         same = again.to_bytes() == program.to_bytes()
         report.stage_ok["compiling twice gives identical .d1x bytes"] = same
@@ -233,6 +238,7 @@ def _simulate(
     from d1c.runtime.sim import simulate
 
     placed = snaps["placed"]
+    progress.stage("simulate")
     result = simulate(program, report.target, input_arrays(placed.main, inputs, program), **sim)
     report.cycles = result.cycles
     report.macs = result.total("macs")
@@ -299,6 +305,7 @@ def _checked_trace(
 def _rung1(report: Report, run: _Run) -> None:
     """Graph IR interpreted (fp32): every op within the rounding bound of its own operands, the
     outputs within fp32 tolerance of torch eager."""
+    progress.stage("rung 1: graph IR against eager")
     graph = run.snaps["graph"]
     outs, run.graph_bounds, _ = _checked_trace(report, 1, run, "graph", graph, graph)
     bounds = run.graph_bounds
@@ -313,6 +320,7 @@ def _rung1(report: Report, run: _Run) -> None:
 def _rung2(report: Report, run: _Run) -> None:
     """Quantized IR interpreted: every op within the rounding bound of its own operands, every
     output within the derived bound of the float64 reference."""
+    progress.stage("rung 2: quantized IR and its error bound")
     graph, quantized = run.snaps["graph"], run.snaps["quantized"]
     outs, run.bounded, values = _checked_trace(report, 2, run, "quantized", graph, quantized)
     run.forward = bounded_outputs(graph, quantized, run.inputs, values)
@@ -328,6 +336,7 @@ def _rung2(report: Report, run: _Run) -> None:
 def _rung3(report: Report, run: _Run) -> None:
     """The tiled IR computes the quantized IR's function; tiled IR == placed IR == simulated
     program, bit for bit; simulated within rung 2's a priori bound."""
+    progress.stage("rung 3: tiled and placed IR")
     tiled, trace = run.snaps["tiled"], run.traces.setdefault("tiled", {})
     tiled_out = interpret(tiled, run.inputs, trace=trace)
     report.stage_ok[SAME_FUNCTION] = _same_function(run)

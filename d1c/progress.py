@@ -12,6 +12,12 @@ what a command prints afterwards starts on a clean line. Nothing here changes re
 
     for case in track(cases, "fuzz"):
         ...
+
+A command made of stages opens one bar over them and the code it calls names each stage with
+:func:`stage` (a no-op when no bar is open), so a terminal always shows what is running::
+
+    with progress("verify", total=5):
+        stage("compile")            # -> verify [#####...] 1/5 compile 3.2s
 """
 
 from __future__ import annotations
@@ -51,15 +57,16 @@ class Progress:
     drawn: bool = False
     last: float = 0.0
 
-    def update(self, n: int = 1, note: str | None = None) -> None:
-        """Advance by ``n`` steps; redraw if enabled and due."""
+    def update(self, n: int = 1, note: str | None = None, *, force: bool = False) -> None:
+        """Advance by ``n`` steps; redraw if enabled and due (``force``: whatever the redraw
+        interval, once the delay has passed)."""
         self.count += n
         if note is not None:
             self.note = note
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self.start < self.delay or now - self.last < self.interval:
+        if now - self.start < self.delay or (now - self.last < self.interval and not force):
             return
         self.last = now
         self._draw(now)
@@ -88,10 +95,23 @@ class Progress:
             self.drawn = False
 
     def __enter__(self) -> Progress:
+        _OPEN.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self in _OPEN:
+            _OPEN.remove(self)
         self.close()
+
+
+_OPEN: list[Progress] = []  # bars entered as context managers, innermost last
+
+
+def stage(note: str) -> None:
+    """Start the stage ``note`` of the innermost open bar: count it and show its name (nothing
+    happens when no bar is open, e.g. when the caller is not a command on a terminal)."""
+    if _OPEN:
+        _OPEN[-1].update(1, note=note, force=True)
 
 
 def progress(

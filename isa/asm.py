@@ -15,8 +15,10 @@ and ``d1c disasm`` prints it back (canonical form: :mod:`d1c.isa.disasm`). Direc
     .symbol NAME, ROLE, FMT, BIAS, [DIMS], "layout"  an input/output (ROLE: input output weight state)
     .place hbm, ADDR, [0:64, 0:64], [128, 2]          a placement of the last symbol
     .place sram, CORE, ADDR, [REGION], [STRIDES]
-    .blob NAME, "bytes"              an extra named blob (host IR text, ...)
+    .blob "host-ir", "bytes"         an extra named blob (host IR text, ...)
 
+A section, symbol or blob NAME is a bare word (``main``, ``x.1``) or, for any other text, a
+string literal (``"host-ir"``); the disassembler quotes exactly the names that need it.
 Instructions follow the table (:mod:`d1c.isa.spec`): ``mnemonic op, op, ...`` with registers
 ``x0..x31``, tiles ``t0..t15``, integers (decimal or 0x hex), enum names, and labels or signed
 word offsets for branch targets. Instructions before any ``.code`` go to a section ``main`` on
@@ -68,6 +70,16 @@ class Stmt:
 def _lark() -> lark.Lark:
     grammar = resources.files("d1c.isa").joinpath("asm.lark").read_text()
     return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+@functools.cache
+def _name_pattern() -> re.Pattern[str]:
+    return re.compile(_lark().get_terminal("NAME").pattern.to_regexp())
+
+
+def is_bare_name(text: str) -> bool:
+    """True if ``text`` reads back as one NAME token (else the disassembler quotes it)."""
+    return _name_pattern().fullmatch(text) is not None
 
 
 def parse(text: str, file: str = "<string>") -> list[Stmt]:

@@ -154,9 +154,9 @@ class ArgReader:
             raise self.error("string is not valid UTF-8", a.line, a.col) from None
 
     def name_arg(self, a: Arg, what: str) -> str:
-        """A bare name."""
-        self._want(a, ("name",), what)
-        return a.value
+        """A name: bare (``host_ir``) or, for any other text, a string literal (``"host-ir"``)."""
+        self._want(a, ("name", "string"), what)
+        return a.value if a.kind == "name" else self.text_arg(a)
 
     def choice_arg(self, a: Arg, choices: tuple[str, ...], what: str) -> str:
         """A name from ``choices``."""

@@ -190,6 +190,29 @@ class D1xProgram:
         return tuple(row) + (0,) * (self.param_words - len(row))
 
 
+def argument_of(symbol: str) -> str:
+    """The argument an input symbol carries: ``x`` for ``x``, ``x.1``, ``x.2``... (d1c names the
+    extra formats an argument is packed in this way; docs/lowering.md, "Host side")."""
+    base, dot, n = symbol.rpartition(".")
+    return base if dot and base and n.isdigit() else symbol
+
+
+def argument_names(prog: D1xProgram) -> list[str]:
+    """The names of the program's arguments (its input symbols by :func:`argument_of`), in
+    order: what ``d1c run --input NAME=FILE.npy`` takes."""
+    names = [argument_of(s.name) for s in prog.symbols if s.role == "input"]
+    return list(dict.fromkeys(names))
+
+
+def symbol_inputs(prog: D1xProgram, arguments: dict) -> dict:
+    """Per input symbol, the value of its argument; arguments the program lacks are left out."""
+    return {
+        s.name: arguments[argument_of(s.name)]
+        for s in prog.symbols
+        if s.role == "input" and argument_of(s.name) in arguments
+    }
+
+
 # ---------------------------------------------------------------- writing
 class _W:
     def __init__(self) -> None:

@@ -19,6 +19,7 @@ back (so ``disassemble(assemble(t)) == t`` for canonical ``t``). Its rules:
 
 from __future__ import annotations
 
+from d1c.isa.asm import is_bare_name
 from d1c.isa.d1x import CodeSection, D1xProgram, Placement, Symbol
 from d1c.isa.encoding import decode_words
 from d1c.isa.spec import Inst, enum_name
@@ -33,6 +34,11 @@ def quote(data: bytes | str) -> str:
     named = {0x5C: "\\\\", 0x22: '\\"', 0x0A: "\\n", 0x09: "\\t"}
     parts = [named.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in raw]
     return '"' + "".join(parts) + '"'
+
+
+def name(text: str) -> str:
+    """A section, symbol or blob name: bare when it reads back as a NAME, else quoted."""
+    return text if is_bare_name(text) else quote(text)
 
 
 def format_operand(kind: str, enum: str | None, value: int, target: str | None = None) -> str:
@@ -67,18 +73,20 @@ def listing(section: CodeSection) -> list[str]:
     """The body lines of a code section: comments, labels and instructions."""
     insts = decode_words(section.code)
     first: dict[int, str] = {}
-    for name, i in section.labels:
-        first.setdefault(i, name)
+    for label, i in section.labels:
+        first.setdefault(i, label)
     lines = []
     for i in range(len(insts) + 1):
         lines += [_comment(text, INDENT) for at, text in section.comments if at == i]
-        lines += [f"{name}:" for name, at in section.labels if at == i]
+        lines += [f"{label}:" for label, at in section.labels if at == i]
         if i < len(insts):
             lines.append(INDENT + format_inst(insts[i], i, first))
     return lines
 
 
-def _hex_lines(data: bytes) -> list[str]:
+def _hex_lines(data: bytes, elide: bool = False) -> list[str]:
+    if elide and data:
+        return [f"; {len(data):,} bytes of data left out"]
     return [
         f'.hex "{data[i : i + HEX_LINE_BYTES].hex()}"' for i in range(0, len(data), HEX_LINE_BYTES)
     ]
@@ -93,7 +101,7 @@ def _region(p: Placement) -> str:
 
 def _symbol(s: Symbol) -> list[str]:
     shape = ", ".join(str(d) for d in s.shape)
-    head = f".symbol {s.name}, {s.role}, {s.fmt}, {s.bias}, [{shape}], {quote(s.layout)}"
+    head = f".symbol {name(s.name)}, {s.role}, {s.fmt}, {s.bias}, [{shape}], {quote(s.layout)}"
     return [head, *(_region(p) for p in s.placements)]
 
 
@@ -105,11 +113,13 @@ def _header(p: D1xProgram) -> list[str]:
     return lines
 
 
-def disassemble(p: D1xProgram) -> str:
-    """The canonical assembly text of a whole program."""
+def disassemble(p: D1xProgram, *, elide_data: bool = False) -> str:
+    """The canonical assembly text of a whole program; ``elide_data`` replaces the ``.hex``
+    lines of every SRAM and HBM image by a comment with its size (for reading: such text
+    assembles to a program without that data)."""
     lines = _header(p)
     for s in p.code:
-        lines += ["", f".code {s.name}, " + ", ".join(str(r) for r in s.cores), *listing(s)]
+        lines += ["", f".code {name(s.name)}, " + ", ".join(str(r) for r in s.cores), *listing(s)]
     if p.params:
         lines.append("")
         for row in p.params:
@@ -120,12 +130,12 @@ def disassemble(p: D1xProgram) -> str:
         lines += [
             "",
             f".sram 0x{m.addr:x}, " + ", ".join(str(r) for r in m.cores),
-            *_hex_lines(m.data),
+            *_hex_lines(m.data, elide_data),
         ]
     for m in p.hbm:
-        lines += ["", f".hbm 0x{m.addr:x}", *_hex_lines(m.data)]
+        lines += ["", f".hbm 0x{m.addr:x}", *_hex_lines(m.data, elide_data)]
     for s in p.symbols:
         lines += ["", *_symbol(s)]
-    for name, data in p.blobs:
-        lines += ["", f".blob {name}, {quote(data)}"]
+    for blob, data in p.blobs:
+        lines += ["", f".blob {name(blob)}, {quote(data)}"]
     return "\n".join(lines) + "\n"

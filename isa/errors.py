@@ -10,7 +10,9 @@ is available, and an optional hint.
 
 from __future__ import annotations
 
+import difflib
 import linecache
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -55,14 +57,36 @@ class D1cError(Exception):
         lines = [head]
         text = _source_line(self.loc, self.source)
         if text is not None:
-            lines.append(f"  {text}")
-            lines.append("  " + " " * (max(self.loc.col, 1) - 1) + "^")
+            shown, caret = source_window(text, max(self.loc.col, 1))
+            lines.append(f"  {shown}")
+            lines.append("  " + " " * (caret - 1) + "^")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` for the choice closest to a misspelt ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+WINDOW = 100  # characters of a source line shown with a caret; longer lines show a window
+
+
+def source_window(text: str, col: int, width: int = WINDOW) -> tuple[str, int]:
+    """``text`` cut to at most ``width`` characters around 1-based column ``col`` (elided ends
+    marked ``...``), and the caret's column in the cut text."""
+    if len(text) <= width:
+        return text, col
+    half = width // 2
+    start = min(max(col - 1 - half, 0), len(text) - width)
+    head = "..." if start > 0 else ""
+    tail = "..." if start + width < len(text) else ""
+    return head + text[start : start + width] + tail, col - start + len(head)
 
 
 def _source_line(loc: Loc | None, source: str | None) -> str | None:

@@ -255,6 +255,7 @@ STRIPE_BYTES = 4096
 # "HBM" side may be such an address: the transfer then moves bytes between this core's SRAM and
 # that core's (itself included) over the NoC.
 SRAM_FLAG = 1 << 63
+LOGICAL = 1 << 62  # addresses of intermediate tensors before allocate-sram homes them
 SRAM_GID_SHIFT = 24
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TextIO
 
-from d1c.errors import D1cError, Loc, ParseError, VerifyError
+import d1c.timing as timing
+from d1c.errors import D1cError, Loc, ParseError, VerifyError, did_you_mean
 from d1c.ir import Module, print_module, verify_module
 from d1c.target import DEFAULT_TARGET, Target, load_target
 
@@ -101,7 +101,8 @@ def parse_pipeline(text: str) -> list[Any]:
         cls = PASSES.get(m.group(1))
         if cls is None:
             known = ", ".join(sorted(PASSES))
-            raise _perr(text, col, f"unknown pass '{m.group(1)}'; known passes: {known}")
+            hint = did_you_mean(m.group(1), PASSES) + f"known passes: {known}"
+            raise _perr(text, col, f"unknown pass '{m.group(1)}'", hint=hint)
         passes.append(_instantiate(cls, m.group(2) or "", text, col))
     return passes
 
@@ -167,22 +168,31 @@ class PassManager:
     def run(self, module: Module, out: TextIO | None = None) -> Module:
         """Run the pipeline on ``module`` (passes may mutate it) and return the result.
 
-        Dumps and the timing table go to ``out`` (default: stderr).
+        Each pass and the verifier add their time to the command's timeline when one records
+        (:mod:`d1c.timing`); ``time_passes`` prints the table of this run alone. Dumps and the
+        table go to ``out`` (default: stderr).
         """
         out = sys.stderr if out is None else out
         _check_print_after(self.print_after, self.passes)
-        timings: list[tuple[str, float]] = []
+        if not self.time_passes:
+            return self._run(module, out)
+        with timing.recording(since_import=False) as tl:
+            module = self._run(module, out)
+        out.write(timing.render(tl, "passes"))
+        return module
+
+    def _run(self, module: Module, out: TextIO) -> Module:
         if self.verify_each:
-            timings.append(("(verify input)", _timed(lambda: _verify(module, None))))
+            with timing.phase("verifier"):
+                _verify(module, None)
         for p in self.passes:
-            module, seconds = _run_one(p, module, self.ctx)
-            timings.append((p.name, seconds))
+            with timing.phase(p.name):
+                module = _run_one(p, module, self.ctx)
             if self.print_after_all or p.name in self.print_after:
                 out.write(dump_after(p.name, module))
             if self.verify_each:
-                timings.append(("(verify)", _timed(lambda m=module, n=p.name: _verify(m, n))))
-        if self.time_passes:
-            out.write(timing_report(timings))
+                with timing.phase("verifier"):
+                    _verify(module, p.name)
         return module
 
 
@@ -214,13 +224,12 @@ def _check_print_after(names: frozenset[str], passes: tuple[Any, ...]) -> None:
     unknown = sorted(names - known)
     if unknown:
         raise D1cError(
-            f"--print-ir-after names unknown pass '{unknown[0]}'; known passes: "
-            + ", ".join(sorted(known))
+            f"--print-ir-after names unknown pass '{unknown[0]}'",
+            hint=did_you_mean(unknown[0], known) + "known passes: " + ", ".join(sorted(known)),
         )
 
 
-def _run_one(p: Any, module: Module, ctx: Context) -> tuple[Module, float]:
-    start = time.perf_counter()
+def _run_one(p: Any, module: Module, ctx: Context) -> Module:
     try:
         result = p.apply(module, ctx)
     except D1cError:
@@ -231,7 +240,7 @@ def _run_one(p: Any, module: Module, ctx: Context) -> tuple[Module, float]:
         raise
     if not isinstance(result, Module):
         raise TypeError(f"pass '{p.name}' returned {type(result).__name__}, not a Module")
-    return result, time.perf_counter() - start
+    return result
 
 
 def _verify(module: Module, pass_name: str | None) -> None:
@@ -249,29 +258,6 @@ def _verify(module: Module, pass_name: str | None) -> None:
         ) from None
 
 
-def _timed(fn: Any) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def dump_after(name: str, module: Module) -> str:
     """The ``--print-ir-after`` dump: a header naming the pass, then the IR without data lines."""
     return f"// -----// IR Dump After {name} //----- //\n{print_module(module, elide_data=True)}\n"
-
-
-def timing_report(timings: list[tuple[str, float]]) -> str:
-    """The ``--time-passes`` table: one row per pass run in order, verifier time summed."""
-    verify = sum(s for n, s in timings if n.startswith("("))
-    rows = [(n, s) for n, s in timings if not n.startswith("(")]
-    if verify:
-        rows.append(("(verifier)", verify))
-    total = sum(s for _, s in rows)
-    rule = "===" + "-" * 73 + "===\n"
-    lines = [rule, "... Pass execution timing report ...".center(79).rstrip() + "\n", rule]
-    lines.append(f"  Total Execution Time: {total:.4f} seconds\n\n")
-    lines.append("  ----Wall Time----  ----Name----\n")
-    for name, seconds in [*rows, ("Total", total)]:
-        pct = 100.0 * seconds / total if total else 0.0
-        lines.append(f"  {seconds:8.4f} ({pct:5.1f}%)  {name}\n")
-    return "".join(lines)

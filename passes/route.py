@@ -9,8 +9,9 @@ disabled cores, the simulator's rule. A copy inside one core's SRAM uses no link
 are the sum of the DMA descriptors of the kernel plan with its tensors at their homes
 (:mod:`d1c.codegen.homes`), so the estimate counts every byte the program moves.
 
-The pass records on every kernel op ``route = [max_hops, busiest_link_bytes]``: the longest route
-of any of its streams in hops, and the bytes of its most loaded link. :func:`link_loads` gives the
+The pass records on every kernel op ``route = (max_hops, busiest_link_bytes)`` (printed
+``route = {hops = H, busiest = B}``): the longest route of any of its streams in hops, and the
+bytes of its most loaded link. :func:`link_loads` gives the
 bytes per link of a whole program, keyed ``(gx, gy, dir)`` by the sending end like the
 simulator's ``SimResult.link_bytes``, which moves every DMA stream over these same routes
 (:mod:`d1c.runtime.dma`) and so counts the same bytes, plus the messages between cores.

@@ -19,7 +19,7 @@ FOLDERS = {"d1c": "d1c", "isa": "d1c.isa", "passes": "d1c.passes", "codegen": "d
 FOLDERS["runtime"] = "d1c.runtime"
 LAYERS = ("isa", "passes", "codegen", "runtime", "ir", "frontend", "interp", "accuracy")
 LAYERS += ("fuzz", "report", "target", "cli", "testing")
-BASE = ("d1c.errors", "d1c.progress")  # what every layer reports through
+BASE = ("d1c.errors", "d1c.progress", "d1c.timing")  # what every layer reports through
 API = ("d1c", "d1c.api", "d1c.driver", "d1c.dynamo", "d1c.ladder")  # the public face, on top
 
 # layer -> the layers it may import (besides itself)

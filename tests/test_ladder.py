@@ -147,11 +147,12 @@ def test_an_unbounded_output_fails_unless_accepted(tmp_path: Path) -> None:
     """layer_norm with eps = 0 of a row that cfp8 rounding may make constant: 0/0 cannot be
     bounded (tests/accuracy/test_bounds.py), so its elements are unbounded."""
     from d1c import driver
+    from d1c.ir import parse_module
 
     path = tmp_path / "ln.d1"
     path.write_text(LN_EPS0)  # tests/accuracy/test_bounds.py: its bound is infinite
     x = np.array([[0.0, 0.25, 0.5, 0.75, 0.5], [1.0, 2.0, 3.0, 4.0, 5.0]], np.float32)
-    driver.write_inputs(str(tmp_path / "x.npz"), [x])
+    driver.write_inputs(str(tmp_path / "x.npz"), parse_module(LN_EPS0, "ln.d1"), [x])
     args = ["verify", str(path), "--target", "mini", "--dtype", "cfp8", "--inputs"]
     args.append(str(tmp_path / "x.npz"))
     strict = CliRunner().invoke(main, args)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from d1c import driver
+from d1c import driver, timing
 from d1c.cli import main, sim_kwargs, sim_options
+from d1c.cli.options import check_target
+from d1c.errors import D1cError
 from d1c.target import DEFAULT_TARGET
 
 MODEL_HELP = (
@@ -18,7 +22,10 @@ MODEL_HELP = (
 
 def debug_options(f):
     f = click.option(
-        "--time-passes", is_flag=True, help="Print a table of time per pass to stderr."
+        "--time-passes",
+        is_flag=True,
+        help="Print where the command's time goes to stderr: start-up, model loading, "
+        "torch.export, each pass, isel, emit, host code, writing, and the total.",
     )(f)
     f = click.option(
         "--print-ir-after",
@@ -45,6 +52,7 @@ def target_options(f):
         "--target",
         default=DEFAULT_TARGET,
         show_default=True,
+        callback=check_target,
         help="Target name (d1c targets) or a target .toml file.",
     )(f)
     return f
@@ -59,6 +67,12 @@ def _debug(
 def options_for(src: driver.Source, target: str, dtype: str) -> driver.Options:
     calibration = tuple(src.inputs) if src.inputs is not None else None
     return driver.Options(target, dtype, calibration)
+
+
+ELIDE_HELP = (
+    "Leave constant bytes (weights) out of IR text, or keep them (default: left out when the "
+    "text goes to a terminal)."
+)
 
 
 @main.command(epilog=MODEL_HELP)
@@ -81,7 +95,7 @@ def options_for(src: driver.Source, target: str, dtype: str) -> driver.Options:
     metavar="FILE",
     help="Output file (default: MODEL.d1x for a program, stdout for text).",
 )
-@click.option("--elide-data", is_flag=True, help="Leave constant bytes (weights) out of IR text.")
+@click.option("--elide-data/--keep-data", default=None, help=ELIDE_HELP)
 @click.option(
     "--dump-ir", "dump_dir", metavar="DIR", help="Also write the IR after every stage into DIR."
 )
@@ -93,41 +107,86 @@ def compile(
     emit: str | None,
     stop_after: str | None,
     output: str | None,
-    elide_data: bool,
+    elide_data: bool | None,
     dump_dir: str | None,
     **debug,
 ) -> None:
     """Compile MODEL for a target: a .d1x program, or the IR of one stage."""
-    src = driver.load_source(model)
-    opts = options_for(src, target, dtype)
-    stage = "asm" if emit == "host-ir" else emit or stop_after or "asm"
-    snaps = driver.compile_stages(
-        src.module, "placed" if stage == "asm" else stage, opts, _debug(**debug)
-    )
-    if dump_dir:
-        _dump(snaps, dump_dir, elide_data)
-    if stage != "asm":
-        driver.emit_ir(snaps[stage], output, elide_data=elide_data)
+    stage = _check_compile_flags(emit, stop_after, elide_data, dump_dir)
+    with timings(debug["time_passes"], "d1c compile"):
+        src = driver.load_source(model)
+        opts = options_for(src, target, dtype)
+        snaps = driver.compile_stages(
+            src.module, "placed" if stage == "asm" else stage, opts, _debug(**debug)
+        )
+        if dump_dir:
+            with timing.phase(f"write {dump_dir}/"):
+                _dump(snaps, dump_dir, bool(elide_data))
+        if stage != "asm":
+            with timing.phase(f"write the {stage} IR"):
+                driver.emit_ir(snaps[stage], output, elide_data=elide_data)
+            return
+        program = driver.build(snaps["placed"], opts)
+        if emit in ("host-ir", "asm"):
+            with timing.phase(f"write the {emit} text"):
+                _write_program_text(program, emit, output, elide_data)
+            return
+        _write_program(program, output or _default_output(model), opts)
+
+
+@contextlib.contextmanager
+def timings(enabled: bool, title: str) -> Iterator[None]:
+    """With ``--time-passes``: time the command's phases and print the table to stderr."""
+    if not enabled:
+        yield
         return
-    program = driver.build(snaps["placed"], opts)
+    with timing.recording() as tl:
+        yield
+    click.echo(timing.render(tl, title), err=True, nl=False)
+
+
+def _check_compile_flags(
+    emit: str | None, stop_after: str | None, elide_data: bool | None, dump_dir: str | None
+) -> str:
+    """The stage to compile to; contradictory flags are a usage error, not a silent choice."""
+    if emit and stop_after and emit != stop_after:
+        raise D1cError(
+            f"--emit {emit} contradicts --stop-after {stop_after}",
+            hint="--emit STAGE already compiles up to STAGE and writes its text; give one of them",
+        )
+    with_data = (emit or stop_after) not in (None, "host-ir") or dump_dir
+    if elide_data is not None and not with_data:
+        flag = "--elide-data" if elide_data else "--keep-data"
+        raise D1cError(
+            f"{flag} applies to IR text and listings, but this command writes "
+            + (f"the {emit} text" if emit else "a .d1x program"),
+            hint="combine it with --emit STAGE, --stop-after STAGE or --dump-ir DIR",
+        )
+    return "asm" if emit == "host-ir" else emit or stop_after or "asm"
+
+
+def _write_program_text(program, emit: str, output: str | None, elide: bool | None) -> None:
     if emit == "host-ir":
         from d1c.runtime.host import stored_ir
 
         driver.write_text(stored_ir(program) or "", output)
         return
-    if emit == "asm":
-        from d1c.isa.disasm import disassemble
+    from d1c.isa.disasm import disassemble
 
-        driver.write_text(disassemble(program), output)
-        return
-    out = (
-        output
-        or f"{Path(model).stem if not driver.is_ir_file(model) or model != '-' else 'out'}.d1x"
-    )
-    driver.write_bytes(program.to_bytes(), out)
+    text_of = lambda e: disassemble(program, elide_data=e)  # noqa: E731
+    driver.write_listing(text_of, output, elide, bool(program.sram or program.hbm))
+
+
+def _default_output(model: str) -> str:
+    return "out.d1x" if model == "-" else f"{Path(model).stem}.d1x"
+
+
+def _write_program(program, out: str, opts: driver.Options) -> None:
+    with timing.phase(f"write {out}"):
+        data = program.to_bytes()
+        driver.write_bytes(data, out)
     click.echo(
-        f"wrote {out}: {len(program.to_bytes()):,} bytes, target {opts.target}, dtype {opts.dtype}",
-        err=True,
+        f"wrote {out}: {len(data):,} bytes, target {opts.target}, dtype {opts.dtype}", err=True
     )
 
 
@@ -149,26 +208,40 @@ def _dump(snaps: dict, folder: str, elide_data: bool) -> None:
     help="Comma-separated passes, e.g. canonicalize,fold-batchnorm.",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
-@click.option("--elide-data", is_flag=True, help="Leave constant bytes out of the IR text.")
+@click.option("--elide-data/--keep-data", default=None, help=ELIDE_HELP)
 @target_options
 @debug_options
 def opt(
-    file: str, pipeline: str, output: str | None, elide_data: bool, target: str, dtype: str, **debug
+    file: str,
+    pipeline: str,
+    output: str | None,
+    elide_data: bool | None,
+    target: str,
+    dtype: str,
+    **debug,
 ) -> None:
     """Run a pass pipeline on textual IR (FILE, or - for standard input)."""
-    module = driver.run_passes(
-        driver.read_ir(file), pipeline, _debug(**debug), opts=driver.Options(target, dtype)
-    )
-    driver.emit_ir(module, output, elide_data=elide_data)
+    with timings(debug["time_passes"], "d1c opt"):
+        with timing.phase("read the IR"):
+            module = driver.read_ir(file)
+        module = driver.run_passes(
+            module, pipeline, _debug(**debug), opts=driver.Options(target, dtype)
+        )
+        with timing.phase("write the IR"):
+            driver.emit_ir(module, output, elide_data=elide_data)
 
 
 @main.command(epilog=MODEL_HELP)
 @click.argument("model")
 def coverage(model: str) -> None:
-    """List every op MODEL uses, with counts, shapes, source lines and whether d1c lowers it."""
+    """List every op MODEL uses, with counts, shapes, source lines and whether d1c lowers it;
+    exit 1 if d1c cannot lower some of them."""
     from d1c.frontend import coverage as coverage_of
 
-    click.echo(coverage_of(model).rstrip("\n"))
+    table, unsupported = coverage_of(model)
+    click.echo(table.rstrip("\n"))
+    if unsupported:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -196,7 +269,8 @@ def targets() -> None:
     "--inputs",
     "inputs_file",
     metavar="FILE.npz",
-    help="Inputs of @main (keys arg0, arg1, ...) instead of the example or seeded random inputs.",
+    help="Inputs keyed by the model's argument names (the names `d1c run --input` takes) "
+    "instead of the example or seeded random inputs.",
 )
 @click.option("--determinism", is_flag=True, help="Also compile twice and compare the .d1x bytes.")
 @click.option(
@@ -209,10 +283,14 @@ def targets() -> None:
 def verify(model: str, target: str, dtype: str, inputs_file: str | None, determinism: bool,
            accept_unbounded: bool, workers: int, ray: str | None) -> None:  # fmt: skip
     """Compile MODEL, simulate it, and check every rung of the verification ladder."""
+    from d1c.ladder import STAGES
     from d1c.ladder import verify as run_verify
+    from d1c.progress import progress
 
-    report = run_verify(model, target, dtype, inputs_file=inputs_file, determinism=determinism,
-                        accept_unbounded=accept_unbounded, sim=sim_kwargs(workers, ray))  # fmt: skip
+    with progress("verify", STAGES + int(determinism), delay=0):
+        report = run_verify(model, target, dtype, inputs_file=inputs_file,
+                            determinism=determinism, accept_unbounded=accept_unbounded,
+                            sim=sim_kwargs(workers, ray))  # fmt: skip
     click.echo(report.render())
     if not report.ok:
         raise SystemExit(1)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from d1c.cli import FUZZ_HELP, main, sim_kwargs, sim_options
-from d1c.fuzz.runner import FuzzConfig, Progress, run_fuzz
+from d1c.cli.options import check_target
+
+if TYPE_CHECKING:  # hypothesis, which the fuzzer imports, costs every other command ~1 s
+    from d1c.fuzz.runner import Progress
 
 BAR = 30
 
@@ -30,6 +34,7 @@ def _bar(p: Progress) -> None:
 @click.option(
     "--target",
     default=None,
+    callback=check_target,
     help="Target name or .toml for every example (default: random mini-like targets).",
 )
 @click.option(
@@ -70,10 +75,8 @@ def fuzz(
     ray: str | None,
 ) -> None:
     """Fuzz the lowering: random models, targets, IR mutants, .d1x mutants and ISA programs."""
-    if target is not None:
-        from d1c.target import load_target
+    from d1c.fuzz.runner import FuzzConfig, run_fuzz
 
-        load_target(target)  # a bad target is a usage error, not a finding
     if fault is not None:
         from d1c.fuzz.faults import FAULTS
 

@@ -33,19 +33,35 @@ def asm(source: str, output: str | None) -> None:
     """Assemble SOURCE (D1 assembly) into a .d1x container."""
     program = assemble(_read(source, binary=False), file=source)
     out = output or str(Path(source).with_suffix(".d1x"))
+    data = program.to_bytes()
     try:
-        Path(out).write_bytes(program.to_bytes())
+        Path(out).write_bytes(data)
     except OSError as err:
         raise D1cError(f"cannot write {out}: {err}") from None
+    words = sum(len(s.code) // 4 for s in program.code)
+    sections = f"{len(program.code)} code section{'s' if len(program.code) != 1 else ''}"
+    click.echo(
+        f"wrote {out}: {len(data):,} bytes, {sections}, {words:,} instructions, target {program.target}",
+        err=True,
+    )
 
 
 @main.command()
 @click.argument("binary", type=click.Path(dir_okay=False))
-def disasm(binary: str) -> None:
+@click.option(
+    "--elide-data/--keep-data",
+    default=None,
+    help="Leave the .hex lines of SRAM/HBM images out, or keep them (default: left out on a "
+    "terminal; a redirected listing keeps them and assembles back to the same bytes).",
+)
+def disasm(binary: str, elide_data: bool | None) -> None:
     """Print the canonical assembly text of a .d1x container."""
+    from d1c.driver import write_listing
+
     data = _read(binary, binary=True)
     try:
         program = read_d1x(data)
     except DecodeError as err:
         raise DecodeError(f"{binary}: {err.message}") from None
-    click.echo(disassemble(program), nl=False)
+    text_of = lambda e: disassemble(program, elide_data=e)  # noqa: E731
+    write_listing(text_of, None, elide_data, bool(program.sram or program.hbm))

@@ -15,8 +15,9 @@ import click
 import numpy as np
 
 from d1c.cli import main, sim_kwargs, sim_options
-from d1c.errors import D1cError
-from d1c.isa.d1x import MAGIC, D1xProgram, read_d1x
+from d1c.cli.options import check_target
+from d1c.errors import D1cError, did_you_mean
+from d1c.isa.d1x import MAGIC, D1xProgram, argument_names, argument_of, read_d1x, symbol_inputs
 
 
 def _program(path: str) -> D1xProgram:
@@ -48,6 +49,33 @@ def _inputs(specs: tuple[str, ...]) -> dict[str, np.ndarray]:
     return out
 
 
+def _takes(prog: D1xProgram) -> str:
+    """``the program takes ids (i32[2, 16]): --input ids=FILE.npy`` for hints."""
+    shapes: dict[str, str] = {}
+    for s in prog.symbols:
+        if s.role == "input":
+            shapes.setdefault(argument_of(s.name), f"{s.fmt}{list(s.shape)}")
+    if not shapes:
+        return "the program takes no inputs"
+    args = ", ".join(f"{n} ({t})" for n, t in shapes.items())
+    flags = " ".join(f"--input {n}=FILE.npy" for n in shapes)
+    return f"the program takes {args}: {flags}"
+
+
+def _feeds(prog: D1xProgram, given: dict[str, np.ndarray], full: bool) -> dict[str, np.ndarray]:
+    """The arrays of the named arguments, per input symbol (an argument packed in two formats
+    feeds both of its symbols); unknown or (in full mode) missing arguments are errors."""
+    names = argument_names(prog)
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        hint = did_you_mean(unknown[0], names) + _takes(prog)
+        raise D1cError(f"--input {unknown[0]}: the program has no input '{unknown[0]}'", hint=hint)
+    missing = [n for n in names if n not in given]
+    if missing and full:
+        raise D1cError(f"missing input(s): {', '.join(missing)}", hint=_takes(prog))
+    return symbol_inputs(prog, given)
+
+
 def _describe(name: str, v: np.ndarray) -> str:
     if v.size == 0:
         return f"{name}: {v.dtype}{list(v.shape)} (empty)"
@@ -74,7 +102,12 @@ def _describe(name: str, v: np.ndarray) -> str:
 )
 @click.option("--timing-only", is_flag=True, help="same timing, no data computed (no outputs)")
 @click.option("--trace", type=click.Path(dir_okay=False), help="write a Chrome/Perfetto trace JSON")
-@click.option("--target", "-t", help="target name or TOML file (default: the program's own)")
+@click.option(
+    "--target",
+    "-t",
+    callback=check_target,
+    help="target name or TOML file (default: the program's own)",
+)
 @click.option("--max-cycles", type=int, help="fault if a core runs past this many cycles")
 @sim_options
 def run(
@@ -96,7 +129,7 @@ def run(
     res = simulate(
         prog,
         target,
-        _inputs(inputs),
+        _feeds(prog, _inputs(inputs), not timing_only),
         timing_only=timing_only,
         trace=trace,
         max_cycles=max_cycles,
@@ -119,3 +152,5 @@ def _save(out: Path, outputs: dict[str, np.ndarray]) -> None:
             np.save(out / f"{name}.npy", value)
     except OSError as err:
         raise D1cError(f"cannot write outputs to {out}: {err.strerror}") from None
+    names = ", ".join(f"{n}.npy" for n in outputs)
+    click.echo(f"wrote {out}/: {names or 'no outputs'}", err=True)

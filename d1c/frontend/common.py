@@ -31,15 +31,28 @@ aten = torch.ops.aten
 Lowering = Callable[..., Any]
 LOWERINGS: dict[Any, Lowering] = {}
 
-# Targets that compute nothing (runtime assertions of export); the importer drops them.
+# Targets that compute nothing (runtime assertions of export, error checks such as
+# linalg.inv's singularity check); the importer drops them.
 IGNORED_TARGETS = frozenset(
     {
         aten._assert_tensor_metadata.default,
         aten._assert_scalar.default,
         aten._assert_async.msg,
         aten.sym_constrain_range_for_size.default,
+        aten._linalg_check_errors.default,
     }
 )
+WITH_EFFECTS = torch.ops.higher_order.with_effects
+
+
+def node_target(node: fx.Node) -> Any:
+    """The op a call node runs: for torch.export's ``with_effects(token, op, *args)`` wrapper
+    of an op with side effects, the wrapped ``op`` (the token threading is export's
+    bookkeeping, not an op of the model)."""
+    if node.target is WITH_EFFECTS and len(node.args) > 1:
+        return node.args[1]
+    return node.target
+
 
 _ELEM_OF_DTYPE = {
     torch.float32: FP32,

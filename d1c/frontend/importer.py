@@ -36,6 +36,7 @@ from d1c.frontend.common import (
     Unavailable,
     Unsupported,
     elem_of_dtype,
+    node_target,
     target_name,
     type_of_meta,
 )
@@ -47,7 +48,6 @@ from d1c.ir import Builder, Function, Module, Sym, TensorType, Value, verify_mod
 @dataclass
 class _State:
     ep: ExportedProgram
-    user_file: str | None
     module: Module
     builder: Builder
     env: dict[fx.Node, Any] = field(default_factory=dict)
@@ -57,16 +57,14 @@ class _State:
 
     def problem(self, node: fx.Node, reason: str, target: str | None = None) -> None:
         name = target or target_name(node.target)
-        loc = node_loc(node, self.user_file)
+        loc = node_loc(node)
         self.problems.append(Problem(name, reason, describe_inputs(node), loc))
         self.poisoned.add(node)
 
 
-def import_program(
-    ep: ExportedProgram, *, name: str = "model", user_file: str | None = None
-) -> Module:
+def import_program(ep: ExportedProgram, *, name: str = "model") -> Module:
     """Graph IR of ``ep``; :class:`UnsupportedError` listing every problem if there is any."""
-    module, problems = lower_program(ep, name=name, user_file=user_file)
+    module, problems = lower_program(ep, name=name)
     if problems:
         raise UnsupportedError(
             f"model '{name}' uses operations d1c cannot compile:\n{render_problems(problems)}",
@@ -76,12 +74,10 @@ def import_program(
     return module
 
 
-def lower_program(
-    ep: ExportedProgram, *, name: str = "model", user_file: str | None = None
-) -> tuple[Module, list[Problem]]:
+def lower_program(ep: ExportedProgram, *, name: str = "model") -> tuple[Module, list[Problem]]:
     """Lower what can be lowered; return the module (incomplete if there are problems) and them."""
     func = Function("forward", [], [])
-    st = _State(ep, user_file, Module(name, [func]), Builder(func))
+    st = _State(ep, Module(name, [func]), Builder(func))
     for node in ep.graph.nodes:
         if node.op == "placeholder":
             _placeholder(st, node)
@@ -102,6 +98,8 @@ def _placeholder(st: _State, node: fx.Node) -> None:
             return
         st.builder.func.args.append(arg)
         st.env[node] = arg
+    elif spec.kind == InputKind.TOKEN:  # threads side effects through the graph: no data
+        st.env[node] = None
     elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
         data = st.ep.state_dict.get(spec.target)
         st.lazy[node] = (spec.target, st.ep.constants[spec.target] if data is None else data)
@@ -157,18 +155,19 @@ def _inputs(node: fx.Node) -> list[fx.Node]:
 
 
 def _call(st: _State, node: fx.Node) -> None:
+    target = node_target(node)
     if any(n in st.poisoned for n in _inputs(node)):
         # downstream of a problem: still list an op that has no lowering at all
-        known = node.target in LOWERINGS or node.target in IGNORED_TARGETS
-        if not known and node.target is not operator.getitem:
-            st.problem(node, "no lowering")
+        known = target in LOWERINGS or target in IGNORED_TARGETS
+        if not known and target is not operator.getitem:
+            st.problem(node, "no lowering", target_name(target))
         st.poisoned.add(node)
-    elif node.target in IGNORED_TARGETS:
+    elif target in IGNORED_TARGETS:
         st.env[node] = None
-    elif node.target is operator.getitem:
+    elif target is operator.getitem:
         _getitem(st, node)
-    elif node.target not in LOWERINGS:
-        st.problem(node, "no lowering")
+    elif target not in LOWERINGS or target is not node.target:
+        st.problem(node, "no lowering", target_name(target))
     else:
         try:
             _lower(st, node)
@@ -178,6 +177,9 @@ def _call(st: _State, node: fx.Node) -> None:
 
 def _getitem(st: _State, node: fx.Node) -> None:
     source, index = node.args
+    if st.env[source] is None:  # an item of a dropped node (an ignored check's token)
+        st.env[node] = None
+        return
     value = st.env[source][index]
     if isinstance(value, Unavailable):
         st.problem(
@@ -188,7 +190,7 @@ def _getitem(st: _State, node: fx.Node) -> None:
 
 
 def _lower(st: _State, node: fx.Node) -> None:
-    loc = node_loc(node, st.user_file)
+    loc = node_loc(node)
     expected = _expected_types(node.meta.get("val"))
     pos, kw = bind(node.target, node.args, node.kwargs)
     ctx = Ctx(st.builder, node, loc)

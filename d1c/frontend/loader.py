@@ -25,8 +25,9 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+import d1c.timing as timing
 from d1c.errors import D1cError, Loc, UnsupportedError
-from d1c.frontend.coverage import coverage_table
+from d1c.frontend.coverage import coverage_rows, coverage_table
 from d1c.frontend.importer import import_program
 from d1c.ir import Module
 
@@ -173,9 +174,15 @@ def _data_dependent(err: BaseException, op: str, user_file: str | None) -> Unsup
 
 
 def export_program(
-    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, user_file: str | None = None
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    user_file: str | None = None,
+    inputs_from: str = "example_inputs",
 ) -> ExportedProgram:
-    """``torch.export`` (non-strict, autograd on, eval mode) decomposed to core ATen."""
+    """``torch.export`` (non-strict, autograd on, eval mode) decomposed to core ATen. If export
+    fails because the model fails on its inputs in plain eager mode too (a shape mismatch), the
+    error says so and points at ``inputs_from()`` in ``user_file``."""
     try:
         with _quiet(), torch.enable_grad():
             ep = torch.export.export(model.eval(), tuple(inputs), strict=False)
@@ -184,6 +191,9 @@ def export_program(
         ops = re.findall(r"aten\.[\w.]+", str(err))
         if type(err).__name__ in DATA_DEPENDENT and ops:
             raise _data_dependent(err, ops[0], user_file) from None
+        eager = _eager_failure(model, inputs)
+        if eager is not None:
+            raise _mismatch_error(eager, model, inputs, user_file, inputs_from) from None
         raise _user_error(
             err,
             user_file,
@@ -193,27 +203,98 @@ def export_program(
         ) from None
 
 
+def _eager_failure(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> Exception | None:
+    """The error of running ``model`` on ``inputs`` in eager mode, or None if it runs."""
+    try:
+        with _quiet(), torch.no_grad():
+            model.eval()(*inputs)
+    except Exception as err:
+        return err
+    return None
+
+
+def _mismatch_error(
+    err: Exception,
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    user_file: str | None,
+    inputs_from: str,
+) -> D1cError:
+    """The model fails on its inputs without torch.export too: not a tracing problem."""
+    loc = user_frame(err, user_file) or function_return_loc(user_file, inputs_from)
+    names = _forward_names(model, len(inputs))
+    given = ", ".join(
+        f"{n}: {str(t.dtype).removeprefix('torch.')}{list(t.shape)}"
+        for n, t in zip(names, inputs, strict=True)
+    )
+    return D1cError(
+        f"the model fails on its example inputs: {_short(err)}",
+        loc,
+        hint=f"torch eager fails too, so the inputs do not fit the model: {inputs_from}() gives "
+        f"{given or 'no inputs'}; check their shapes and dtypes against forward()",
+    )
+
+
+def _forward_names(model: torch.nn.Module, n: int) -> list[str]:
+    """The names of forward()'s first ``n`` parameters (``arg<i>`` where it has none)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"arg{i}" for i in range(n)]
+
+
+def function_return_loc(path: str | None, name: str) -> Loc | None:
+    """Where module-level function ``name`` of ``path`` returns (its last ``return``; its
+    ``def`` line if it has none), or None."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_text()) if path else None
+    except (OSError, SyntaxError, ValueError):
+        return None
+    fn = next(
+        (f for f in getattr(tree, "body", ()) if isinstance(f, ast.FunctionDef) and f.name == name),
+        None,
+    )
+    if fn is None:
+        return None
+    returns = [n for n in ast.walk(fn) if isinstance(n, ast.Return)]
+    at = max(returns, key=lambda r: r.lineno) if returns else fn
+    return Loc(path, at.lineno, at.col_offset + 1)
+
+
 def export_model(
     model: torch.nn.Module,
     inputs: tuple[torch.Tensor, ...],
     *,
     name: str = "model",
     user_file: str | None = None,
+    inputs_from: str = "example_inputs",
 ) -> Module:
     """Graph IR of ``model`` called on ``inputs``."""
-    ep = export_program(model, inputs, user_file=user_file)
-    return import_program(ep, name=name, user_file=user_file)
+    with timing.phase("torch.export"):
+        ep = export_program(model, inputs, user_file=user_file, inputs_from=inputs_from)
+    with timing.phase("import into graph IR"):
+        return import_program(ep, name=name)
 
 
 def import_model(spec: str) -> Module:
     """Graph IR of the model named by a MODEL spec (the module is named after the file)."""
-    path, _ = split_spec(spec)
+    path, factory = split_spec(spec)
     model, inputs = load_model(spec)
-    return export_model(model, inputs, name=path.stem, user_file=str(path))
+    return export_model(
+        model, inputs, name=path.stem, user_file=str(path), inputs_from=factory or "example_inputs"
+    )
 
 
-def coverage(spec: str) -> str:
-    """The coverage table of the model named by a MODEL spec."""
-    path, _ = split_spec(spec)
+def coverage(spec: str) -> tuple[str, int]:
+    """The coverage table of the model named by a MODEL spec, and how many of its ops d1c
+    cannot lower."""
+    path, factory = split_spec(spec)
     model, inputs = load_model(spec)
-    return coverage_table(export_program(model, inputs, user_file=str(path)), str(path))
+    ep = export_program(model, inputs, user_file=str(path), inputs_from=factory or "example_inputs")
+    rows = coverage_rows(ep)
+    return coverage_table(rows), sum(not r.supported for r in rows)

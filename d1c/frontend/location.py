@@ -10,20 +10,28 @@ first and innermost last, stopping at the torch function (``F.linear``) boundary
       File ".../torch/nn/modules/linear.py", line 134, in forward
         return F.linear(input, self.weight, self.bias)
 
-The user wants the line in their model file, so the rule is: the innermost frame in the model file;
-if the model file has no frame (a model that is a stock ``nn.TransformerEncoderLayer``), the
-innermost frame outside the torch package; else the innermost frame. The trace has no column, so
+The user wants the line of the model's own code that computes the op, so the rule is: the
+innermost frame outside torch and the Python standard library. For a layer defined in another
+file that the model file imports (a Hugging Face layer: its ``modeling_*.py``), that is the line
+in that file, not the outer call in the user's script nor torch's ``nn/modules/*.py``; for a
+stock torch layer (``nn.TransformerEncoderLayer``) it is the user's line that calls it. A trace
+with no such frame gives its innermost frame. Non-strict torch.export records only ``forward``
+frames, so an op inside a helper function (Hugging Face's ``eager_attention_forward``) is
+placed at the line of the ``forward`` that calls the helper. The trace has no column, so
 locations use column 1.
 
 File names are shown relative to the working directory when the file is below it
-(``examples/mlp.py``) and as ``torch/...`` for torch's own files, so IR text does not depend on
-where the repository or Python is installed.
+(``examples/mlp.py``), else relative to the ``sys.path`` entry that holds it (``torch/...``,
+``transformers/models/gpt2/modeling_gpt2.py``), so IR text does not depend on where the
+repository or Python is installed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
+import sysconfig
 
 import torch
 from torch import fx
@@ -32,7 +40,8 @@ from d1c.errors import Loc
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in ')
 _TORCH_DIR = os.path.dirname(os.path.realpath(torch.__file__)) + os.sep
-_TORCH_PARENT = os.path.dirname(_TORCH_DIR.rstrip(os.sep))
+_STDLIB_DIR = os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep
+_SITE_DIRS = ("site-packages", "dist-packages")  # under the stdlib folder, but not the stdlib
 
 
 def frames(stack_trace: str | None) -> list[tuple[str, int]]:
@@ -42,29 +51,39 @@ def frames(stack_trace: str | None) -> list[tuple[str, int]]:
     return [(f, int(n)) for f, n in _FRAME.findall(stack_trace)]
 
 
-def pick_frame(found: list[tuple[str, int]], user_file: str | None) -> tuple[str, int] | None:
-    """The frame that best points at the user's code (see the module docstring)."""
+def pick_frame(found: list[tuple[str, int]]) -> tuple[str, int] | None:
+    """The frame that best points at the model's own code (see the module docstring)."""
     if not found:
         return None
-    if user_file is not None:
-        user = os.path.realpath(user_file)
-        mine = [f for f in found if os.path.realpath(f[0]) == user]
-        if mine:
-            return mine[-1]
-    outside = [f for f in found if not os.path.realpath(f[0]).startswith(_TORCH_DIR)]
-    return (outside or found)[-1]
+    mine = [f for f in found if _model_code(f[0])]
+    return (mine or found)[-1]
 
 
-def node_loc(node: fx.Node, user_file: str | None = None) -> Loc | None:
+def _model_code(path: str) -> bool:
+    """False for torch's files and the standard library's, True for any other file."""
+    real = os.path.realpath(path)
+    if real.startswith(_TORCH_DIR):
+        return False
+    stdlib = real.startswith(_STDLIB_DIR) and not any(d in real.split(os.sep) for d in _SITE_DIRS)
+    return not stdlib
+
+
+def node_loc(node: fx.Node) -> Loc | None:
     """The source location of an FX node, or None when export recorded no stack."""
-    frame = pick_frame(frames(node.meta.get("stack_trace")), user_file)
+    frame = pick_frame(frames(node.meta.get("stack_trace")))
     return None if frame is None else Loc(display_path(frame[0]), frame[1], 1)
 
 
 def display_path(path: str) -> str:
-    """``path`` relative to the working directory, or to site-packages for torch's files."""
+    """``path`` as a short name that does not depend on where things are installed: an installed
+    package's file relative to its ``site-packages`` (``torch/nn/modules/linear.py``), else
+    relative to the working directory if below it, else to the deepest ``sys.path`` entry that
+    holds it, else as given."""
     real = os.path.realpath(path)
-    if real.startswith(_TORCH_DIR):
-        return os.path.relpath(real, _TORCH_PARENT)
+    bases = [os.path.realpath(p or ".") + os.sep for p in sys.path]
+    holding = [b for b in bases if real.startswith(b)]
+    sites = [b for b in holding if os.path.basename(b.rstrip(os.sep)) in _SITE_DIRS]
     cwd = os.getcwd() + os.sep
-    return os.path.relpath(real, cwd) if real.startswith(cwd) else path
+    if not sites and real.startswith(cwd):
+        return os.path.relpath(real, cwd)
+    return os.path.relpath(real, max(sites or holding, key=len)) if holding else path

@@ -14,7 +14,7 @@ import torch
 from torch import fx
 
 from d1c.errors import Loc
-from d1c.frontend.common import Unsupported, elem_of_dtype
+from d1c.frontend.common import WITH_EFFECTS, Unsupported, elem_of_dtype
 
 MAX_SIGNATURES = 1
 HEADER = ("op", "count", "supported", "inputs", "source lines", "note")
@@ -62,8 +62,12 @@ def _short(val: object) -> str:
 
 
 def describe_inputs(node: fx.Node) -> str:
-    """``f32[2,3], i64[4]``: the tensor inputs of a node, in argument order."""
-    parts = [_short(n.meta.get("val")) for n in node.all_input_nodes]
+    """``f32[2,3], i64[4]``: the tensor inputs of a node, in argument order (an effect token
+    threaded by torch.export is no input of the model's op)."""
+    nodes = node.all_input_nodes
+    if node.target is WITH_EFFECTS:
+        nodes = [n for n in nodes if n is not node.args[0]]
+    parts = [_short(n.meta.get("val")) for n in nodes]
     return ", ".join(parts) if parts else "-"
 
 

@@ -9,6 +9,7 @@ assembly program. Properties:
   derived bound, tiled == placed == simulated bitwise, the IR of every stage round-trips, two
   compilations give the same bytes), accepting elements that cannot be bounded; an example whose
   only failures are NaN/inf at such elements is rejected (:func:`ill_posed`);
+- ``listing``: the compiled program's disassembly assembles back to the same bytes;
 - ``crash``: compiling and verifying raise nothing but a :class:`~d1c.errors.D1cError`;
 - ``mutant-ir``: a mutated IR text is parsed and compiled or rejected with a D1cError;
 - ``d1x``: mutated ``.d1x`` bytes are read, disassembled and simulated or rejected with a
@@ -226,6 +227,15 @@ def check_case(case: Case) -> tuple[str, Failure | None, bytes | None]:
     except Exception as err:  # the property: nothing else may escape
         return "crash", crash_failure("crash", err), None
     program = report.program.to_bytes() if report.program is not None else None
+    if program is not None and not listing_round_trips(report.program):
+        opts = f"--target {case.target_arg} --dtype {case.draw.dtype}"
+        cmds = (
+            f"d1c compile case.d1 {opts} -o case.d1x",
+            "d1c disasm case.d1x > case.s && d1c asm case.s -o again.d1x && cmp case.d1x again.d1x",
+        )
+        detail = "disassemble(program) does not assemble back to the program's bytes"
+        failure = Failure("listing", "listing: round trip", detail, commands=cmds)
+        return "listing failure", failure, program
     if report.ok:
         return "verified", None, program
     if ill_posed(report):
@@ -233,6 +243,17 @@ def check_case(case: Case) -> tuple[str, Failure | None, bytes | None]:
     checks = failed_checks(report)
     failure = Failure("ladder", "ladder: " + ", ".join(checks), report.render())
     return "ladder failure", failure, program
+
+
+def listing_round_trips(prog) -> bool:
+    """True if ``assemble(disassemble(prog))`` gives ``prog``'s bytes back."""
+    from d1c.isa.asm import assemble
+    from d1c.isa.disasm import disassemble
+
+    try:
+        return assemble(disassemble(prog), "listing.s").to_bytes() == prog.to_bytes()
+    except D1cError:
+        return False
 
 
 def check_mutant(text: str, case: Case) -> tuple[str, Failure | None]:

@@ -2,7 +2,7 @@
 
     OUT/001-ladder/
         case.d1        the graph IR of the (shrunk) example, constants included
-        inputs.npz     its inputs (arg0, arg1, ...), so `d1c verify --inputs` replays them exactly
+        inputs.npz     its inputs by argument name, so `d1c verify --inputs` replays them exactly
         target.toml    the random target (absent when the run used a shipped target)
         model.py       the torch model, for examples drawn as torch recipes
         mutant.d1 | bad.d1x | prog.s   the mutated input of a robustness property
@@ -64,7 +64,7 @@ def reproducer_files(case: Case, failure: Failure, note: str) -> dict[str, bytes
     files = {**case_files(case), **dict(failure.files)}
     if case.module is not None:
         buf = io.BytesIO()
-        driver.write_inputs(buf, case.inputs)
+        driver.write_inputs(buf, case.module, case.inputs)
         files["inputs.npz"] = buf.getvalue()
     files["README.txt"] = readme(failure, replay_commands(case, failure), note).encode()
     return files

@@ -9,6 +9,7 @@ in trailing ``data`` lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ import numpy as np
 
 from d1c.errors import Loc
 from d1c.ir.types import TensorType
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")  # a value name that prints as %name
 
 
 @dataclass(eq=False, slots=True)
@@ -61,6 +64,18 @@ class Function:
     @property
     def ret(self) -> Op:
         return self.ops[-1]
+
+    def arg_names(self) -> list[str]:
+        """The names of the arguments, used everywhere a user names an input: the IR text
+        (``%ids``), the program's input symbols (``d1c run --input ids=...``), the keys of
+        ``d1c verify --inputs`` files and hints. An argument keeps its own name (a model's
+        ``forward`` parameter names) when that is an identifier not taken by an earlier one,
+        else it is ``arg<i>``."""
+        names: list[str] = []
+        for i, arg in enumerate(self.args):
+            ok = arg.name and IDENT.match(arg.name) and arg.name not in names
+            names.append(arg.name if ok else f"arg{i}")
+        return names
 
     @property
     def outputs(self) -> list[Value]:

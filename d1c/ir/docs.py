@@ -5,6 +5,7 @@ Regenerate with ``python -m d1c.ir.docs > docs/ir.md``.
 
 from __future__ import annotations
 
+from d1c.ir.attr_forms import FORMS
 from d1c.ir.ops import COMMON_ATTRS, OPS, REQUIRED, OpDef
 from d1c.ir.printer import format_attr
 
@@ -34,12 +35,15 @@ module @name {
   results `%0, %1, ...` in order.
 - **Ops**: `%r = NAME %a, %b {attr = value, ...} : RESULT_TYPE loc("file":line:col)`. Attributes
   are integers, floats (`1e-05`, `-inf`, `nan`), strings, `true`/`false`, lists `[1, 2]`, element
-  types, tensor types and symbols (`@name`, or `@"any text"`). Every attribute of the op's row is
+  types, tensor types and symbols (`@name`, or `@"any text"`); packed attributes of placed IR
+  print readably as records (`route = {hops = 70, busiest = 9344}`) or HBM addresses
+  (`hbm = dip1+0x0`, `striped+0x4000`), see the last table. Every attribute of the op's row is
   printed, defaults included. `loc(...)` is the user's source position (from the model file).
 - **Constants**: `const {name = @w}` reads module constant `@w`; its bytes are a `data` line at the
   end of the module (little-endian, in the element type's host dtype: float32 for float formats,
-  int64/int32, one byte per i1). `--elide-data` leaves the data lines out for reading; such text
-  still parses, but cannot be interpreted.
+  int64/int32, one byte per i1). `--elide-data` leaves the data lines out for reading (the
+  default when the text goes to a terminal; `--keep-data` prints them); such text still parses,
+  but cannot be interpreted.
 - **Comments**: `// ...` to the end of the line.
 - Errors point at `file:line:col` with the line and a caret.
 
@@ -53,6 +57,11 @@ def _attrs(op: OpDef) -> str:
         suffix = "" if default is REQUIRED else f" = {format_attr(default)}"
         parts.append(f"`{key}: {kind}{suffix}`")
     return ", ".join(parts) or "—"
+
+
+def _printed_as(key: str) -> str:
+    form = FORMS.get(key)
+    return f"`{form.example}`" if form is not None else "—"
 
 
 def _arity(op: OpDef) -> str:
@@ -74,8 +83,10 @@ def render() -> str:
         "The lowering stages add these to any op; they never change its value.",
         "",
     ]
-    lines += ["| attribute | kind | meaning |", "|---|---|---|"]
-    lines += [f"| `{k}` | {kind} | {doc} |" for k, (kind, doc) in COMMON_ATTRS.items()]
+    lines += ["| attribute | kind | printed as | meaning |", "|---|---|---|---|"]
+    lines += [
+        f"| `{k}` | {kind} | {_printed_as(k)} | {doc} |" for k, (kind, doc) in COMMON_ATTRS.items()
+    ]
     return "\n".join(lines) + "\n"
 
 

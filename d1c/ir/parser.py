@@ -15,6 +15,7 @@ import lark
 import numpy as np
 
 from d1c.errors import Loc, ParseError, VerifyError
+from d1c.ir.attr_forms import Address, Record, read_value
 from d1c.ir.core import Function, Module, Op, Value
 from d1c.ir.shapes import Sym
 from d1c.ir.types import parse_elem, parse_type
@@ -29,6 +30,7 @@ _NAMES = {
     "FLOAT": "a float",
     "STRING": "a string",
     "HEX": "hex bytes like 0x0000803f",
+    "ADDR": "an address like dip0+0x1000",
     "LBRACE": "'{'",
     "RBRACE": "'}'",
     "LPAR": "'('",
@@ -179,7 +181,10 @@ class _Reader:
             key, value = attr.children
             if str(key) in out:
                 raise self.error(key, f"attribute '{key}' is given twice")
-            out[str(key)] = self.value(value)
+            try:
+                out[str(key)] = read_value(str(key), self.value(value))
+            except ValueError as err:
+                raise self.error(value, f"attribute '{key}': {err}") from None
         return out
 
     def value(self, node: Any) -> Any:
@@ -197,7 +202,21 @@ class _Reader:
                 raise self.error(tok, str(err)) from None
         if kind == "type":
             return self.type(tok)
+        if kind == "addr":
+            space, offset = str(tok).split("+")
+            return Address(space, int(offset, 16))
+        if kind == "record":
+            return self.record(node)
         return tuple(self.value(c) for c in node.children if c is not None)
+
+    def record(self, node: lark.Tree) -> Record:
+        items = []
+        for f in (c for c in node.children if c is not None):
+            name, value = f.children
+            if any(k == str(name) for k, _ in items):
+                raise self.error(name, f"field '{name}' is given twice")
+            items.append((str(name), self.value(value)))
+        return Record(tuple(items))
 
     def srcloc(self, node: lark.Tree) -> Loc:
         file, line, col = node.children

@@ -9,14 +9,12 @@ text and printing it again gives the same text.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from d1c.errors import Loc
+from d1c.ir.attr_forms import FORMS
 from d1c.ir.core import Function, Module, Op, Value
 from d1c.ir.shapes import Sym
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 def format_attr(value: Any) -> str:
@@ -31,15 +29,21 @@ def format_attr(value: Any) -> str:
     return str(value)  # int, ElemType, Sym, TensorType
 
 
+def format_attr_of(key: str, value: Any) -> str:
+    """Attribute ``key``'s value: its readable form (:mod:`d1c.ir.attr_forms`), else generic."""
+    form = FORMS.get(key)
+    text = form.format(value) if form is not None else None
+    return format_attr(value) if text is None else text
+
+
 def format_loc(loc: Loc | None) -> str:
     return "" if loc is None else f" loc({json.dumps(loc.file)}:{loc.line}:{loc.col})"
 
 
 def _names(func: Function) -> dict[Value, str]:
-    names: dict[Value, str] = {}
-    for i, arg in enumerate(func.args):
-        ok = arg.name and _IDENT.match(arg.name) and f"%{arg.name}" not in names.values()
-        names[arg] = f"%{arg.name}" if ok else f"%arg{i}"
+    names: dict[Value, str] = {
+        arg: f"%{name}" for arg, name in zip(func.args, func.arg_names(), strict=True)
+    }
     counter = 0
     for op in func.ops:
         for r in op.results:
@@ -59,7 +63,7 @@ def format_op(op: Op, names: dict[Value, str]) -> str:
     if op.operands:
         head += " " + ", ".join(names[v] for v in op.operands)
     if op.attrs:
-        head += " {" + ", ".join(f"{k} = {format_attr(v)}" for k, v in op.attrs.items()) + "}"
+        head += " {" + ", ".join(f"{k} = {format_attr_of(k, v)}" for k, v in op.attrs.items()) + "}"
     types = ", ".join(str(r.type) for r in op.results)
     return f"{head} : {types}{format_loc(op.loc)}"
 

@@ -9,10 +9,13 @@
   through (a ``mark`` instruction), so each traced event belongs to the kernel its core was in
   when it started; a kernel's window runs from its first mark to the end of its last event
   (windows overlap: cores wait only for the producers of what they read, not for each other);
-  kernel k is the k-th kernel op of the placed IR, whose location gives the source line;
+  kernel k is the k-th kernel of the program's ``kernels`` blob
+  (:mod:`d1c.codegen.kernel_table`: the op, its source line and attributes, stored at compile
+  time);
 - stall cycles by cause; per-core SRAM high-water marks (:class:`CoreSram`) and per-chip sums;
 - bytes per NoC link: simulated messages and DMA streams, and (for comparison) the compile-time
-  routes of the DMA streams (:func:`d1c.passes.route.link_loads`).
+  routes of the DMA streams (:func:`d1c.passes.route.link_loads`, from the program's kernels
+  blob).
 
 Rendering lives in :mod:`d1c.report.render` (terminal, JSON, HTML) and :mod:`d1c.report.plot`.
 """
@@ -21,23 +24,22 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import linecache
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from d1c.codegen.kernel_table import KernelInfo, Link, read_kernel_table
 from d1c.codegen.sram import align
-from d1c.ir import Module, Op
 from d1c.isa.d1x import D1xProgram
 from d1c.isa.tiles import ELEM_BYTES
+from d1c.progress import stage
 from d1c.runtime.result import SimResult
 from d1c.runtime.trace import Event, category
 from d1c.target import DEFAULT_TARGET, Target
 
 Coord = tuple[int, int, int, int]
-Link = tuple[int, int, str]
 STALLS = ("recv", "barrier", "sem", "dma")
+STAGES = 3  # the stage() calls of report_source for a model (a .d1x takes 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,35 +152,6 @@ class Report:
 
 
 # ---------------------------------------------------------------- kernels -> ops
-def kernel_ops(placed: Module) -> list[Op]:
-    """The kernel ops of placed IR in program order (the ops ``emit`` makes a kernel of)."""
-    from d1c.codegen import data_kernels  # noqa: F401  (registers concat, fill and gather)
-    from d1c.codegen.plan import PLANNERS, kind_of, returned_values
-
-    func = placed.main
-    returned = returned_values(func)
-    return [op for op in func.ops[:-1] if kind_of(op, returned) in PLANNERS]
-
-
-def source_line(file: str, line: int) -> str:
-    """The stripped text of ``file:line``; relative paths are also tried under ``sys.path``
-    (frontend locations inside torch read ``torch/nn/...``). Empty if unreadable."""
-    for base in ("", *sys.path):
-        path = Path(base) / file
-        if path.is_file():
-            return linecache.getline(str(path), line).strip()
-    return ""
-
-
-def _op_label(op: Op | None, k: int) -> tuple[str, str, str]:
-    if op is None:
-        return f"kernel {k}", "", ""
-    loc = op.loc
-    where = f"{loc.file}:{loc.line}" if loc is not None else ""
-    text = source_line(loc.file, loc.line) if loc is not None else ""
-    return op.name, where, text
-
-
 def _spans(res: SimResult) -> dict:
     """Per core: the sorted (time, kernel) of its ``mark`` events (each core marks the start of
     every kernel it runs through, :func:`d1c.codegen.isel.kernel_head`)."""
@@ -224,26 +197,33 @@ def _per_kernel(res: SimResult, n: int) -> list[dict]:
     return acc
 
 
-def op_rows(res: SimResult, ops: list[Op] | None, kernels: int | None = None) -> list[OpRow]:
+def op_rows(
+    res: SimResult, kernels: list[KernelInfo] | None, count: int | None = None
+) -> list[OpRow]:
     """One row per kernel: from the first core's start of it to the end of the last event any
     core had in it (kernels overlap: cores only wait for the producers of what they read), plus
-    a ``(tail)`` row for events outside every kernel."""
-    n = kernels if kernels is not None else len(ops or ())
-    named = ops if ops is not None and len(ops) == n else None
+    a ``(tail)`` row for events outside every kernel. Kernels are named by ``kernels`` when it
+    has one entry per kernel (``count`` of them), else ``kernel K``."""
+    n = count if count is not None else len(kernels or ())
+    named = kernels if kernels is not None and len(kernels) == n else None
     sums = _per_kernel(res, n)
     rows = []
     for k in range(n + 1):
         s = sums[k]
         if k == n and not s["compute"] and not s["dma"] and not s["stalls"]:
             break
-        op = named[k] if named is not None and k < n else None
-        name, loc, text = _op_label(op, k) if k < n else ("(tail)", "", "")
+        info = _label(named, k, n)
         start = s["start"] if s["start"] is not None else 0
-        attrs = op.attrs if op is not None else {}
-        rows.append(OpRow(k, name, loc, text, start, max(s["end"] - start, 0), s["macs"],
-                          s["compute"], s["dma"], dict(s["stalls"]), attrs.get("sram"),
-                          attrs.get("route")))  # fmt: skip
+        rows.append(OpRow(k, info.op, info.loc, info.source, start, max(s["end"] - start, 0),
+                          s["macs"], s["compute"], s["dma"], dict(s["stalls"]), info.sram,
+                          info.route))  # fmt: skip
     return rows
+
+
+def _label(named: list[KernelInfo] | None, k: int, n: int) -> KernelInfo:
+    if k == n:
+        return KernelInfo("(tail)")
+    return named[k] if named is not None else KernelInfo(f"kernel {k}")
 
 
 # ---------------------------------------------------------------- SRAM and roofline
@@ -294,34 +274,26 @@ def report_program(
     target: Target,
     inputs: dict | None = None,
     *,
-    placed: Module | None = None,
     name: str = "program",
     dtype: str | None = None,
     timing_only: bool = False,
     sim: dict | None = None,
 ) -> Report:
     """Simulate ``prog`` once (traced; ``sim``: extra ``simulate`` arguments such as
-    ``workers``) and gather the report; ``placed`` (the IR it was built from) names the kernels
-    and adds the compile-time DMA link loads for comparison."""
+    ``workers``) and gather the report; the program's ``kernels`` blob
+    (:mod:`d1c.codegen.kernel_table`) names the kernels and gives the compile-time DMA link
+    loads."""
     from d1c.runtime.sim import simulate
 
     res = simulate(
         prog, target, None if timing_only else inputs, timing_only=timing_only, trace=True,
         **(sim or {}),
     )  # fmt: skip
-    ops = kernel_ops(placed) if placed is not None else None
-    kernels = len(ops) if ops is not None else int(dict(prog.meta).get("kernels", 0))
-    return Report(name, target, dtype, res, op_rows(res, ops, kernels), core_sram(prog, res),
-                  dict(res.link_bytes), _dma_links(placed, target), roofline(prog, res, target),
-                  timing_only, dict(prog.meta))  # fmt: skip
-
-
-def _dma_links(placed: Module | None, target: Target) -> dict[Link, int]:
-    if placed is None:
-        return {}
-    from d1c.passes.route import link_loads
-
-    return dict(link_loads(placed, target))
+    kernels, dma_links = read_kernel_table(prog)
+    count = len(kernels) if kernels is not None else int(dict(prog.meta).get("kernels", 0))
+    return Report(name, target, dtype, res, op_rows(res, kernels, count), core_sram(prog, res),
+                  dict(res.link_bytes), dma_links, roofline(prog, res, target), timing_only,
+                  dict(prog.meta))  # fmt: skip
 
 
 def report_source(
@@ -334,20 +306,25 @@ def report_source(
     from d1c.target import load_target
 
     if spec.endswith(".d1x"):
+        stage("read the program")
         prog = _read_program(spec)
         tgt = load_target(target or prog.target)
-        return report_program(prog, tgt, symbol_inputs(prog), name=Path(spec).stem,
+        stage("simulate")
+        return report_program(prog, tgt, seeded_inputs(prog), name=Path(spec).stem,
                               timing_only=timing_only, sim=sim)  # fmt: skip
+    stage("load the model")
     src = driver.load_source(spec)
     inputs = src.inputs if src.inputs is not None else driver.random_inputs(src.module)
     opts = driver.Options(target or DEFAULT_TARGET, dtype, tuple(inputs))
+    stage("compile")
     placed = driver.compile_stages(src.module, "placed", opts)["placed"]
     prog = driver.build(placed, opts)
     from d1c.codegen.emit import input_arrays
 
     arrays = input_arrays(placed.main, inputs, prog)
-    return report_program(prog, load_target(opts.target), arrays, placed=placed,
-                          name=src.module.name, dtype=dtype, timing_only=timing_only, sim=sim)  # fmt: skip
+    stage("simulate")
+    return report_program(prog, load_target(opts.target), arrays, name=src.module.name,
+                          dtype=dtype, timing_only=timing_only, sim=sim)  # fmt: skip
 
 
 def _read_program(path: str) -> D1xProgram:
@@ -360,17 +337,20 @@ def _read_program(path: str) -> D1xProgram:
         raise D1cError(f"cannot read {path}: {err.strerror}") from None
 
 
-def symbol_inputs(prog: D1xProgram, seed: int = 0) -> dict:
-    """Seeded inputs for every input symbol: standard normal, integers 0..7 for ``i32``."""
+def seeded_inputs(prog: D1xProgram, seed: int = 0) -> dict:
+    """Seeded inputs for every argument of the program (standard normal, integers 0..7 for
+    ``i32``), per input symbol: an argument packed in two formats gets the same values in both."""
     import numpy as np
 
+    from d1c.isa.d1x import argument_of, symbol_inputs
+
     rng = np.random.default_rng(seed)
-    out = {}
+    args = {}
     for s in prog.symbols:
-        if s.role != "input":
+        if s.role != "input" or argument_of(s.name) in args:
             continue
         if s.fmt == "i32":
-            out[s.name] = rng.integers(0, 8, size=s.shape).astype(np.int32)
+            args[argument_of(s.name)] = rng.integers(0, 8, size=s.shape).astype(np.int32)
         else:
-            out[s.name] = rng.standard_normal(s.shape).astype(np.float32)
-    return out
+            args[argument_of(s.name)] = rng.standard_normal(s.shape).astype(np.float32)
+    return symbol_inputs(prog, args)

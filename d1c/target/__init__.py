@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from d1c.errors import D1cError
+from d1c.errors import D1cError, did_you_mean
 from d1c.isa.d1x import DEFAULT_TARGET
 
 
@@ -103,10 +103,9 @@ def load_target(name_or_path: str = DEFAULT_TARGET) -> Target:
         text = resources.files("d1c.target").joinpath(f"{name_or_path}.toml").read_text()
         origin = name_or_path
     else:
-        known = ", ".join(list_targets())
-        raise D1cError(
-            f"unknown target '{name_or_path}'", hint=f"known targets: {known}; or pass a .toml file"
-        )
+        known = list_targets()
+        hint = did_you_mean(name_or_path, known) + f"known targets: {', '.join(known)}"
+        raise D1cError(f"unknown target '{name_or_path}'", hint=hint + "; or pass a .toml file")
     return _from_toml(text, origin)
 
 

@@ -66,3 +66,57 @@ def test_run_with_workers_prints_the_same(tmp_path: Path) -> None:
     assert outs[0] == outs[1] == outs[2] and "cycles: " in outs[0]
     res = CliRunner().invoke(main, ["run", str(PROGRAMS / "ring.s"), *args, "--workers", "0"])
     assert res.exit_code == 2 and "--workers" in res.output
+
+
+TWO_INPUTS = """import torch
+from torch import nn
+
+
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 8)
+
+    def forward(self, tokens, gain):
+        return self.emb(tokens) * gain
+
+
+def model():
+    torch.manual_seed(0)
+    return Scaled()
+
+
+def example_inputs():
+    return (torch.tensor([[1, 2, 3, 4]]), torch.full((1, 4, 8), 0.5))
+"""
+
+
+def test_one_input_naming_everywhere(tmp_path: Path) -> None:
+    """The model's own argument names are the names of the IR arguments, the program's inputs
+    (``run --input``), the keys of ``verify --inputs`` files and the names in hints."""
+    model = tmp_path / "scaled.py"
+    model.write_text(TWO_INPUTS)
+    runner = CliRunner()
+    ir = runner.invoke(main, ["compile", str(model), "--emit", "graph", "--target", "mini"])
+    assert "func @forward(%tokens: tensor<1x4xi64>, %gain: tensor<1x4x8xfp32>)" in ir.output
+    d1x = tmp_path / "scaled.d1x"
+    res = runner.invoke(main, ["compile", str(model), "--target", "mini", "-o", str(d1x)])
+    assert res.exit_code == 0, res.output
+    np.save(tmp_path / "t.npy", np.array([[1, 2, 3, 4]]))
+    np.save(tmp_path / "g.npy", np.full((1, 4, 8), 0.5, np.float32))
+    res = runner.invoke(main, ["run", str(d1x), "--input", f"tokens={tmp_path / 't.npy'}"])
+    assert res.exit_code == 1
+    assert "missing input(s): gain" in res.output
+    assert "the program takes tokens (i32[1, 4]), gain (bf16[1, 4, 8])" in res.output
+    feeds = ["--input", f"tokens={tmp_path / 't.npy'}", "--input", f"gain={tmp_path / 'g.npy'}"]
+    res = runner.invoke(main, ["run", str(d1x), *feeds])
+    assert res.exit_code == 0, res.output
+    np.savez(
+        tmp_path / "in.npz", tokens=np.array([[1, 2, 3, 4]]), gain=np.ones((1, 4, 8), np.float32)
+    )
+    res = runner.invoke(main, ["verify", str(model), "--target", "mini", "--inputs", str(tmp_path / "in.npz")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    np.savez(tmp_path / "bad.npz", arg0=np.array([[1, 2, 3, 4]]), arg1=np.ones((1, 4, 8)))
+    res = runner.invoke(main, ["verify", str(model), "--target", "mini", "--inputs", str(tmp_path / "bad.npz")])  # fmt: skip
+    assert res.exit_code == 1
+    assert "@forward of @scaled takes 2 inputs: tokens (tensor<1x4xi64>), gain" in res.output

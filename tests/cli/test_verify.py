@@ -22,7 +22,8 @@ def test_inputs_file_round_trips_and_drives_the_ladder(tmp_path: Path) -> None:
     module = driver.read_ir(ATTENTION)
     x = [3.0 * a for a in driver.random_inputs(module, seed=5)]
     path = str(tmp_path / "in.npz")
-    driver.write_inputs(path, x)
+    driver.write_inputs(path, module, x)
+    assert sorted(np.load(path).files) == ["k", "q", "v"]  # the arguments' own names
     back = driver.read_inputs(path, module)
     assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(x, back, strict=True))
     from_file = verify(ATTENTION, "mini", inputs_file=path)
@@ -36,7 +37,7 @@ def test_inputs_file_round_trips_and_drives_the_ladder(tmp_path: Path) -> None:
 def test_cli_takes_inputs_and_checks_determinism(tmp_path: Path) -> None:
     module = driver.read_ir(ATTENTION)
     path = str(tmp_path / "in.npz")
-    driver.write_inputs(path, driver.random_inputs(module, seed=1))
+    driver.write_inputs(path, module, driver.random_inputs(module, seed=1))
     args = ["verify", ATTENTION, "--target", "mini", "--inputs", path, "--determinism"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -46,23 +47,30 @@ def test_cli_takes_inputs_and_checks_determinism(tmp_path: Path) -> None:
 
 def _three(**replaced: np.ndarray) -> dict[str, np.ndarray]:
     """q, k, v inputs of the attention example with some replaced."""
-    return {f"arg{i}": np.zeros((16, 32), np.float32) for i in range(3)} | replaced
+    return {name: np.zeros((16, 32), np.float32) for name in "qkv"} | replaced
+
+
+ATTENTION_ARGS = (
+    "@forward of @attention takes 3 inputs: q (tensor<16x32xfp32>), k (tensor<16x32xfp32>), "
+    "v (tensor<16x32xfp32>)"
+)
 
 
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        ({"x": np.zeros((16, 32), np.float32)}, "holds x"),
-        (_three(arg1=np.zeros((16, 31), np.float32)), r"arg1 is float32\[16, 31\]"),
-        (_three(arg2=np.zeros((16, 32), np.int32)), r"arg2 is int32\[16, 32\]"),
+        ({"arg0": np.zeros((16, 32), np.float32)}, "holds arg0"),
+        (_three(k=np.zeros((16, 31), np.float32)), r"k is float32\[16, 31\], expected tensor"),
+        (_three(v=np.zeros((16, 32), np.int32)), r"v is int32\[16, 32\]"),
     ],
 )
 def test_bad_inputs_files_are_clean_errors(tmp_path: Path, arrays: dict, message: str) -> None:
     module = driver.read_ir(ATTENTION)
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
-    with pytest.raises(D1cError, match=message):
+    with pytest.raises(D1cError, match=message) as info:
         driver.read_inputs(str(path), module)
+    assert info.value.hint == ATTENTION_ARGS  # names the function and module that exist
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(D1cError, match="cannot read inputs file"):
         driver.read_inputs(str(tmp_path / "junk.npz"), module)

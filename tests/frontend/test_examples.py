@@ -23,25 +23,25 @@ def exported() -> dict[str, tuple[torch.export.ExportedProgram, str]]:
     for name in EXAMPLES:
         path = str(ROOT / "examples" / f"{name}.py")
         model, inputs = load_model(path)
-        out[name] = (export_program(model, inputs, user_file=path), path)
+        out[name] = (export_program(model, inputs), path)
     return out
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_imports_and_round_trips(exported, name: str) -> None:
-    ep, path = exported[name]
-    module = import_program(ep, name=name, user_file=path)
+    ep, _ = exported[name]
+    module = import_program(ep, name=name)
     text = print_module(module)
     again = parse_module(text)
     assert modules_equal(again, module)
     assert print_module(again) == text
-    assert print_module(import_program(ep, name=name, user_file=path)) == text  # deterministic
+    assert print_module(import_program(ep, name=name)) == text  # deterministic
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_coverage_counts_every_aten_call(exported, name: str) -> None:
-    ep, path = exported[name]
-    rows = coverage_rows(ep, path)
+    ep, _ = exported[name]
+    rows = coverage_rows(ep)
     counted = Counter(
         str(n.target)
         for n in ep.graph.nodes
@@ -53,8 +53,8 @@ def test_coverage_counts_every_aten_call(exported, name: str) -> None:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_every_op_has_a_location(exported, name: str) -> None:
-    ep, path = exported[name]
-    module = import_program(ep, name=name, user_file=path)
+    ep, _ = exported[name]
+    module = import_program(ep, name=name)
     assert all(op.loc is not None for op in module.main.ops[:-1])
 
 
@@ -65,7 +65,7 @@ def _line_of(path: str, needle: str) -> int:
 
 def test_gpt_block_locations_are_lines_of_the_model_file(exported) -> None:
     ep, path = exported["gpt_block"]
-    module = import_program(ep, name="gpt_block", user_file=path)
+    module = import_program(ep, name="gpt_block")
     lines = {}
     for op in module.main.ops[:-1]:
         assert Path(op.loc.file).name == "gpt_block.py"
@@ -79,8 +79,8 @@ def test_gpt_block_locations_are_lines_of_the_model_file(exported) -> None:
 
 def test_transformer_locations_fall_back_to_torch_sources(exported) -> None:
     """The model file has no forward of its own, so ops point into torch.nn's modules."""
-    ep, path = exported["transformer"]
-    module = import_program(ep, name="transformer", user_file=path)
+    ep, _ = exported["transformer"]
+    module = import_program(ep, name="transformer")
     files = {op.loc.file for op in module.main.ops[:-1]}
     assert files and all(f.startswith("torch/nn/modules/") for f in files)
 
@@ -91,7 +91,7 @@ def test_a_lowering_that_disagrees_with_torch_is_reported(exported, monkeypatch)
     aten = torch.ops.aten
     monkeypatch.setitem(LOWERINGS, aten.relu.default, lambda ctx, x: ctx.cast(x, I32))
     with pytest.raises(CompileError) as info:
-        import_program(ep, name="mlp", user_file=path)
+        import_program(ep, name="mlp")
     err = info.value
     assert "aten.relu.default" in err.message and "tensor<8x128xfp32>" in err.message
     assert err.loc.line == _line_of(path, "torch.relu(self.fc1(x))")

@@ -58,7 +58,7 @@ def test_default_and_factory_specs(tmp_path: Path) -> None:
             "        return x @ torch.ones(4, 2)\n\ndef model():\n    return M()\n\n"
             "def example_inputs():\n    return (torch.randn(3, 5),)\n",
             5,
-            "torch.export of",
+            "the model fails on its example inputs",
         ),
         (
             "import torch\n\ndef model():\n    x = 1\n    return x / 0\n\n"
@@ -67,7 +67,7 @@ def test_default_and_factory_specs(tmp_path: Path) -> None:
             "ZeroDivisionError",
         ),
     ],
-    ids=["syntax", "import-time", "export", "in-model"],
+    ids=["syntax", "import-time", "shape-mismatch", "in-model"],
 )
 def test_errors_point_at_the_user_file(tmp_path: Path, text: str, line: int, needle: str) -> None:
     path = _write(tmp_path, text)
@@ -77,6 +77,49 @@ def test_errors_point_at_the_user_file(tmp_path: Path, text: str, line: int, nee
     assert needle in err.message
     assert err.loc is not None and Path(err.loc.file).name == path.name and err.loc.line == line
     assert "Traceback" not in err.render()
+
+
+SEQUENTIAL_MISMATCH = """\
+import torch
+from torch import nn
+
+
+def model():
+    return nn.Sequential(nn.Linear(16, 8), nn.ReLU())
+
+
+def example_inputs():
+    return (torch.randn(4, 12),)
+"""
+
+
+@pytest.mark.parametrize("spec_suffix", ["", ":pair"])
+def test_a_shape_mismatch_points_at_the_example_inputs(tmp_path: Path, spec_suffix: str) -> None:
+    """The model fails in eager mode too, and none of its frames is in the user's file (a stock
+    nn.Sequential): the error points at what returns the inputs, with a hint about shapes (not
+    about data-dependent control flow, which does not apply)."""
+    text = SEQUENTIAL_MISMATCH + (
+        "\n\ndef pair():\n    m = model()\n    return m, example_inputs()\n" if spec_suffix else ""
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(D1cError) as info:
+        import_model(str(path) + spec_suffix)
+    err = info.value
+    assert "the model fails on its example inputs: RuntimeError: mat1 and mat2" in err.message
+    want = "return m, example_inputs()" if spec_suffix else "return (torch.randn(4, 12),)"
+    assert err.loc.line == _line_of(text, want) and err.loc.col == 5
+    fn = "pair" if spec_suffix else "example_inputs"
+    assert (
+        err.hint.startswith("torch eager fails too")
+        and f"{fn}() gives input: float32[4, 12]" in err.hint
+    )
+    assert "control flow" not in err.hint
+    assert err.render().splitlines()[1].strip() == want
+
+
+def _line_of(text: str, needle: str) -> int:
+    (n,) = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
+    return n
 
 
 def test_data_dependent_control_flow_is_an_export_error(tmp_path: Path) -> None:

@@ -104,11 +104,50 @@ def test_an_op_without_lowering_is_listed_even_downstream_of_another(tmp_path: P
 
 
 def test_coverage_lists_supported_and_unsupported_ops(model_file: Path) -> None:
-    table = coverage(str(model_file))
+    table, unsupported = coverage(str(model_file))
+    assert unsupported == 3
     assert _row(table, "aten.sort.default").split()[2] == "no"
     assert _row(table, "aten.relu.default").split()[2] == "yes"
     assert _row(table, "aten.abs.default").split()[2] == "yes"
     assert table.splitlines()[-1].endswith("3 not supported")
+
+
+EFFECTS = """\
+import torch
+
+
+class M(torch.nn.Module):
+    def forward(self, x):
+        inv = torch.linalg.inv(x)
+        torch.ops.aten._print("hello")
+        return inv @ x + 1
+
+
+def model():
+    return M()
+
+
+def example_inputs():
+    return (torch.randn(4, 4),)
+"""
+
+
+def test_effect_tokens_are_not_listed_as_ops(tmp_path: Path) -> None:
+    """torch.export threads side effects (linalg.inv's error check, a print) through a token
+    input and ``with_effects`` nodes: the table lists the model's ops, not that bookkeeping."""
+    path = tmp_path / "effects.py"
+    path.write_text(EFFECTS)
+    table, unsupported = coverage(str(path))
+    assert "with_effects" not in table and "input token" not in table
+    assert unsupported == 2, table
+    assert _row(table, "aten.linalg_inv_ex.default").split()[2] == "no"
+    printed = _row(table, "aten._print.default").split()
+    assert printed[2] == "no" and printed[3] == "-"  # the token is no input of the print
+    assert f"effects.py:{_line(EFFECTS, '_print')}" in " ".join(printed)
+    with pytest.raises(UnsupportedError) as info:
+        import_model(str(path))
+    listed = [ln.split()[0] for ln in info.value.message.splitlines()[3:]]
+    assert listed == ["aten.linalg_inv_ex.default", "aten._print.default"]
 
 
 def test_a_data_dependent_op_is_unsupported_not_an_export_error() -> None:

@@ -11,12 +11,15 @@ import pytest
 from click.testing import CliRunner
 
 from d1c.cli import main
+from d1c.driver import random_inputs
 from d1c.fuzz.checks import Case, CaseDraw, Failure, check_mutant
 from d1c.fuzz.repro import save_reproducer
 from d1c.fuzz.runner import FuzzConfig, run_fuzz
 from d1c.ir import parse_module
 from d1c.passes.decompose_emit import Emitter
 from d1c.testing.targets import TargetSpec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bounded_run_is_clean(tmp_path: Path) -> None:
@@ -144,3 +147,19 @@ def test_workers_and_ray_draw_the_same_examples_and_report() -> None:
     finally:
         ray.shutdown()
     assert _report(run_fuzz(FuzzConfig(examples=24, seed=6, out=None, chunk=8))) != _report(serial)
+
+
+def test_a_program_whose_listing_does_not_reassemble_is_a_failure(monkeypatch) -> None:
+    """Every compiled example's listing must assemble back to its bytes: with the disassembler
+    printing names bare again (as it did, breaking on the blob named host-ir), the check fails."""
+    import d1c.isa.disasm as disasm
+    from d1c.fuzz.checks import check_case
+
+    text = (ROOT / "examples" / "attention.d1").read_text()
+    module = parse_module(text)
+    case = Case(CaseDraw(module, 0, 1.0, "mini", "bf16"), module, random_inputs(module), "mini")
+    assert check_case(case)[0] == "verified"
+    monkeypatch.setattr(disasm, "name", lambda text: text)
+    outcome, failure, _ = check_case(case)
+    assert outcome == "listing failure" and failure.signature == "listing: round trip"
+    assert any("d1c asm case.s" in c for c in failure.commands)

@@ -167,3 +167,46 @@ def test_errors_point_at_line_and_column(src: str, line: int, col: int, msg: str
         rendered[1] == "  " + src.splitlines()[line - 1]
         and rendered[2] == "  " + " " * (col - 1) + "^"
     )
+
+
+COMPILED = [
+    ("mlp.py", "mini", "bf16"),
+    ("cnn.py", "mini", "cfp8"),
+    ("gpt_block.py", "mini", "bf16"),
+    ("gpt_block.py", "dojo-tile", "cfp8"),
+    ("transformer.py", "mini", "bf16"),
+    ("attention.d1", "mini", "bf16"),
+]
+
+
+@pytest.mark.parametrize(("example", "target", "dtype"), COMPILED)
+def test_disasm_then_asm_is_the_identity_on_compiled_examples(
+    example: str, target: str, dtype: str
+) -> None:
+    """Every program d1c writes (here: each example, with its host-IR blob, symbols, images and
+    parameter rows) disassembles to text that assembles back to the same bytes."""
+    from d1c import driver
+
+    src = driver.load_source(str(EXAMPLE.parent / example))
+    inputs = src.inputs or driver.random_inputs(src.module)
+    opts = driver.Options(target, dtype, tuple(inputs))
+    prog = driver.build(driver.compile_stages(src.module, "placed", opts)["placed"], opts)
+    assert prog.blobs, "a compiled program carries blobs (host IR): the case that broke"
+    text = disassemble(prog)
+    assert assemble(text, "listing.s").to_bytes() == prog.to_bytes()
+
+
+def test_names_that_are_not_bare_words_are_quoted_and_read_back() -> None:
+    prog = assemble('.blob "host-ir", "x"\n.blob plain, "y"\n')
+    text = disassemble(prog)
+    assert '.blob "host-ir", "x"' in text and ".blob plain, " in text
+    assert assemble(text) == prog
+
+
+def test_an_error_on_a_long_line_shows_a_window_around_the_column() -> None:
+    src = ".blob a, " + '"' + "z" * 8000 + '", @\n'
+    with pytest.raises(ParseError) as info:
+        assemble(src, "long.s")
+    text, caret = info.value.render().splitlines()[1:3]
+    assert len(text) < 120 and text.startswith("  ...") and text.rstrip().endswith("@")
+    assert text[caret.index("^")] == "@"

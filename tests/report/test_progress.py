@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from d1c.progress import Progress, enabled_for, progress, track
+from d1c.progress import Progress, enabled_for, progress, stage, track
 
 
 class Tty(io.StringIO):
@@ -64,3 +64,28 @@ def test_track_closes_on_break(monkeypatch: pytest.MonkeyPatch) -> None:
             break
     gen.close()
     assert out.getvalue().endswith("\r\033[K")
+
+
+def test_stages_name_what_runs_in_the_innermost_open_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("D1C_PROGRESS", raising=False)
+    stage("nothing open")  # a no-op, not an error
+    out = Tty()
+    with progress("verify", 3, stream=out, delay=0):
+        stage("compile")
+        stage("simulate")  # drawn at once, however soon after the previous stage
+    shown = out.getvalue()
+    assert "verify [########................] 1/3 compile" in shown
+    assert "] 2/3 simulate" in shown and shown.endswith("\r\033[K")
+
+
+def test_benchmarks_name_the_item_they_measure(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    monkeypatch.setattr(sys, "stderr", Tty())
+    from bench_common import each
+
+    assert list(each(["gemm", "resnet"], "utilization")) == ["gemm", "resnet"]
+    shown = sys.stderr.getvalue()
+    assert "utilization [############............] 1/2 gemm" in shown and "2/2 resnet" in shown
