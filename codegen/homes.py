@@ -65,7 +65,8 @@ def _home(func: Function, target: Target) -> Homed:
     floors = _buffer_tops(logical, len(coords))
     estimate = core_srams(logical, coords)  # records of the logical plans: a first ceiling
     ceilings = {
-        i: lay.param_addr - 2 * (c.image.top - c.image.base) for i, c in enumerate(estimate)
+        i: lay.param_addr - 2 * (c.image.top - c.image.base) - c.mailbox
+        for i, c in enumerate(estimate)
     }
     spilled = {i for i, t in enumerate(mem.tensors) if t.producer < 0}
     for _ in range(MAX_ROUNDS):
@@ -75,7 +76,7 @@ def _home(func: Function, target: Target) -> Homed:
         plans, _ = M.translate(logical, mem, gids)
         sync = plan_sync(plans, _with_war(raw, mem, parts))
         cores = core_srams(plans, coords, sync, mem.tops)
-        over = [c for c in cores if c.image.top > lay.param_addr]
+        over = [c for c in cores if c.overflows(lay)]
         if not over:
             return Homed(plans, logical, mem, sync, coords, lay, cores)
         for c in over:  # spill the biggest tensor kept on each overflowing core, and retry
@@ -87,7 +88,7 @@ def _home(func: Function, target: Target) -> Homed:
                     plans, logical, mem, sync, coords, lay, cores
                 )  # records alone overflow
             spilled.add(max(mine)[1])
-            ceilings[c.index] = lay.param_addr - (c.image.top - c.image.base)
+            ceilings[c.index] = lay.param_addr - (c.image.top - c.image.base) - c.mailbox
     return Homed(plans, logical, mem, sync, coords, lay, cores)
 
 

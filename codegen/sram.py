@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from d1c.codegen.isel import CoreImage, record
+from d1c.codegen.isel import CREDITS, CoreImage, record
+from d1c.codegen.kinds import esize
 from d1c.codegen.plan import KernelPlan
 from d1c.codegen.sync import Sync, plan_sync
 from d1c.errors import CompileError
@@ -74,10 +75,28 @@ class CoreSram:
     row: list[int]
     records: list[int] = field(default_factory=list)
     peak_kernel: int | None = None
+    mailbox: int = 0  # bytes kept free for messages that arrive before their recv
 
     def peak(self, lay: Layout) -> int:
-        """Bytes in use at this core's peak: buffers, records and lists, the parameter row."""
-        return self.image.top + lay.param_bytes
+        """Bytes in use at this core's peak: buffers, homes, records and lists, the mailbox and
+        the parameter row."""
+        return self.image.top + self.mailbox + lay.param_bytes
+
+    def overflows(self, lay: Layout) -> bool:
+        """Whether the image and the mailbox reach into the parameter row."""
+        return self.image.top + self.mailbox > lay.param_addr
+
+
+def early_message_bytes(op: Op) -> int:
+    """SRAM bytes for the operand tiles of a systolic matmul (``grid``) that may arrive before
+    their ``recv``: :data:`d1c.codegen.isel.CREDITS` steps of A and B (else 0). The simulator
+    counts such messages against the SRAM a core does not use (:mod:`d1c.runtime.comm`), so the
+    compiler keeps that much free on every core of the grid: its *mailbox*, above the image."""
+    if "grid" not in op.attrs:
+        return 0
+    tm, tn, tk = op.attrs["tile"]
+    a, b = op.operands
+    return CREDITS * (tm * tk * esize(a.type) + tk * tn * esize(b.type))
 
 
 def core_sram(
@@ -90,7 +109,10 @@ def core_sram(
     mine = [k for k, p in enumerate(plans) if p.items.get(index)]
     peak = max(mine, key=lambda k: plans[k].buffer_bytes, default=None)
     base = max(0 if peak is None else align(plans[peak].buffer_bytes), align(floor))
-    core = CoreSram(index, coords[index], CoreImage(base), [len(coords)], peak_kernel=peak)
+    mailbox = max((early_message_bytes(plans[k].op) for k in mine), default=0)
+    core = CoreSram(
+        index, coords[index], CoreImage(base), [len(coords)], peak_kernel=peak, mailbox=mailbox
+    )
     for k, plan in enumerate(plans):
         items = plan.items.get(index, [])
         start = core.image.top
@@ -146,10 +168,10 @@ def sram_peak(cores: list[CoreSram], lay: Layout) -> int:
 
 def prove_fit(plans: list[KernelPlan], lay: Layout, cores: list[CoreSram], func: Function) -> None:
     """The compile-time proof that every core's SRAM fits; else a CompileError on the worst core."""
-    over = [c for c in cores if c.image.top > lay.param_addr]
+    over = [c for c in cores if c.overflows(lay)]
     if not over:
         return
-    worst = max(over, key=lambda c: c.image.top)
+    worst = max(over, key=lambda c: c.image.top + c.mailbox)
     raise _overflow(plans, lay, worst, len(over), len(cores), value_names(func))
 
 
@@ -178,6 +200,9 @@ def live_at_peak(plans: list[KernelPlan], lay: Layout, core: CoreSram, names) ->
         plan = plans[core.peak_kernel]
         life = f"kernel {core.peak_kernel}"
         rows += [(n, b, life, plan.op) for n, b in kernel_buffers(plan, names)]
+    buffers = align(plans[core.peak_kernel].buffer_bytes) if core.peak_kernel is not None else 0
+    if core.image.base > buffers:
+        rows.append(("tensors kept between kernels", core.image.base - buffers, everything, None))
     recs = sorted(((b, k) for k, b in enumerate(core.records) if b), key=lambda bk: (-bk[0], bk[1]))
     for nbytes, k in recs[:MAX_RECORD_ROWS]:
         name = f"{names[plans[k].op.result]} work records and DMA lists ({_work(plans[k], core)})"
@@ -186,6 +211,8 @@ def live_at_peak(plans: list[KernelPlan], lay: Layout, core: CoreSram, names) ->
     if rest:
         name = f"work records and DMA lists of {_count(len(rest), 'more kernel')}"
         rows.append((name, sum(b for b, _ in rest), everything, None))
+    if core.mailbox:
+        rows.append(("mailbox for early systolic tiles", core.mailbox, everything, None))
     rows.append(("parameter row", lay.param_bytes, everything, None))
     return rows
 

@@ -25,11 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from d1c.codegen.isel import CREDITS
-from d1c.codegen.kinds import esize
 from d1c.codegen.plan import KernelPlan, kind_of, returned_values
 from d1c.codegen.program import plan_kernels, program_coords
-from d1c.codegen.sram import align, core_srams, layout_of
+from d1c.codegen.sram import align, core_srams, early_message_bytes, layout_of
 from d1c.ir import Function, Module, Op
 from d1c.passes.pass_manager import Context, register_pass
 from d1c.target import Target
@@ -40,16 +38,6 @@ DOUBLED = ("ew", "matmul", "reduce", "concat")
 def _overlaps(plan: KernelPlan) -> bool:
     """Whether some core runs two or more steps of the kernel (else there is nothing to overlap)."""
     return any(sum(len(it.steps) for it in items) > 1 for items in plan.items.values())
-
-
-def _early_messages(op: Op) -> int:
-    """SRAM bytes for the operand tiles of a systolic matmul that may arrive before their recv:
-    :data:`d1c.codegen.isel.CREDITS` steps of A and B (else 0)."""
-    if "grid" not in op.attrs:
-        return 0
-    tm, tn, tk = op.attrs["tile"]
-    a, b = op.operands
-    return CREDITS * (tm * tk * esize(a.type) + tk * tn * esize(b.type))
 
 
 def schedule_function(func: Function, target: Target) -> list[Op]:
@@ -67,7 +55,7 @@ def schedule_function(func: Function, target: Target) -> list[Op]:
         if plan.buffers != 2:
             continue
         worst = max((static[i] for i, items in plan.items.items() if items), default=0)
-        need = align(plan.buffer_bytes) + _early_messages(plan.op) + worst
+        need = align(plan.buffer_bytes) + early_message_bytes(plan.op) + worst
         if _overlaps(plan) and need <= lay.param_addr:
             doubled.append(plan.op)
         else:
