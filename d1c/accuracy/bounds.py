@@ -70,7 +70,7 @@ def _step(op: Op, env: dict, data: Data) -> Bounded:
     if elem.is_float and op.name not in EXACT_RESULT and not _exact_convert(op):
         rounding = op.attrs.get("rounding", "rne") if op.name == "convert" else "rne"
         b = round_to_format(b, elem, rounding)
-    if op.name in CORRECTLY_ROUNDED and not any(np.any(a.err) for a in args):
+    if elem.is_float and op.name in CORRECTLY_ROUNDED and not any(np.any(a.err) for a in args):
         b = _exactly_known(b, elem)
     return b
 

@@ -302,7 +302,7 @@ def test_time_passes_covers_the_whole_compile(tmp_path: Path) -> None:
     ]
     first = ["start-up (Python, d1c and click imports)", "import torch and d1c's frontend",
              "run the model file (model(), example_inputs())", "torch.export", "import into graph IR"]  # fmt: skip
-    last = ["plan kernels (work lists, SRAM layout)", "isel", "emit (assemble, images, symbols)",
+    last = ["plan kernels (work lists, SRAM homes)", "isel", "emit (assemble, images, symbols)",
             "host code (LLVM IR of pack/unpack)", "kernel table for d1c report", f"write {out}",
             "(other: between the phases above)", "total"]  # fmt: skip
     assert names[: len(first)] == first and names[-len(last) :] == last
@@ -316,7 +316,7 @@ def test_time_passes_covers_the_whole_compile(tmp_path: Path) -> None:
 def test_verify_on_a_terminal_shows_its_stages_and_is_quiet_when_piped(tmp_path: Path) -> None:
     shown, code = _on_a_terminal(["verify", str(ROOT / "examples" / "attention.d1"), "--target", "mini"], tmp_path)  # fmt: skip
     assert code == 0, shown
-    for note in ("1/7 read the IR", "compile", "interpret graph IR", "simulate"):
+    for note in ("1/7 read the IR", "compile", "rung 1: graph IR against eager", "simulate"):
         assert note in shown, shown
     assert "\r\033[K" in shown and shown.rstrip().endswith("PASS")
     piped = run("verify", str(ROOT / "examples" / "attention.d1"), "--target", "mini")
