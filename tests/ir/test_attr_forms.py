@@ -71,7 +71,11 @@ def test_any_stored_values_round_trip(hbm: int, hops: int, busiest: int) -> None
         ("route = {hops = 70, hops = 1}", "field 'hops' is given twice", "hops = 1}"),
         ("route = {hops = 1.5, busiest = 2}", "record fields must be integers", "{hops"),
         ("route = [1, 2, 3]", "expected 2 integers (hops, busiest)", "[1, 2"),
-        ("hbm = dap0+0x10", "unknown HBM window 'dap0'; expected dip<N>, striped or logical", "dap0"),
+        (
+            "hbm = dap0+0x10",
+            "unknown HBM window 'dap0'; expected dip<N>, striped or logical",
+            "dap0",
+        ),
         ("hbm = dip0+0x800000000", "is beyond a 2^35-byte window", "dip0"),
         ("buffers = {sets = 2}", "attribute 'buffers' has no record or address form", "{sets"),
     ],
