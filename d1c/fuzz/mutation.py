@@ -150,12 +150,24 @@ def _per_rung(trials: list[Trial]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """``python -m d1c.fuzz.mutation``: the whole suite on ``mini``, printed."""
-    import sys
+def main(argv: list[str] | None = None) -> None:
+    """``python -m d1c.fuzz.mutation [FAULT ...] [--families F,...] [--target T]``: the suite,
+    printed (:func:`summary`)."""
+    import argparse
 
-    names = sys.argv[1:] or list(FAULTS)
-    print(summary(run_suite([FAULTS[n] for n in names])), flush=True)
+    ap = argparse.ArgumentParser(prog="python -m d1c.fuzz.mutation", description=main.__doc__)
+    ap.add_argument("faults", nargs="*", metavar="FAULT", help=f"of: {', '.join(FAULTS)}")
+    ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated")
+    ap.add_argument("--target", default="mini")
+    args = ap.parse_args(argv)
+    bad = [n for n in args.faults if n not in FAULTS]
+    bad += [f for f in args.families.split(",") if f not in FAMILIES]
+    if bad:
+        ap.error(f"unknown: {', '.join(bad)} (faults: {', '.join(FAULTS)}; families: "
+                 f"{', '.join(FAMILIES)})")  # fmt: skip
+    faults = [FAULTS[n] for n in args.faults or FAULTS]
+    trials = run_suite(faults, args.families.split(","), args.target)
+    print(summary(trials), flush=True)
 
 
 if __name__ == "__main__":
