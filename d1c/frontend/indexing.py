@@ -1,12 +1,14 @@
 """Lowerings of indexing, selection and scans onto primitives: ``index_select``, ``gather``,
-advanced indexing (``index.Tensor``), ``argmax``/``argmin``, ``max``/``min`` with indices and
-``cumsum``.
+advanced indexing (``index.Tensor``), ``scatter`` of a value, ``argmax``/``argmin``,
+``max``/``min`` with indices and ``cumsum``.
 
 Reads by run-time index become ``embedding`` (a row gather) from a 2-D view of the source: the
 indexed dims flattened into rows, the others into columns, and a row index computed with integer
 arithmetic (constant parts are ``iota`` ops that fold at compile time). Selections and scans are
 compare/``where``/reduction chains whose every step is an exact primitive:
 
+- ``scatter(x, d, index, v)`` (cross-entropy's backward: a one-hot of the targets) = ``where(hit,
+  v, x)``, ``hit_p`` = some element of ``index`` in ``p``'s line along ``d`` equals ``p_d``;
 - ``argmax(x, d)`` = the smallest index i where ``x_i == max(x)`` or ``x_i`` is NaN (torch's
   first maximal element; NaN counts as the maximum, as ``max`` propagates it);
 - ``cumsum(x, d)_i`` = the sequential sum over ``j`` of ``where(j <= i, x_j, 0)`` (one
@@ -131,6 +133,33 @@ def _index(ctx: Ctx, x: Value, indices: Sequence[Value | None]) -> Value:
     nb = len(b)
     order = [nb + j for j in range(lead)] + list(range(nb)) + list(range(nb + lead, y.type.rank))
     return _permute(ctx, y, order)
+
+
+@register_lowering(aten.scatter.value)
+def _scatter_value(ctx: Ctx, x: Value, dim: int, index: Value, value: float) -> Value:
+    """``out = x`` with ``out[p with coordinate dim = index[p]] = value`` for every ``p`` of
+    ``index``; every written value is the same, so the order of the writes does not matter.
+    ``index`` must match ``x`` in the other dims (torch allows it smaller)."""
+    if x.type.rank == 0:
+        x1 = _scatter_value(ctx, ctx.reshape(x, (1,)), 0, ctx.reshape(index, (1,)), value)
+        return ctx.reshape(x1, ())
+    dim = norm_dim(dim, x.type.rank)
+    shape, ishape = x.type.shape, index.type.shape
+    if any(ishape[d] != shape[d] for d in range(len(shape)) if d != dim):
+        raise Unsupported(f"scatter with index {list(ishape)} smaller than the input {list(shape)}")
+    index = _i64(ctx, index)
+    coord = _iota(ctx, shape, dim)
+    hit = None
+    for j in range(ishape[dim]):
+        attrs = {"dim": dim, "start": j, "end": j + 1, "step": 1}
+        col = index if ishape[dim] == 1 else ctx.emit("slice", [index], attrs)
+        if col.type.shape != shape:
+            col = ctx.emit("broadcast_to", [col], {}, col.type.with_shape(shape))
+        eq = ctx.emit("eq", [coord, col])
+        hit = eq if hit is None else ctx.emit("logical_or", [hit, eq])
+    if hit is None:  # an empty index writes nothing
+        return x
+    return ctx.emit("where", [hit, ctx.full(value, x.type.elem), x])
 
 
 def arg_extreme(ctx: Ctx, x: Value, dim: int | None, keepdim: bool, kind: str) -> Value:
