@@ -38,6 +38,7 @@ import torch
 from d1c import driver
 from d1c.errors import D1cError
 from d1c.ir import BF16, FP32, Builder, Module, Value, verify_module
+from d1c.ir.clone import clone_module
 from d1c.optim import SGD
 from d1c.target import DEFAULT_TARGET
 
@@ -168,6 +169,7 @@ class TrainingProgram:
         self.seed = seed
         self.steps = 0
         self._opts = opts
+        self.module = clone_module(module)  # the step's graph IR as built (the ladder's input)
         self.rounding = rounding
         simulated = rounding == "rne"
         stages = driver.compile_stages(module, "placed" if simulated else "quantized", opts)
@@ -210,6 +212,18 @@ class TrainingProgram:
         sym = symbol_inputs(self.program, dict(zip(names, args, strict=True)))
         result = simulate(self.program, None, sym)
         return [result.outputs[f"out{i}"] for i in range(len(result.outputs))]
+
+    def verify(self, inputs: Sequence[Any], targets: Sequence[Any], **kw: Any) -> Any:
+        """The verification ladder (:func:`d1c.ladder.verify_module`) of the step program on
+        the current weights and ``(inputs, targets)``; with ``rne`` rung 3 (tiled == placed ==
+        simulated, bit for bit) included. The weights do not change."""
+        from d1c.ladder import verify_module
+
+        args = self.step_inputs(inputs, targets)
+        o = self._opts
+        return verify_module(
+            clone_module(self.module), args, o.target, o.dtype, rounding=self.rounding, **kw
+        )
 
     def step_seed(self) -> int:
         """The stochastic-rounding seed of the next step: (seed, step) mixed, so steps differ."""
