@@ -30,6 +30,12 @@ CASES = {
     "index_apart": (lambda a, b: a[b, :, b], (X, IDX)),
     "index_negative": (lambda a, b: a[:, b, -1 - b], (X, IDX)),
     "index_first": (lambda a, b: a[b], (X, IDX)),
+    "scatter_value": (lambda a, b: torch.scatter(a, 1, b, -1.0), (X[:, :3], G[:, :2] % 3)),
+    "scatter_one_hot": (
+        lambda b: torch.zeros(4, 6).scatter(1, b[:, None], 1.0),
+        (torch.tensor([5, 0, 2, 2]),),
+    ),
+    "scatter_rank0": (lambda a, b: torch.scatter(a, 0, b, 7.0), (X[0, 0, 0], torch.tensor(0))),
 }
 
 
@@ -69,3 +75,9 @@ def test_math_against_eager(case: str) -> None:
     want = fn(SPECIAL)
     assert got.dtype == want.dtype
     torch.testing.assert_close(got, want, equal_nan=True, rtol=2e-6, atol=0)
+
+
+def test_scatter_index_smaller_than_input_is_unsupported() -> None:
+    x, i = torch.zeros(4, 6), torch.zeros(2, 1, dtype=torch.int64)
+    with pytest.raises(d1c.errors.UnsupportedError, match="scatter with index"):
+        d1c.compile(Fn(lambda a, b: a.scatter(1, b, 1.0)), (x, i), target="mini")
