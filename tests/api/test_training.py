@@ -231,7 +231,7 @@ def test_bad_sgd_settings_and_losses_are_clean_errors() -> None:
     with pytest.raises(D1cError, match="SGD lr must be a finite number"):
         d1c.optim.SGD(float("nan"))
     ((x, y),) = _batches("mse", 1)
-    with pytest.raises(D1cError, match="torch.export of the training step failed"):
+    with pytest.raises(D1cError, match=r"torch\.export of the training step failed"):
         d1c.compile_training(_mlp(), lambda o, t: o - t, ((x,), (y,)), optimizer=d1c.optim.SGD(0.1))
 
 
