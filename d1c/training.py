@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from d1c import driver
-from d1c.errors import D1cError
+from d1c.errors import D1cError, UnsupportedError
 from d1c.ir import BF16, FP32, Builder, Module, Value, verify_module
 from d1c.ir.clone import clone_module
 from d1c.optim import SGD
@@ -83,7 +83,12 @@ def export_joint(
     try:
         with _quiet(), torch.enable_grad():
             ep = torch.export.export(wrapped, (*inputs, *targets), strict=False)
-            return _export_forward_backward(ep, joint_loss_index=0)
+            ep = ep.run_decompositions()
+            _check_buffers(ep)
+            traces = {n.name: (n.target, n.meta.get("stack_trace")) for n in ep.graph.nodes}
+            joint = _export_forward_backward(ep, joint_loss_index=0)
+    except D1cError:
+        raise
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise D1cError(
@@ -91,6 +96,32 @@ def export_joint(
             hint="loss_fn(model(*inputs), *targets) must run in train mode and return a scalar "
             "tensor that depends on the parameters",
         ) from None
+    _restore_traces(joint, traces)
+    return joint
+
+
+def _check_buffers(ep: torch.export.ExportedProgram) -> None:
+    from torch.export.graph_signature import OutputKind
+
+    mutated = [
+        s.target for s in ep.graph_signature.output_specs if s.kind == OutputKind.BUFFER_MUTATION
+    ]
+    if mutated:
+        raise UnsupportedError(
+            "a training step that updates buffers is not supported yet: "
+            + ", ".join(_key(t) for t in mutated),
+            hint="batch norm's running statistics change in train mode; use layer norm, or "
+            "track_running_stats=False",
+        )
+
+
+def _restore_traces(joint: torch.export.ExportedProgram, traces: dict) -> None:
+    """The joint graph is a retrace whose stack traces point into torch's proxy code: its
+    forward nodes keep their names and targets, so they get the user's source lines back; the
+    backward nodes get none."""
+    for node in joint.graph.nodes:
+        target, trace = traces.get(node.name, (None, None))
+        node.meta["stack_trace"] = trace if target == node.target else None
 
 
 @contextlib.contextmanager

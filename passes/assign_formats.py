@@ -54,7 +54,7 @@ one element type)
       the storage type: the same single rounding, made explicit. Comparisons run on an operand
       type that holds the others, else on fp32.
 
-A value the graph itself rounds — every use of it is an explicit ``convert`` to a narrower
+An op result the graph itself rounds — every use of it is an explicit ``convert`` to a narrower
 float format (a training step's parameter update, docs/training.md) — is stored in fp32, so that
 convert, with its own rounding mode, is its one rounding.
 
@@ -297,7 +297,8 @@ def _lower_op(op: Op, lw: _Lowering) -> Value:
 
 
 def _explicitly_rounded(f: Function) -> frozenset[Value]:
-    """The fp32 values whose every use is a ``convert`` of the graph to a narrower float."""
+    """The fp32 op results whose every use is a ``convert`` of the graph to a narrower float
+    (arguments keep their storage format: the host packs them in it)."""
     narrowed = {
         op.operands[0]
         for op in f.ops
@@ -307,7 +308,9 @@ def _explicitly_rounded(f: Function) -> frozenset[Value]:
     return frozenset(
         v
         for v in narrowed
-        if v.type.elem == FP32 and all(u.name == "convert" for u in uses.get(v, []))
+        if v.owner is not None
+        and v.type.elem == FP32
+        and all(u.name == "convert" for u in uses.get(v, []))
     )
 
 

@@ -35,6 +35,14 @@ CASES = {
         lambda b: torch.zeros(4, 6).scatter(1, b[:, None], 1.0),
         (torch.tensor([5, 0, 2, 2]),),
     ),
+    "scatter_add": (
+        lambda a, b, c: torch.scatter_add(a, 1, b, c),
+        (X[:, :3], G[:, :2] % 3, X[:, 2:4]),
+    ),
+    "scatter_add_wide_src": (
+        lambda a, b, c: a.scatter_add(0, b, c),
+        (X[0], G[:2, 0], X[1:4, :, :].reshape(3, 30)),
+    ),
     "scatter_rank0": (lambda a, b: torch.scatter(a, 0, b, 7.0), (X[0, 0, 0], torch.tensor(0))),
 }
 
