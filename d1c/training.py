@@ -121,7 +121,15 @@ def _restore_traces(joint: torch.export.ExportedProgram, traces: dict) -> None:
     backward nodes get none."""
     for node in joint.graph.nodes:
         target, trace = traces.get(node.name, (None, None))
-        node.meta["stack_trace"] = trace if target == node.target else None
+        node.meta["stack_trace"] = _without_wrapper(trace) if target == node.target else None
+
+
+def _without_wrapper(trace: str | None) -> str | None:
+    """A stack trace without the frame of :class:`_WithLoss` (d1c's code, not the model's)."""
+    if not trace:
+        return trace
+    here = re.escape(__file__)
+    return re.sub(rf'(?m)^ *File "{here}", line \d+, in [^\n]*\n( {{4}}[^\n]*\n)?', "", trace)
 
 
 @contextlib.contextmanager
