@@ -214,6 +214,7 @@ class TrainingProgram:
         stages = driver.compile_stages(module, "placed" if simulated else "quantized", opts)
         self._stages = stages
         self.program = driver.build(stages["placed"], opts) if simulated else None
+        self._last = None  # the latest simulation
         self._values: dict[str, np.ndarray] = {}
         self._state: list[np.ndarray] = []
 
@@ -250,6 +251,7 @@ class TrainingProgram:
         names = self._stages["placed"].main.arg_names()
         sym = symbol_inputs(self.program, dict(zip(names, args, strict=True)))
         result = simulate(self.program, None, sym)
+        self._last = result
         return [result.outputs[f"out{i}"] for i in range(len(result.outputs))]
 
     def verify(self, inputs: Sequence[Any], targets: Sequence[Any], **kw: Any) -> Any:
@@ -288,6 +290,18 @@ class TrainingProgram:
         names = [f"optimizer.{p}.{s}" for p in trained for s in self.optimizer.state()]
         out.update({n: torch.from_numpy(v.copy()) for n, v in zip(names, self._state, strict=True)})
         return out
+
+    def report(self) -> Any:
+        """Simulated figures of the latest step (:class:`d1c.api.Report`; before any step, of
+        a timing-only simulation: the same cycles). Forward, backward and update are one
+        program here, not timed apart."""
+        from d1c.api import _report
+        from d1c.runtime.sim import simulate
+
+        if self.program is None:
+            raise D1cError("rounding='sr' steps run in the IR interpreter: no simulated figures")
+        result = self._last or simulate(self.program, None, None, timing_only=True)
+        return _report(self.program, result)
 
     def ir(self, stage: str) -> str:
         """The step's IR at ``stage`` (graph, quantized, and with ``rne`` tiled, placed)."""
