@@ -1,5 +1,6 @@
 """Lowerings of indexing, selection and scans onto primitives: ``index_select``, ``gather``,
-advanced indexing (``index.Tensor``), ``scatter`` of a value, ``scatter_add``, ``argmax``/``argmin``,
+advanced indexing (``index.Tensor``), ``scatter`` of a value, ``scatter_add``, ``index_put`` with accumulation,
+``argmax``/``argmin``,
 ``max``/``min`` with indices and ``cumsum``.
 
 Reads by run-time index become ``embedding`` (a row gather) from a 2-D view of the source: the
@@ -10,6 +11,7 @@ compare/``where``/reduction chains whose every step is an exact primitive:
 - ``scatter(x, d, index, v)`` (a one-hot of the targets) = ``where(hit, v, x)``, ``hit_p`` =
   some element of ``index`` in ``p``'s line along ``d`` equals ``p_d``; ``scatter_add`` (the
   backward of ``gather``, so of cross-entropy) adds ``where(hit_j, src_j, 0)`` slice by slice;
+- ``index_put(x, [i], v, accumulate=True)`` (embedding's backward) = ``x + onehot(i)^T @ v``;
 - ``argmax(x, d)`` = the smallest index i where ``x_i == max(x)`` or ``x_i`` is NaN (torch's
   first maximal element; NaN counts as the maximum, as ``max`` propagates it);
 - ``cumsum(x, d)_i`` = the sequential sum over ``j`` of ``where(j <= i, x_j, 0)`` (one
@@ -199,6 +201,32 @@ def _scatter_add(ctx: Ctx, x: Value, dim: int, index: Value, src: Value) -> Valu
         part = _spread(ctx, _part(ctx, ctx.cast(src, x.type.elem), dim, j), x.type.shape)
         x = ctx.emit("add", [x, ctx.emit("where", [hit, part, zero])])
     return x
+
+
+@register_lowering(aten.index_put.default)
+def _index_put(
+    ctx: Ctx, x: Value, indices: Sequence[Value | None], values: Value, accumulate: bool = False
+) -> Value:
+    """``x[idx] += values`` (``accumulate``; embedding's backward) for one index tensor on dim 0:
+    ``x + onehot(idx)^T @ values``, a matmul whose K loop adds the rows of ``values`` in index
+    order (a finite v times 0 adds an exact 0; a NaN or infinite value makes its whole column
+    NaN, where torch changes only its own row: a known gap, docs/training.md). Writes without
+    accumulation are unsupported (with repeated indices torch leaves their order unspecified)."""
+    if not accumulate:
+        raise Unsupported("index_put without accumulate is not supported")
+    if len(indices) != 1 or indices[0] is None or x.type.rank == 0:
+        raise Unsupported("index_put supports one index tensor, on the first dim")
+    if not x.type.elem.is_float:
+        raise Unsupported(f"index_put into a {x.type.elem} tensor is not supported")
+    elem, rows, cols = x.type.elem, x.type.shape[0], math.prod(x.type.shape[1:])
+    idx = _wrap_negative(ctx, _i64(ctx, indices[0]), rows)
+    n = idx.type.numel
+    flat = _spread(ctx, ctx.reshape(idx, (1, n)), (rows, n))
+    onehot = ctx.cast(ctx.emit("eq", [_iota(ctx, (rows, n), 0), flat]), elem)
+    want = (*idx.type.shape, *x.type.shape[1:])
+    v = ctx.reshape(_spread(ctx, ctx.cast(values, elem), want), (n, cols))
+    acc = ctx.reshape(ctx.emit("matmul", [onehot, v]), x.type.shape)
+    return ctx.emit("add", [x, acc])
 
 
 def arg_extreme(ctx: Ctx, x: Value, dim: int | None, keepdim: bool, kind: str) -> Value:

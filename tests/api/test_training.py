@@ -268,3 +268,42 @@ def test_forward_ops_point_at_the_model_and_backward_ops_nowhere() -> None:
     first = next(op for op in ops if op.name == "layer_norm")
     assert first.loc is not None and first.loc.file.endswith("test_training.py")
     assert ops[-2].loc is None  # the last gradient's op comes from autograd, not the model
+
+
+class _Embed(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.fc = torch.nn.Embedding(10, 8), torch.nn.Linear(8, 10)
+
+    def forward(self, i: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.emb(i))
+
+
+def test_embedding_backward_accumulates_repeated_ids() -> None:
+    """index_put with accumulate (embedding's backward): repeated ids add their gradients;
+    fp32 steps follow torch, and the bf16 step program passes the ladder bit for bit."""
+    ids, y = torch.tensor([1, 3, 1, 7, 0, 3]), torch.tensor([3, 1, 7, 0, 3, 2])
+    ref = _Embed()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.5)
+    prog = d1c.compile_training(
+        _Embed(),
+        LOSSES["ce"],
+        ((ids,), (y,)),
+        optimizer=d1c.optim.SGD(0.5),
+        target="mini",
+        dtype="fp32",
+    )
+    for _ in range(3):
+        got = prog.step((ids,), (y,))
+        opt.zero_grad()
+        want = LOSSES["ce"](ref(ids), y)
+        want.backward()
+        opt.step()
+        assert abs(got.item() - want.item()) <= 1e-6 * want.item()
+    torch.testing.assert_close(prog.parameters()["emb.weight"], ref.emb.weight.detach())
+    bf16 = d1c.compile_training(
+        _Embed(), LOSSES["ce"], ((ids,), (y,)), optimizer=d1c.optim.SGD(0.5), target="mini"
+    )
+    report = bf16.verify((ids,), (y,))
+    assert report.ok, report.render()

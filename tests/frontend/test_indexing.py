@@ -43,6 +43,14 @@ CASES = {
         lambda a, b, c: a.scatter_add(0, b, c),
         (X[0], G[:2, 0], X[1:4, :, :].reshape(3, 30)),
     ),
+    "index_put_accumulate": (
+        lambda a, b, c: torch.index_put(a, (b,), c, accumulate=True),
+        (X[:, 0, :], torch.tensor([[1, 3, 1], [0, -1, 1]]), X[1:3, :3, :].nan_to_num()),
+    ),
+    "index_put_broadcast": (
+        lambda a, b: a.index_put((b,), torch.tensor(0.5), accumulate=True),
+        (X[:, :, 0], torch.tensor([2, 2, 0])),
+    ),
     "scatter_rank0": (lambda a, b: torch.scatter(a, 0, b, 7.0), (X[0, 0, 0], torch.tensor(0))),
 }
 
