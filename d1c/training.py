@@ -330,6 +330,28 @@ def _numpy(t: Any) -> np.ndarray:
     return np.asarray(t)
 
 
+def load_training_file(path: str) -> tuple[torch.nn.Module, Callable, Any]:
+    """``model()``, ``loss`` and ``iter(batches())`` of a training MODEL file (the convention
+    of ``d1c train``, ``examples/train_mlp.py``); clean errors for what is missing."""
+    from pathlib import Path
+
+    from d1c.frontend.loader import _call, _callable, _exec_file
+
+    file = Path(path)
+    mod = _exec_file(file)
+    model = _call(_callable(mod, "model", file), file)
+    if not isinstance(model, torch.nn.Module):
+        raise D1cError(f"model() of {path} returned a {type(model).__name__}, not an nn.Module")
+    loss = _callable(mod, "loss", file)
+    batches = _call(_callable(mod, "batches", file), file)
+    try:
+        return model, loss, iter(batches)
+    except TypeError:
+        raise D1cError(
+            f"batches() of {path} must return an iterable of (inputs, targets)"
+        ) from None
+
+
 def _check_options(optimizer: Any, dtype: str, rounding: str) -> None:
     if not isinstance(optimizer, SGD):
         raise D1cError(
