@@ -368,6 +368,11 @@ def _check_options(optimizer: Any, dtype: str, rounding: str) -> None:
         raise D1cError(f"rounding must be rne or sr, got '{rounding}'")
 
 
+def _detached(t: Any) -> Any:
+    """Data of the batch, never a leaf autograd would differentiate (only parameters are)."""
+    return t.detach() if isinstance(t, torch.Tensor) else t
+
+
 def _as_tuple(x: Any) -> tuple:
     return tuple(x) if isinstance(x, list | tuple) else (x,)
 
@@ -389,7 +394,7 @@ def compile_training(
     _check_options(optimizer, dtype, rounding)
     if not isinstance(example, tuple | list) or len(example) != 2:
         raise D1cError("example must be (inputs, targets)", hint="e.g. ((x,), (y,))")
-    inputs, targets = (_as_tuple(e) for e in example)
+    inputs, targets = (tuple(_detached(t) for t in _as_tuple(e)) for e in example)
     name = re.sub(r"[^A-Za-z0-9_]", "_", type(model).__name__.lower()) + "_step"
     joint = joint_module(export_joint(model, loss_fn, inputs, targets), name)
     module = step_module(joint, optimizer, dtype, rounding)
