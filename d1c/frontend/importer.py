@@ -6,9 +6,10 @@ that use's location), each ``call_function`` node goes through its registered lo
 output node becomes ``return``. A joint forward+backward program
 (``torch.export.experimental._export_forward_backward``) imports with ``joint=True``: its
 parameters become arguments too (they change every training step) and it returns the loss and
-the parameters' gradients, in the order of its output specs. Nothing fails early: every unsupported target, unsupported use of a
-supported target and unsupported dtype is collected as a :class:`Problem` (nodes that depend on one
-are skipped, not counted twice), so one run reports all of them.
+the parameters' gradients, in the order of its output specs. Nothing fails early: every
+unsupported target, unsupported use of a supported target and unsupported dtype is collected as
+a :class:`Problem` (nodes that depend on one are skipped, not counted twice), so one run reports
+all of them.
 """
 
 from __future__ import annotations
