@@ -1,12 +1,13 @@
 """Loss curves of d1c training steps against torch eager FP32 on real text.
 
-Usage: ``python benchmarks/training.py [--steps 60] [--batch 32] [--target mini] [--every 10]``
+Usage: ``python benchmarks/training.py [--steps 60] [--batch 32] [--target mini] [--every 10]
+[--lr 0.5] [--momentum 0.9]``
 
 Task: next-character prediction from the 4 previous characters on the source of the Python
 standard library's ``textwrap.py`` (every machine has it; the first 80% of its characters train,
 the rest is held out). Characters map to 32 classes (letters case-folded, digits 0-3, space,
 the rest, newlines included, one class); the model is an MLP on the one-hot window (128 -> 64 -> 32, ReLU),
-cross-entropy, ``d1c.optim.SGD(0.5, momentum=0.9)``. Every run starts from the same weights and
+cross-entropy, ``d1c.optim.SGD(lr, momentum)`` (default 0.5, 0.9). Every run starts from the same weights and
 sees the same batches in the same order:
 
 - ``torch fp32``: torch eager, ``torch.optim.SGD`` (the baseline);
@@ -109,8 +110,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--target", default="mini")
     ap.add_argument("--every", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=0.5)
+    ap.add_argument("--momentum", type=float, default=0.9)
     args = ap.parse_args()
-    lr, momentum = 0.5, 0.9
+    lr, momentum = args.lr, args.momentum
     xt, yt, xh, yh = dataset()
     data = batches(xt, yt, args.steps, args.batch)
     runs = {"torch fp32": torch_run(data, lr, momentum)}
