@@ -54,6 +54,10 @@ one element type)
       the storage type: the same single rounding, made explicit. Comparisons run on an operand
       type that holds the others, else on fp32.
 
+An op result the graph itself rounds — every use of it is an explicit ``convert`` to a narrower
+float format (a training step's parameter update, docs/training.md) — is stored in fp32, so that
+convert, with its own rounding mode, is its one rounding.
+
 Option ``rounding`` (``rne`` | ``sr``) is the rounding of the converts the pass inserts to a
 storage format (decoding to fp32 is exact); the results of ops always round to nearest.
 """
@@ -155,10 +159,11 @@ class _Lowering:
     rounding: str
     ranges: dict[Value, float]
     env: dict[Value, Value]
+    explicit: frozenset[Value] = frozenset()
 
     def storage(self, v: Value, maxabs: float | None = None) -> ElemType:
         """The storage type of graph value ``v``."""
-        if v.type.elem != FP32 or self.dtype == "fp32":
+        if v.type.elem != FP32 or self.dtype == "fp32" or v in self.explicit:
             return v.type.elem
         if self.dtype == "bf16":
             return BF16
@@ -291,6 +296,24 @@ def _lower_op(op: Op, lw: _Lowering) -> Value:
     return _compute(op, lw)
 
 
+def _explicitly_rounded(f: Function) -> frozenset[Value]:
+    """The fp32 op results whose every use is a ``convert`` of the graph to a narrower float
+    (arguments keep their storage format: the host packs them in it)."""
+    narrowed = {
+        op.operands[0]
+        for op in f.ops
+        if op.name == "convert" and op.result.type.elem.is_float and op.result.type.elem != FP32
+    }
+    uses = f.uses()
+    return frozenset(
+        v
+        for v in narrowed
+        if v.owner is not None
+        and v.type.elem == FP32
+        and all(u.name == "convert" for u in uses.get(v, []))
+    )
+
+
 def _lower_function(f: Function, lw: _Lowering) -> Function:
     args = [Value(a.type, name=a.name) for a in f.args]
     out = Function(f.name, args, list(f.result_types), pos=f.pos)
@@ -329,5 +352,14 @@ class AssignFormats:
         ranges: dict[Value, float] = {}
         if self.dtype == "cfp8" and calibration is not None and f is module.main:
             ranges = observe(module, f, calibration)
-        lw = _Lowering(module, consts, Builder(f), self.dtype, self.rounding, ranges, {})
+        lw = _Lowering(
+            module,
+            consts,
+            Builder(f),
+            self.dtype,
+            self.rounding,
+            ranges,
+            {},
+            _explicitly_rounded(f),
+        )
         return _lower_function(f, lw)

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "d1c.cli.run",
     "d1c.cli.report",
     "d1c.cli.fuzz",
+    "d1c.cli.train",
 )
 
 

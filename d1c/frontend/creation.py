@@ -40,6 +40,15 @@ def _zeros(ctx: Ctx, size: Sequence[int], *, dtype=None, **_: object) -> Value:
     return ctx.full(0, _infer_elem(0.0, dtype), _check_size(size))
 
 
+@register_lowering(aten.empty_permuted.default)
+def _empty_permuted(
+    ctx: Ctx, size: Sequence[int], order: Sequence[int], *, dtype=None, **_
+) -> Value:
+    """Uninitialized memory (the joint graph fills it with ``full_like`` next): zeros, so the
+    program stays deterministic; the physical ``order`` is a layout d1c chooses itself."""
+    return ctx.full(0, _infer_elem(0.0, dtype), _check_size(size))
+
+
 @register_lowering(aten.ones.default)
 def _ones(ctx: Ctx, size: Sequence[int], *, dtype=None, **_: object) -> Value:
     return ctx.full(1, _infer_elem(1.0, dtype), _check_size(size))

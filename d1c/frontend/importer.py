@@ -3,9 +3,13 @@
 One pass over the FX graph: placeholders become function arguments (user inputs) or module
 constants (parameters, buffers, lifted tensors; emitted as ``const`` ops at their first use, with
 that use's location), each ``call_function`` node goes through its registered lowering, and the
-output node becomes ``return``. Nothing fails early: every unsupported target, unsupported use of a
-supported target and unsupported dtype is collected as a :class:`Problem` (nodes that depend on one
-are skipped, not counted twice), so one run reports all of them.
+output node becomes ``return``. A joint forward+backward program
+(``torch.export.experimental._export_forward_backward``) imports with ``joint=True``: its
+parameters become arguments too (they change every training step) and it returns the loss and
+the parameters' gradients, in the order of its output specs. Nothing fails early: every
+unsupported target, unsupported use of a supported target and unsupported dtype is collected as
+a :class:`Problem` (nodes that depend on one are skipped, not counted twice), so one run reports
+all of them.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class _State:
     env: dict[fx.Node, Any] = field(default_factory=dict)
     lazy: dict[fx.Node, tuple[str, torch.Tensor]] = field(default_factory=dict)
     poisoned: set[fx.Node] = field(default_factory=set)
+    joint: bool = False
     problems: list[Problem] = field(default_factory=list)
 
     def problem(self, node: fx.Node, reason: str, target: str | None = None) -> None:
@@ -62,9 +67,9 @@ class _State:
         self.poisoned.add(node)
 
 
-def import_program(ep: ExportedProgram, *, name: str = "model") -> Module:
+def import_program(ep: ExportedProgram, *, name: str = "model", joint: bool = False) -> Module:
     """Graph IR of ``ep``; :class:`UnsupportedError` listing every problem if there is any."""
-    module, problems = lower_program(ep, name=name)
+    module, problems = lower_program(ep, name=name, joint=joint)
     if problems:
         raise UnsupportedError(
             f"model '{name}' uses operations d1c cannot compile:\n{render_problems(problems)}",
@@ -74,10 +79,12 @@ def import_program(ep: ExportedProgram, *, name: str = "model") -> Module:
     return module
 
 
-def lower_program(ep: ExportedProgram, *, name: str = "model") -> tuple[Module, list[Problem]]:
+def lower_program(
+    ep: ExportedProgram, *, name: str = "model", joint: bool = False
+) -> tuple[Module, list[Problem]]:
     """Lower what can be lowered; return the module (incomplete if there are problems) and them."""
     func = Function("forward", [], [])
-    st = _State(ep, Module(name, [func]), Builder(func))
+    st = _State(ep, Module(name, [func]), Builder(func), joint=joint)
     for node in ep.graph.nodes:
         if node.op == "placeholder":
             _placeholder(st, node)
@@ -90,7 +97,7 @@ def lower_program(ep: ExportedProgram, *, name: str = "model") -> tuple[Module, 
 
 def _placeholder(st: _State, node: fx.Node) -> None:
     spec = next(s for s in st.ep.graph_signature.input_specs if s.arg.name == node.name)
-    if spec.kind == InputKind.USER_INPUT:
+    if spec.kind == InputKind.USER_INPUT or (st.joint and spec.kind == InputKind.PARAMETER):
         try:
             arg = Value(type_of_meta(node.meta.get("val")), name=node.name)
         except Unsupported as err:
@@ -226,12 +233,20 @@ def _check(node: fx.Node, result: Any, expected: Any, loc: Loc | None) -> None:
             )
 
 
+_JOINT_OUTPUTS = (OutputKind.LOSS_OUTPUT, OutputKind.GRADIENT_TO_PARAMETER)
+
+
 def _output(st: _State, node: fx.Node) -> None:
     specs = st.ep.graph_signature.output_specs
     outs = node.args[0] if isinstance(node.args[0], list | tuple) else [node.args[0]]
     values = []
+    kinds = _JOINT_OUTPUTS if st.joint else (OutputKind.USER_OUTPUT,)
     for spec, out in zip(specs, outs, strict=True):
-        if spec.kind != OutputKind.USER_OUTPUT:
+        if st.joint and spec.kind not in kinds:
+            what = spec.kind.name.lower().replace("_", " ")
+            st.problem(node, f"a training step with a {what} is not supported", "output")
+            continue
+        if spec.kind not in kinds:
             continue
         if not isinstance(out, fx.Node):
             st.problem(node, f"returns a {type(out).__name__}, not a tensor", "output")

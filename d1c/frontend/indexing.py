@@ -1,12 +1,17 @@
 """Lowerings of indexing, selection and scans onto primitives: ``index_select``, ``gather``,
-advanced indexing (``index.Tensor``), ``argmax``/``argmin``, ``max``/``min`` with indices and
-``cumsum``.
+advanced indexing (``index.Tensor``), ``scatter`` of a value, ``scatter_add``, ``index_put`` with accumulation,
+``argmax``/``argmin``,
+``max``/``min`` with indices and ``cumsum``.
 
 Reads by run-time index become ``embedding`` (a row gather) from a 2-D view of the source: the
 indexed dims flattened into rows, the others into columns, and a row index computed with integer
 arithmetic (constant parts are ``iota`` ops that fold at compile time). Selections and scans are
 compare/``where``/reduction chains whose every step is an exact primitive:
 
+- ``scatter(x, d, index, v)`` (a one-hot of the targets) = ``where(hit, v, x)``, ``hit_p`` =
+  some element of ``index`` in ``p``'s line along ``d`` equals ``p_d``; ``scatter_add`` (the
+  backward of ``gather``, so of cross-entropy) adds ``where(hit_j, src_j, 0)`` slice by slice;
+- ``index_put(x, [i], v, accumulate=True)`` (embedding's backward) = ``x + onehot(i)^T @ v``;
 - ``argmax(x, d)`` = the smallest index i where ``x_i == max(x)`` or ``x_i`` is NaN (torch's
   first maximal element; NaN counts as the maximum, as ``max`` propagates it);
 - ``cumsum(x, d)_i`` = the sequential sum over ``j`` of ``where(j <= i, x_j, 0)`` (one
@@ -131,6 +136,97 @@ def _index(ctx: Ctx, x: Value, indices: Sequence[Value | None]) -> Value:
     nb = len(b)
     order = [nb + j for j in range(lead)] + list(range(nb)) + list(range(nb + lead, y.type.rank))
     return _permute(ctx, y, order)
+
+
+def _scatter_hits(ctx: Ctx, x: Value, dim: int, index: Value) -> list[Value]:
+    """Per slice ``j`` of ``index`` along ``dim``: where it points, as an i1 mask shaped like
+    ``x`` (``index`` must match ``x`` in the other dims; torch allows it smaller)."""
+    shape, ishape = x.type.shape, index.type.shape
+    if any(ishape[d] != shape[d] for d in range(len(shape)) if d != dim):
+        raise Unsupported(f"scatter with index {list(ishape)} smaller than the input {list(shape)}")
+    index = _i64(ctx, index)
+    coord = _iota(ctx, shape, dim)
+    return [
+        ctx.emit("eq", [coord, _spread(ctx, _part(ctx, index, dim, j), shape)])
+        for j in range(ishape[dim])
+    ]
+
+
+def _part(ctx: Ctx, v: Value, dim: int, j: int) -> Value:
+    if v.type.shape[dim] == 1:
+        return v
+    return ctx.emit("slice", [v], {"dim": dim, "start": j, "end": j + 1, "step": 1})
+
+
+def _spread(ctx: Ctx, v: Value, shape: Sequence[int]) -> Value:
+    if v.type.shape == tuple(shape):
+        return v
+    return ctx.emit("broadcast_to", [v], {}, v.type.with_shape(tuple(shape)))
+
+
+def _rank1(fn, ctx: Ctx, x: Value, index: Value, *rest: Value | float) -> Value:
+    """``fn`` on rank-0 operands viewed as [1]."""
+    vs = [ctx.reshape(v, (1,)) if isinstance(v, Value) else v for v in (x, index, *rest)]
+    return ctx.reshape(fn(ctx, vs[0], 0, vs[1], *vs[2:]), ())
+
+
+@register_lowering(aten.scatter.value)
+def _scatter_value(ctx: Ctx, x: Value, dim: int, index: Value, value: float) -> Value:
+    """``out = x`` with ``out[p with coordinate dim = index[p]] = value`` for every ``p`` of
+    ``index``; every written value is the same, so the order of the writes does not matter."""
+    if x.type.rank == 0:
+        return _rank1(_scatter_value, ctx, x, index, value)
+    hits = _scatter_hits(ctx, x, norm_dim(dim, x.type.rank), index)
+    if not hits:  # an empty index writes nothing
+        return x
+    hit = hits[0]
+    for h in hits[1:]:
+        hit = ctx.emit("logical_or", [hit, h])
+    return ctx.emit("where", [hit, ctx.full(value, x.type.elem), x])
+
+
+@register_lowering(aten.scatter_add.default)
+def _scatter_add(ctx: Ctx, x: Value, dim: int, index: Value, src: Value) -> Value:
+    """``out = x``, then ``out[p with coordinate dim = index[p]] += src[p]`` for the ``p`` of
+    ``index`` in order along ``dim`` (torch's CPU order; the other slices add an exact 0)."""
+    if x.type.rank == 0:
+        return _rank1(_scatter_add, ctx, x, index, src)
+    dim = norm_dim(dim, x.type.rank)
+    ishape = index.type.shape
+    for d in range(src.type.rank):  # only src[:index.shape] is read
+        if src.type.shape[d] > ishape[d]:
+            src = ctx.emit("slice", [src], {"dim": d, "start": 0, "end": ishape[d], "step": 1})
+    zero = ctx.full(0, x.type.elem)
+    for j, hit in enumerate(_scatter_hits(ctx, x, dim, index)):
+        part = _spread(ctx, _part(ctx, ctx.cast(src, x.type.elem), dim, j), x.type.shape)
+        x = ctx.emit("add", [x, ctx.emit("where", [hit, part, zero])])
+    return x
+
+
+@register_lowering(aten.index_put.default)
+def _index_put(
+    ctx: Ctx, x: Value, indices: Sequence[Value | None], values: Value, accumulate: bool = False
+) -> Value:
+    """``x[idx] += values`` (``accumulate``; embedding's backward) for one index tensor on dim 0:
+    ``x + onehot(idx)^T @ values``, a matmul whose K loop adds the rows of ``values`` in index
+    order (a finite v times 0 adds an exact 0; a NaN or infinite value makes its whole column
+    NaN, where torch changes only its own row: a known gap, docs/training.md). Writes without
+    accumulation are unsupported (with repeated indices torch leaves their order unspecified)."""
+    if not accumulate:
+        raise Unsupported("index_put without accumulate is not supported")
+    if len(indices) != 1 or indices[0] is None or x.type.rank == 0:
+        raise Unsupported("index_put supports one index tensor, on the first dim")
+    if not x.type.elem.is_float:
+        raise Unsupported(f"index_put into a {x.type.elem} tensor is not supported")
+    elem, rows, cols = x.type.elem, x.type.shape[0], math.prod(x.type.shape[1:])
+    idx = _wrap_negative(ctx, _i64(ctx, indices[0]), rows)
+    n = idx.type.numel
+    flat = _spread(ctx, ctx.reshape(idx, (1, n)), (rows, n))
+    onehot = ctx.cast(ctx.emit("eq", [_iota(ctx, (rows, n), 0), flat]), elem)
+    want = (*idx.type.shape, *x.type.shape[1:])
+    v = ctx.reshape(_spread(ctx, ctx.cast(values, elem), want), (n, cols))
+    acc = ctx.reshape(ctx.emit("matmul", [onehot, v]), x.type.shape)
+    return ctx.emit("add", [x, acc])
 
 
 def arg_extreme(ctx: Ctx, x: Value, dim: int | None, keepdim: bool, kind: str) -> Value:

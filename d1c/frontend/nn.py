@@ -1,9 +1,10 @@
 """Lowerings of neural-network ops: matrix products, convolution, batch/layer norm, softmax,
 pooling and embedding.
 
-Multi-output ATen ops (``native_layer_norm``, ``_native_batch_norm_legit_no_training``,
-``max_pool2d_with_indices``) return their first output; the statistics and indices, which only
-training uses, are :class:`Unavailable` and reported if a model reads them.
+Multi-output ATen ops (``_native_batch_norm_legit_no_training``, ``max_pool2d_with_indices``)
+return their first output; the statistics and indices, which only training uses, are
+:class:`Unavailable` and reported if a model reads them. ``native_layer_norm`` also gives its
+mean and inverse standard deviation (its backward in a training step reads them).
 """
 
 from __future__ import annotations
@@ -119,7 +120,24 @@ def _layer_norm(ctx: Ctx, x, normalized_shape: Sequence[int], weight, bias, eps:
         weight = ctx.full(1.0, x.type.elem, shape)
     operands = [x] + [v for v in (weight, bias) if v is not None]
     y = ctx.emit("layer_norm", operands, {"ndim": len(shape), "eps": eps})
-    return [y, Unavailable("mean"), Unavailable("inverse std")]
+    if not _reads_outputs(ctx, (1, 2)):
+        return [y, Unavailable("mean"), Unavailable("inverse std")]
+    return [y, *_norm_stats(ctx, x, len(shape), eps)]
+
+
+def _reads_outputs(ctx: Ctx, which: Sequence[int]) -> bool:
+    """Whether the graph reads any of outputs ``which`` of the node being lowered."""
+    return any(u.args[1] in which for u in ctx.node.users if len(u.args) > 1)
+
+
+def _norm_stats(ctx: Ctx, x: Value, ndim: int, eps: float) -> list[Value]:
+    """The mean and 1/sqrt(biased variance + eps) over the last ``ndim`` dims, kept as size-1
+    dims (what training's backward reads): two passes, as ``layer_norm`` computes them."""
+    attrs = {"dims": tuple(range(x.type.rank - ndim, x.type.rank)), "keepdim": True}
+    mean = ctx.emit("reduce_mean", [x], attrs)
+    centred = ctx.emit("sub", [x, mean])
+    var = ctx.emit("reduce_mean", [ctx.emit("mul", [centred, centred])], attrs)
+    return [mean, ctx.emit("rsqrt", [ctx.emit("add", [var, ctx.full(eps, x.type.elem)])])]
 
 
 @register_lowering(aten.native_group_norm.default)

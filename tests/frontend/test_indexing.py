@@ -30,6 +30,28 @@ CASES = {
     "index_apart": (lambda a, b: a[b, :, b], (X, IDX)),
     "index_negative": (lambda a, b: a[:, b, -1 - b], (X, IDX)),
     "index_first": (lambda a, b: a[b], (X, IDX)),
+    "scatter_value": (lambda a, b: torch.scatter(a, 1, b, -1.0), (X[:, :3], G[:, :2] % 3)),
+    "scatter_one_hot": (
+        lambda b: torch.zeros(4, 6).scatter(1, b[:, None], 1.0),
+        (torch.tensor([5, 0, 2, 2]),),
+    ),
+    "scatter_add": (
+        lambda a, b, c: torch.scatter_add(a, 1, b, c),
+        (X[:, :3], G[:, :2] % 3, X[:, 2:4]),
+    ),
+    "scatter_add_wide_src": (
+        lambda a, b, c: a.scatter_add(0, b, c),
+        (X[0], G[:2, 0], X[1:4, :, :].reshape(3, 30)),
+    ),
+    "index_put_accumulate": (
+        lambda a, b, c: torch.index_put(a, (b,), c, accumulate=True),
+        (X[:, 0, :], torch.tensor([[1, 3, 1], [0, -1, 1]]), X[1:3, :3, :].nan_to_num()),
+    ),
+    "index_put_broadcast": (
+        lambda a, b: a.index_put((b,), torch.tensor(0.5), accumulate=True),
+        (X[:, :, 0], torch.tensor([2, 2, 0])),
+    ),
+    "scatter_rank0": (lambda a, b: torch.scatter(a, 0, b, 7.0), (X[0, 0, 0], torch.tensor(0))),
 }
 
 
@@ -69,3 +91,9 @@ def test_math_against_eager(case: str) -> None:
     want = fn(SPECIAL)
     assert got.dtype == want.dtype
     torch.testing.assert_close(got, want, equal_nan=True, rtol=2e-6, atol=0)
+
+
+def test_scatter_index_smaller_than_input_is_unsupported() -> None:
+    x, i = torch.zeros(4, 6), torch.zeros(2, 1, dtype=torch.int64)
+    with pytest.raises(d1c.errors.UnsupportedError, match="scatter with index"):
+        d1c.compile(Fn(lambda a, b: a.scatter(1, b, 1.0)), (x, i), target="mini")
