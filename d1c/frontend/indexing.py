@@ -68,7 +68,7 @@ def _permute(ctx: Ctx, x: Value, dims: Sequence[int]) -> Value:
 
 
 @register_lowering(aten.index_select.default)
-def _index_select(ctx: Ctx, x: Value, dim: int, index: Value) -> Value:
+def index_select(ctx: Ctx, x: Value, dim: int, index: Value) -> Value:
     """Rows ``index`` of ``x`` along ``dim``: that dim moved first, gathered, moved back."""
     rank = x.type.rank
     dim = norm_dim(dim, rank)
