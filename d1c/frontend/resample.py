@@ -22,11 +22,21 @@ device only moves data (bilinear adds the four weighted neighbours):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
 
-from d1c.frontend.common import Ctx, Unsupported, aten, norm_dim, norm_dims, register_lowering
+from d1c.frontend.common import (
+    Ctx,
+    Unavailable,
+    Unsupported,
+    aten,
+    norm_dim,
+    norm_dims,
+    pair,
+    register_lowering,
+)
 from d1c.frontend.indexing import index_select
 from d1c.ir import FP32, I64, TensorType, Value
 
@@ -163,3 +173,142 @@ def _bilinear(ctx: Ctx, x: Value, output_size, align_corners: bool, scale_factor
     wh = _linear_weights(ctx, h_in, h_out, align_corners, factors[0])
     ww = _linear_weights(ctx, w_in, w_out, align_corners, factors[1])
     return _along(ctx, _along(ctx, x, 3, ww), 2, wh)
+
+
+def uses_output(ctx: Ctx, k: int) -> bool:
+    """Whether output ``k`` of the multi-output node being lowered is read."""
+    return any(u.target is operator.getitem and u.args[1] == k for u in ctx.node.users if u.args)
+
+
+def _axis(ctx: Ctx, out: int, s: int, p: int, d: int, first: int | None) -> Value:
+    """i64 [out]: input index ``o*s - p + first*d`` of window element ``first`` along one dim,
+    or (``first`` None) the window's first in-bounds index: its start stepped by the dilation
+    until it is >= 0 (torch's initial maxindex). Built from iota: folds to a constant."""
+    v = _affine(ctx, out, s, -p + (first or 0) * d)
+    if first is not None:
+        return v
+    zero = ctx.full(0, I64)
+    steps = ctx.emit("div", [ctx.emit("sub", [ctx.full(d - 1, I64), v]), ctx.full(d, I64)])
+    moved = ctx.emit("add", [v, ctx.emit("mul", [steps, ctx.full(d, I64)])])
+    return ctx.emit("where", [ctx.emit("lt", [v, zero]), moved, v])
+
+
+def _plane_index(ctx: Ctx, rows: Value, cols: Value, w: int) -> Value:
+    """i64 [OH, OW]: ``rows[i] * w + cols[j]``."""
+    r = ctx.emit("mul", [ctx.reshape(rows, (rows.type.shape[0], 1)), ctx.full(w, I64)])
+    return ctx.emit("add", [r, ctx.reshape(cols, (1, cols.type.shape[0]))])
+
+
+def max_pool_indices(ctx: Ctx, x: Value, y_shape: Sequence[int], attrs: dict) -> Value:
+    """torch's max_pool2d indices (flat ``h * W + w`` in the input plane): the windows scanned
+    row-major, an element taken when it is greater than the running maximum or NaN (so a later
+    NaN wins, and padding never does); the start is the first in-bounds element."""
+    x4 = ctx.reshape(x, (1, *x.type.shape)) if x.type.rank == 3 else x
+    n, c, h, w = x4.type.shape
+    oh, ow = y_shape[-2:]
+    (kh, kw), (sh, sw) = attrs["kernel"], attrs["stride"]
+    (ph, pw), (dh, dw) = attrs["padding"], attrs["dilation"]
+    lowest = float("-inf") if x4.type.elem.is_float else -(2**31)
+    big_h = (oh - 1) * sh + (kh - 1) * dh + 1
+    big_w = (ow - 1) * sw + (kw - 1) * dw + 1
+    pads = [0, 0, 0, 0, ph, max(big_h - h - ph, 0), pw, max(big_w - w - pw, 0)]
+    xp = ctx.emit("pad", [x4], {"pads": pads, "value": lowest}) if any(pads) else x4
+    acc = ctx.full(lowest, x4.type.elem, (n, c, oh, ow))
+    idx = _plane_index(ctx, _axis(ctx, oh, sh, ph, dh, None), _axis(ctx, ow, sw, pw, dw, None), w)
+    for i in range(kh):
+        for j in range(kw):
+            win = _strided(ctx, xp, i * dh, sh, oh, j * dw, sw, ow)
+            take = ctx.emit("gt", [win, acc])
+            if x4.type.elem.is_float:
+                take = ctx.emit("logical_or", [take, ctx.emit("ne", [win, win])])
+            cand = _plane_index(
+                ctx, _axis(ctx, oh, sh, ph, dh, i), _axis(ctx, ow, sw, pw, dw, j), w
+            )
+            acc = ctx.emit("where", [take, win, acc])
+            idx = ctx.emit("where", [take, cand, idx])
+    idx = ctx.emit("broadcast_to", [idx], {}, TensorType((n, c, oh, ow), I64))
+    return ctx.reshape(idx, tuple(y_shape)) if x.type.rank == 3 else idx
+
+
+def _strided(ctx: Ctx, x: Value, h0: int, sh: int, oh: int, w0: int, sw: int, ow: int) -> Value:
+    x = ctx.emit("slice", [x], {"dim": 2, "start": h0, "end": h0 + (oh - 1) * sh + 1, "step": sh})
+    return ctx.emit(
+        "slice", [x], {"dim": 3, "start": w0, "end": w0 + (ow - 1) * sw + 1, "step": sw}
+    )
+
+
+def adaptive_max_pool2d(ctx: Ctx, x: Value, size: Sequence[int]) -> tuple[Value, Value | None]:
+    """Cell (i, j) covers rows ``floor(i*H/OH) .. ceil((i+1)*H/OH)`` (columns likewise): its
+    ``reduce_max`` (NaN propagates); indices as torch's CPU kernel (first maximum, a later NaN
+    wins) when the node's indices are read."""
+    x4 = ctx.reshape(x, (1, *x.type.shape)) if x.type.rank == 3 else x
+    n, c, h, w = x4.type.shape
+    oh, ow = size
+    rows, idx_rows = [], []
+    want_idx = uses_output(ctx, 1)
+    for i in range(oh):
+        h0, h1 = i * h // oh, -(-(i + 1) * h // oh)
+        cells, idx_cells = [], []
+        for j in range(ow):
+            w0, w1 = j * w // ow, -(-(j + 1) * w // ow)
+            cell = ctx.emit("slice", [x4], {"dim": 2, "start": h0, "end": h1, "step": 1})
+            cell = ctx.emit("slice", [cell], {"dim": 3, "start": w0, "end": w1, "step": 1})
+            k = (h1 - h0) * (w1 - w0)
+            flat = ctx.reshape(cell, (n, c, k))
+            m = ctx.emit("reduce_max", [flat], {"dims": (2,), "keepdim": True})
+            cells.append(m)
+            if want_idx:
+                pos = np.add.outer(np.arange(h0, h1) * w, np.arange(w0, w1)).reshape(-1)
+                idx_cells.append(_first_max_index(ctx, flat, m, pos))
+        rows.append(ctx.emit("concat", cells, {"dim": 2}) if ow > 1 else cells[0])
+        if want_idx:
+            idx_rows.append(ctx.emit("concat", idx_cells, {"dim": 2}) if ow > 1 else idx_cells[0])
+    shape = (n, c, oh, ow)
+    y = ctx.reshape(ctx.emit("concat", rows, {"dim": 2}) if oh > 1 else rows[0], shape)
+    idx = None
+    if want_idx:
+        idx = ctx.reshape(
+            ctx.emit("concat", idx_rows, {"dim": 2}) if oh > 1 else idx_rows[0], shape
+        )
+    if x.type.rank == 3:
+        y = ctx.reshape(y, shape[1:])
+        idx = ctx.reshape(idx, shape[1:]) if idx is not None else None
+    return y, idx
+
+
+def _first_max_index(ctx: Ctx, flat: Value, m: Value, pos: np.ndarray) -> Value:
+    """``pos`` of the first element equal to the maximum ``m``, or of the last NaN."""
+    hit = ctx.emit("eq", [flat, m])
+    big = ctx.full(-1, I64)
+    cand = _pos_vector(ctx, pos)
+    first = ctx.emit("where", [hit, cand, ctx.full(int(pos.max()) + 1, I64)])
+    first = ctx.emit("reduce_min", [first], {"dims": (2,), "keepdim": True})
+    if flat.type.elem.is_float:
+        nan = ctx.emit("ne", [flat, flat])
+        last_nan = ctx.emit(
+            "reduce_max", [ctx.emit("where", [nan, cand, big])], {"dims": (2,), "keepdim": True}
+        )
+        first = ctx.emit("where", [ctx.emit("ge", [last_nan, ctx.full(0, I64)]), last_nan, first])
+    return first
+
+
+def _pos_vector(ctx: Ctx, pos: np.ndarray) -> Value:
+    """The i64 vector ``pos`` (rows of a window: runs of consecutive flat indices) from iota."""
+    k = len(pos)
+    i = ctx.emit("iota", [], {"dim": 0}, TensorType((k,), I64))
+    if k == 1 or np.all(np.diff(pos) == 1):
+        return ctx.emit("add", [i, ctx.full(int(pos[0]), I64)])
+    width = int(np.argmax(np.diff(pos) != 1)) + 1
+    stride = int(pos[width] - pos[0])
+    row = ctx.emit("div", [i, ctx.full(width, I64)])  # folds: constants only
+    col = ctx.emit("sub", [i, ctx.emit("mul", [row, ctx.full(width, I64)])])
+    v = ctx.emit("add", [ctx.emit("mul", [row, ctx.full(stride, I64)]), col])
+    return ctx.emit("add", [v, ctx.full(int(pos[0]), I64)])
+
+
+@register_lowering(aten.adaptive_max_pool2d.default)
+def _adaptive_max_pool2d(ctx: Ctx, x: Value, size: Sequence[int]) -> list:
+    if x.type.rank not in (3, 4):
+        raise Unsupported(f"2-D adaptive pooling of a rank-{x.type.rank} input")
+    y, idx = adaptive_max_pool2d(ctx, x, pair(size, "output_size"))
+    return [y, idx if idx is not None else Unavailable("indices")]

@@ -1,4 +1,4 @@
-"""constant/reflect/replicate padding, flip, roll, diagonal, nearest and bilinear interpolation (d1c/frontend/resample.py) and
+"""constant/reflect/replicate padding, flip, roll, diagonal, max-pool indices, adaptive max pool, nearest and bilinear interpolation (d1c/frontend/resample.py) and
 fmod/remainder (d1c/frontend/elementwise.py), compiled for mini and simulated, against torch
 eager on shapes that divide no tile, in fp32 storage (exact data movement: equal; bilinear and
 fmod within fp32 rounding) and bf16 storage (eager on the bf16-rounded inputs); the ladder
@@ -19,6 +19,9 @@ from tests.frontend.conftest import Fn
 torch.manual_seed(0)
 X = torch.randn(2, 3, 7, 9)
 V = torch.randn(5, 37) * 4
+XP = torch.randn(2, 3, 11, 13)  # a NaN (a later NaN wins in torch's scan) and a tie (first wins)
+XP[0, 0, 2, 3] = XP[0, 0, 3, 2] = float("nan")
+XP[1, 2, 5, 5] = XP[1, 2, 5, 6] = 9.0
 
 CASES = {
     "pad_constant": (lambda a: F.pad(a, (1, 2, 0, 3), value=1.5), X),
@@ -41,26 +44,45 @@ CASES = {
         lambda a: F.interpolate(a, size=(4, 17), mode="bilinear", align_corners=True),
         X,
     ),
+    "max_pool_indices": (lambda a: F.max_pool2d(a, 3, 2, 1, return_indices=True), XP),
+    "max_pool_indices_dilated": (
+        lambda a: F.max_pool2d(a, (2, 3), (2, 1), (1, 0), dilation=(2, 1), return_indices=True),
+        XP,
+    ),
+    "max_pool_indices_ceil": (
+        lambda a: F.max_pool2d(a[0], 2, ceil_mode=True, return_indices=True),
+        XP,
+    ),
+    "adaptive_max_pool": (lambda a: F.adaptive_max_pool2d(a, (3, 5)), XP),
+    "adaptive_max_pool_indices": (
+        lambda a: F.adaptive_max_pool2d(a, (4, 6), return_indices=True),
+        XP,
+    ),
     "fmod": (lambda a: torch.fmod(a, 0.75), V),
     "fmod_tensor": (lambda a: torch.fmod(a, a[:1, :] * 0.25 - 1), V),
     "remainder": (lambda a: torch.remainder(a, -1.25), V),
     "remainder_tensor": (lambda a: torch.remainder(a[1:], a[:1] - 0.5), V),
 }
 EXACT = {"flip", "fliplr", "roll", "roll_flat", "diagonal", "diagonal_offset", "diagonal_above"}
-EXACT |= {"nearest_x2", "nearest_size", "nearest_1d"} | {c for c in CASES if c.startswith("pad")}
+EXACT |= {"nearest_x2", "nearest_size", "nearest_1d"}
+EXACT |= {c for c in CASES if c.startswith(("pad", "max_pool", "adaptive_max_pool"))}
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_against_eager(case: str, dtype: str) -> None:
     fn, x = CASES[case]
-    got = d1c.compile(Fn(fn), (x,), target="mini", dtype=dtype).run(x).float()
+    got = d1c.compile(Fn(fn), (x,), target="mini", dtype=dtype).run(x)
     xr = x.bfloat16().float() if dtype == "bf16" else x
     want = fn(xr)
-    assert got.shape == want.shape
     if case in EXACT:
-        assert torch.equal(got, want)
+        leaves = torch.utils._pytree.tree_leaves
+        for g, w in zip(leaves(got), leaves(want), strict=True):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            assert torch.equal(g.float().nan_to_num(7.0), w.float().nan_to_num(7.0))
         return
+    got = got.float()
+    assert got.shape == want.shape
     if dtype == "bf16" and case.startswith(("fmod", "remainder")):
         # every step is stored in bf16 (trunc(a/b)*b rounds to 8 bits): a few bf16 units of |a|,
         # or that much from the next multiple of b (the rounded r lands on its other side)
