@@ -15,9 +15,8 @@ reference of the tiled level (tiling never changes bits).
 Order of work:
 
 1. Every op that is not primitive (:func:`d1c.passes.primitives.check_primitive`, structural
-   part) and has no rule, or that its rule declines (integer ``pow``, ``sin``, ``cos``,
-   ``floor``, ``ceil``, ...), is collected first; if there is any, one :class:`CompileError`
-   lists them all (op, count, source lines, reason) and the module is left untouched.
+   part) and has no rule, or that its rule declines (integer ``pow``, ...), is collected
+   first; if there is any, one :class:`CompileError` lists them all (op, count, source lines, reason) and the module is left untouched.
 2. Each function is rebuilt in one pass in program order: primitive ops are kept, the others are
    replaced by the ops their rule emits at the op's location.
 3. Dead ops are removed, then (``fold = true``, the default) the constant-folding rule
@@ -61,6 +60,8 @@ RULES: dict[str, Rule] = {
     "matmul": Rule(M.matmul),
     "pow": Rule(M.pow_, M.reject_pow),
     "iota": Rule(M.iota),
+    "sin": Rule(M.sin_cos),
+    "cos": Rule(M.sin_cos),
     "conv2d": Rule(C.conv2d),
     "max_pool2d": Rule(C.max_pool2d),
     "avg_pool2d": Rule(C.avg_pool2d),
@@ -68,8 +69,8 @@ RULES: dict[str, Rule] = {
 }
 
 HINT = (
-    "express these with supported ops in the model; ops on constants only (e.g. sin/cos "
-    "position tables up to 65,536 elements) are folded at compile time by canonicalize, which runs first"
+    "express these with supported ops in the model; ops on constants only (up to 65,536 "
+    "elements) are folded at compile time by canonicalize, which runs first"
 )
 
 

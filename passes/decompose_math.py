@@ -25,6 +25,8 @@ order, same sequential sums), so these rules reproduce the composite ops' bits e
   run-time exponent gives ``exp(b * log(a))``: exact for the domain ``a >= 0`` up to the fpmath
   error of exp/log; negative a gives NaN (torch gives ``±|a|^b`` for integral b).
 - ``iota`` becomes a ``const`` of its value.
+- ``sin``/``cos``: the fixed fp32 sequence of :mod:`d1c.isa.trig` (the interpreter's
+  evaluator), each step one primitive op.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import math
 import numpy as np
 
 from d1c.ir import FP32, Op, Value
+from d1c.isa import trig
 from d1c.passes.decompose_emit import Emitter
 from d1c.passes.fold_constants import evaluate_op, splat_value
 
@@ -168,3 +171,27 @@ def reject_pow(op: Op) -> str | None:
 def iota(op: Op, e: Emitter) -> Value:
     value = evaluate_op(op, [])
     return e.const("iota", value, op.result.type)
+
+
+class _EmitOps:
+    """:class:`d1c.isa.trig.Ops` emitting fp32 primitive ops."""
+
+    def __init__(self, e: Emitter) -> None:
+        self.e = e
+
+    def const(self, value: np.float32) -> Value:
+        return self.e.full(float(value))
+
+    def binary(self, name: str, a: Value, b: Value) -> Value:
+        return self.e.op(name, [a, b])
+
+    def unary(self, name: str, a: Value) -> Value:
+        return self.e.op(name, [a])
+
+    def where(self, cond: Value, a: Value, b: Value) -> Value:
+        return self.e.op("where", [cond, a, b])
+
+
+def sin_cos(op: Op, e: Emitter) -> Value:
+    y = trig.sin_cos(_EmitOps(e), e.f32(op.operands[0]), op.name)
+    return e.cast(y, op.result.type.elem)

@@ -65,10 +65,7 @@ PRIMITIVES: frozenset[str] = (
 MATMUL_FORMATS = frozenset(("bf16", "fp16", "cfp8_143", "cfp8_152", "shp", "fp32"))
 
 # Ops that have no primitive form at all, with what to do about them.
-NO_PRIMITIVE_FORM: dict[str, str] = {
-    "sin": "no fixed fp32 sequence on the D1 (fpmath has none)",
-    "cos": "no fixed fp32 sequence on the D1 (fpmath has none)",
-}
+NO_PRIMITIVE_FORM: dict[str, str] = {}
 
 
 def check_primitive(op: Op, *, formats: bool = True) -> str | None:

@@ -302,3 +302,59 @@ def _expm1(ctx: Ctx, x: Value) -> Value:
     y = ctx.emit("where", [ctx.emit("eq", [um1, ctx.full(-1, e)]), um1, scaled])
     y = ctx.emit("where", [ctx.emit("eq", [u, one]), x, y])
     return ctx.emit("where", [ctx.emit("eq", [u, ctx.full(float("inf"), e)]), u, y])
+
+
+def _fmod_core(ctx: Ctx, a: Value, b: Value) -> Value:
+    """C's fmod (sign of a, |r| < |b|). Floats: ``r = a - trunc(a/b)*b``, then one correction
+    step for a quotient rounded across an integer (``r`` of the wrong sign gets ``|b|`` back,
+    ``|r| >= |b|`` gives it up); exact when ``trunc(a/b)*b`` is (|a/b| below 2^(p - bits of b)
+    with p the storage format's precision), else within half an ulp of that product. ``b``
+    infinite returns ``a`` (finite a); ``b = 0`` or infinite ``a`` give NaN, as C. Integers:
+    ``a - (a // b)*b`` (floor division), moved to a's sign."""
+    e = a.type.elem
+    zero = ctx.full(0, e)
+    if not e.is_float:
+        r = ctx.emit("sub", [a, ctx.emit("mul", [ctx.emit("div", [a, b]), b])])
+        flip = _opposite_nonzero(ctx, r, a)
+        return ctx.emit("where", [flip, ctx.emit("sub", [r, b]), r])
+    q = ctx.emit("trunc", [ctx.emit("div", [a, b])])
+    r = ctx.emit("sub", [a, ctx.emit("mul", [q, b])])
+    mag = ctx.emit("abs", [b])
+    step = ctx.emit("where", [ctx.emit("lt", [a, zero]), ctx.emit("neg", [mag]), mag])
+    r = ctx.emit("where", [_opposite_nonzero(ctx, r, a), ctx.emit("add", [r, step]), r])
+    too_big = ctx.emit("ge", [ctx.emit("abs", [r]), mag])
+    r = ctx.emit("where", [too_big, ctx.emit("sub", [r, step]), r])
+    inf = ctx.full(float("inf"), e)
+    keep = ctx.emit(
+        "logical_and",
+        [ctx.emit("eq", [mag, inf]), ctx.emit("lt", [ctx.emit("abs", [a]), inf])],
+    )
+    return ctx.emit("where", [keep, a, r])
+
+
+def _opposite_nonzero(ctx: Ctx, r: Value, ref: Value) -> Value:
+    """``r != 0`` and ``r < 0`` differs from ``ref < 0``."""
+    zero = ctx.full(0, r.type.elem)
+    differ = ctx.emit("ne", [ctx.emit("lt", [r, zero]), ctx.emit("lt", [ref, zero])])
+    return ctx.emit("logical_and", [ctx.emit("ne", [r, zero]), differ])
+
+
+def _mod_operands(ctx: Ctx, a: Value | float, b: Value | float) -> tuple[Value, Value]:
+    elem = promote(a, b)
+    if elem == I1:
+        raise Unsupported("fmod/remainder of boolean tensors")
+    return ctx.operand(a, elem), ctx.operand(b, elem)
+
+
+@register_lowering(aten.fmod.Tensor, aten.fmod.Scalar)
+def _fmod(ctx: Ctx, a: Value | float, b: Value | float) -> Value:
+    return _fmod_core(ctx, *_mod_operands(ctx, a, b))
+
+
+@register_lowering(aten.remainder.Tensor, aten.remainder.Scalar)
+def _remainder(ctx: Ctx, a: Value | float, b: Value | float) -> Value:
+    """Python's modulo (sign of b): torch's rule ``r = fmod(a, b)``, ``r + b`` where r is nonzero
+    and its sign differs from b's."""
+    a, b = _mod_operands(ctx, a, b)
+    r = _fmod_core(ctx, a, b)
+    return ctx.emit("where", [_opposite_nonzero(ctx, r, b), ctx.emit("add", [r, b]), r])

@@ -32,6 +32,7 @@ from d1c.frontend import (  # noqa: F401 (registers)
     layout,
     nn,
     reductions,
+    resample,
 )
 from d1c.frontend.common import (
     IGNORED_TARGETS,

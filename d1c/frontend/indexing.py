@@ -1,7 +1,6 @@
 """Lowerings of indexing, selection and scans onto primitives: ``index_select``, ``gather``,
 advanced indexing (``index.Tensor``), ``scatter`` of a value, ``scatter_add``, ``index_put`` with accumulation,
-``argmax``/``argmin``,
-``max``/``min`` with indices and ``cumsum``.
+``argmax``/``argmin``, ``max``/``min`` with indices, ``cumsum``, ``sort``/``argsort``/``topk``.
 
 Reads by run-time index become ``embedding`` (a row gather) from a 2-D view of the source: the
 indexed dims flattened into rows, the others into columns, and a row index computed with integer
@@ -15,7 +14,8 @@ compare/``where``/reduction chains whose every step is an exact primitive:
 - ``argmax(x, d)`` = the smallest index i where ``x_i == max(x)`` or ``x_i`` is NaN (torch's
   first maximal element; NaN counts as the maximum, as ``max`` propagates it);
 - ``cumsum(x, d)_i`` = the sequential sum over ``j`` of ``where(j <= i, x_j, 0)`` (one
-  [n, n] masked row per element: quadratic in the scanned length).
+  [n, n] masked row per element: quadratic in the scanned length);
+- ``sort`` = stable ranks by counting (:func:`sort_last`), ``topk`` its first k: quadratic too.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _permute(ctx: Ctx, x: Value, dims: Sequence[int]) -> Value:
 
 
 @register_lowering(aten.index_select.default)
-def _index_select(ctx: Ctx, x: Value, dim: int, index: Value) -> Value:
+def index_select(ctx: Ctx, x: Value, dim: int, index: Value) -> Value:
     """Rows ``index`` of ``x`` along ``dim``: that dim moved first, gathered, moved back."""
     rank = x.type.rank
     dim = norm_dim(dim, rank)
@@ -288,3 +288,77 @@ def _cumsum(ctx: Ctx, x: Value, dim: int, *, dtype: object = None) -> Value:
     masked = ctx.emit("where", [mask, rows, ctx.full(0, elem)])
     y = reduce(ctx, "reduce_sum", masked, -1, False)
     return transpose(ctx, y, dim, last) if dim != last else y
+
+
+def sort_last(ctx: Ctx, x: Value, descending: bool) -> tuple[Value, Value]:
+    """(values, indices) of ``x`` sorted along its last dim, stable (ties keep index order),
+    NaN the largest value (torch's order): element i goes to rank
+    ``r_i = #{j : x_j before x_i}`` with ``before = x_j < x_i`` (``>`` descending), NaN against
+    a number, or a tie (equal or both NaN) with ``j < i``; position k takes the i with
+    ``r_i == k`` (a masked integer sum), and the values are gathered at those indices.
+    Quadratic in the sorted length: [..., n, n] masks."""
+    n = x.type.shape[-1]
+    lead = x.type.shape[:-1]
+    xi = ctx.reshape(x, (*lead, n, 1))  # [.., i, j]
+    xj = ctx.reshape(x, (*lead, 1, n))
+    before = ctx.emit("gt" if descending else "lt", [xj, xi])
+    tie = ctx.emit("eq", [xj, xi])
+    j_first = ctx.emit("lt", [_iota(ctx, (n, n), 1), _iota(ctx, (n, n), 0)])
+    if x.type.elem.is_float:
+        nan_i, nan_j = ctx.emit("ne", [xi, xi]), ctx.emit("ne", [xj, xj])
+        tie = ctx.emit("logical_or", [tie, ctx.emit("logical_and", [nan_i, nan_j])])
+        nan_wins = (nan_j, nan_i) if descending else (nan_i, nan_j)
+        over_nan = ctx.emit("logical_and", [nan_wins[0], ctx.emit("logical_not", [nan_wins[1]])])
+        before = ctx.emit("logical_or", [before, over_nan])
+    before = ctx.emit("logical_or", [before, ctx.emit("logical_and", [tie, j_first])])
+    rank = reduce(ctx, "reduce_sum", ctx.cast(before, I64), -1, False)  # [.., i]
+    hit = ctx.emit("eq", [ctx.reshape(rank, (*lead, 1, n)), _iota(ctx, (n, 1), 0)])  # [.., k, i]
+    picked = ctx.emit("where", [hit, _iota(ctx, (n, n), 1), ctx.full(0, I64)])
+    index = reduce(ctx, "reduce_sum", picked, -1, False)  # [.., k]
+    return _gather(ctx, x, x.type.rank - 1, index), index
+
+
+def _sorted(ctx: Ctx, x: Value, dim: int, descending: bool, k: int | None = None) -> list:
+    if x.type.rank == 0:
+        return [x, ctx.full(0, I64)]
+    if x.type.elem == I1:
+        x = ctx.cast(x, I64)  # comparisons of 0/1; the values go back to bool
+        values, index = _sorted(ctx, x, dim, descending, k)
+        return [ctx.cast(values, I1), index]
+    dim = norm_dim(dim, x.type.rank)
+    last = x.type.rank - 1
+    xt = transpose(ctx, x, dim, last) if dim != last else x
+    values, index = sort_last(ctx, xt, descending)
+    if k is not None:
+        values, index = (
+            ctx.emit("slice", [v], {"dim": last, "start": 0, "end": k, "step": 1})
+            for v in (values, index)
+        )
+    if dim != last:
+        values, index = transpose(ctx, values, dim, last), transpose(ctx, index, dim, last)
+    return [values, index]
+
+
+@register_lowering(aten.sort.default)
+def _sort(ctx: Ctx, x: Value, dim: int = -1, descending: bool = False) -> list:
+    return _sorted(ctx, x, dim, descending)
+
+
+@register_lowering(aten.sort.stable)
+def _sort_stable(
+    ctx: Ctx, x: Value, *, stable: bool | None = None, dim: int = -1, descending: bool = False
+) -> list:
+    return _sorted(ctx, x, dim, descending)
+
+
+@register_lowering(aten.topk.default)
+def _topk(
+    ctx: Ctx, x: Value, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+) -> list:
+    """The first k of the stable sort (largest first, or smallest with ``largest=False``)."""
+    n = x.type.shape[norm_dim(dim, x.type.rank)] if x.type.rank else 1
+    if not 0 <= k <= n:
+        raise Unsupported(f"topk k={k} out of range for a dim of size {n}")
+    if k == 0:
+        raise Unsupported("topk with k=0 (empty result)")
+    return _sorted(ctx, x, dim, largest, k)

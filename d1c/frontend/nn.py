@@ -1,16 +1,18 @@
 """Lowerings of neural-network ops: matrix products, convolution, batch/layer norm, softmax,
 pooling and embedding.
 
-Multi-output ATen ops (``_native_batch_norm_legit_no_training``, ``max_pool2d_with_indices``)
-return their first output; the statistics and indices, which only training uses, are
-:class:`Unavailable` and reported if a model reads them. ``native_layer_norm`` also gives its
-mean and inverse standard deviation (its backward in a training step reads them).
+Multi-output ATen ops (``_native_batch_norm_legit_no_training``) return their first output; the
+statistics, which only training uses, are :class:`Unavailable` and reported if a model reads
+them. ``native_layer_norm`` also gives its mean and inverse standard deviation (its backward in
+a training step reads them). ``max_pool2d_with_indices`` computes its indices when the model
+reads them (d1c/frontend/resample.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from d1c.frontend import resample
 from d1c.frontend.common import (
     Ctx,
     Unavailable,
@@ -184,7 +186,10 @@ def _max_pool2d(ctx: Ctx, x, kernel, stride, padding, dilation, ceil_mode) -> li
         "dilation": pair(dilation, "dilation"),
         "ceil_mode": bool(ceil_mode),
     }
-    return [_pool(ctx, "max_pool2d", x, attrs), Unavailable("indices")]
+    y = _pool(ctx, "max_pool2d", x, attrs)
+    if not resample.uses_output(ctx, 1):
+        return [y, Unavailable("indices")]
+    return [y, resample.max_pool_indices(ctx, x, y.type.shape, attrs)]
 
 
 @register_lowering(aten.avg_pool2d.default)

@@ -25,9 +25,9 @@ Rounding
 Elementwise
     add, sub, mul, div (true division), sqrt, floor, ceil, neg, abs are correctly rounded or
     exact. exp, log, tanh, erf, sigmoid, rsqrt, reciprocal, silu and gelu (erf and tanh forms)
-    are the fixed FP32 sequences of :mod:`d1c.isa.fpmath`, never the host libm. sin and cos have
-    no fpmath sequence: they use float64 libm rounded to fp32, a graph-level-only choice (no
-    D1 lowering reproduces them bit for bit). ``pow`` with an integral exponent ``|b| < 32`` is
+    are the fixed FP32 sequences of :mod:`d1c.isa.fpmath`, never the host libm. sin and cos are
+    the fixed sequence of primitive FP32 ops of :mod:`d1c.isa.trig` (range reduction, Taylor
+    polynomials; ``decompose`` emits the same ops). ``pow`` with an integral exponent ``|b| < 32`` is
     binary powering with fp32 products (``x**2 = x*x``; negative exponents take ``1/r``), else
     ``exp(b * log|a|)`` with fpmath, signed for negative ``a`` and odd integral ``b``, NaN for
     negative ``a`` and non-integral ``b``. ``maximum``/``minimum`` propagate NaN and return the

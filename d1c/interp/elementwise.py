@@ -11,6 +11,7 @@ from d1c.errors import UnsupportedError
 from d1c.interp.arith import fpmath, int_power, max2, min2
 from d1c.interp.core import Call, register_eval, round_to
 from d1c.ir.types import I1
+from d1c.isa.trig import sin_cos_f32
 
 F32 = np.float32
 
@@ -24,8 +25,6 @@ EXACT_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "trunc": np.trunc,
     "round": np.rint,
 }
-# sin/cos: float64 libm, then rounded to fp32 (graph level only; fpmath has no sin/cos).
-HOST_F64_UNARY = {"sin": np.sin, "cos": np.cos}
 COMPARE = {
     "eq": np.equal,
     "ne": np.not_equal,
@@ -51,8 +50,8 @@ def _register_tables() -> None:
         register_eval(name)(lambda c, n=name: fpmath(n)(c.args[0]))
     for name, fn in EXACT_UNARY.items():
         register_eval(name)(lambda c, f=fn: f(c.args[0]))
-    for name, fn in HOST_F64_UNARY.items():
-        register_eval(name)(lambda c, f=fn: f(c.args[0].astype(np.float64)).astype(F32))
+    for name in ("sin", "cos"):  # the fixed sequence decompose emits (d1c.isa.trig)
+        register_eval(name)(lambda c, n=name: sin_cos_f32(c.args[0], n))
     for name, fn in COMPARE.items():
         register_eval(name)(lambda c, f=fn: f(c.args[0], c.args[1]))
 

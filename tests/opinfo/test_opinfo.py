@@ -32,6 +32,8 @@ FAST = {
     "gather": "row gather with index arithmetic",
     "cumsum": "masked scan",
     "isnan": "class tests",
+    "sin": "sin/cos sequence on the device",
+    "roll": "integer fmod folding into index_select",
 }
 
 
