@@ -89,6 +89,7 @@ def test_random_convolutions_read_their_windows_bit_exactly(
     placed = driver.compile_stages(graph, "placed", opts)["placed"]
     kernels = _kernels(placed)
     assert "concat" not in kernels and "slice" not in kernels, kernels  # no im2col anywhere
+    assert set(kernels) <= {"pad", "matmul", "full"}, kernels  # bias, batch norm, ReLU fused
     (eager,) = driver.eager_outputs(model, (x,))
     report = verify_module(graph, [x.numpy()], target, dtype, reference=[eager])
     assert report.ok and report.outputs[0].bit_exact, report.render()
