@@ -2,7 +2,8 @@
 source tensor (implicit GEMM; docs/lowering.md §2, "Operand windows").
 
 After ``tile``, for each operand of each ``matmul`` kernel, the *window* is the set of ops
-(``reshape``, ``slice``, ``concat``, ``permute``, ``broadcast_to``) that compute it from tensors
+(``reshape``, ``slice``, ``concat``, ``permute``; not ``broadcast_to``, see
+:data:`d1c.codegen.windows.WINDOW_OPS`) that compute it from tensors
 that are not window ops. It is fused when
 
 - it reads exactly one *source* tensor: a function argument, a constant, or the stored result of
