@@ -203,7 +203,10 @@ def splat_value(array: np.ndarray) -> float | None:
     flat = array.reshape(-1)
     if flat.size == 0:
         return 0.0
-    if flat.tobytes() != np.repeat(flat[:1], flat.size).tobytes():
+    bits = np.ascontiguousarray(flat).view(np.uint8).reshape(flat.size, -1)
+    if not np.array_equal(bits[:64], np.broadcast_to(bits[0], bits[:64].shape)):
+        return None  # most data differs early: no pass over a big weight
+    if not np.array_equal(bits, np.broadcast_to(bits[0], bits.shape)):
         return None
     value = float(flat[0])
     same = np.array([value]).astype(array.dtype).tobytes() == flat[:1].tobytes()
