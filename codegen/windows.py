@@ -77,6 +77,16 @@ def _replay(op: Op, xs: list[np.ndarray]) -> np.ndarray:
     return xs[0][tuple(index)]
 
 
+def mean_run(offsets: np.ndarray) -> float:
+    """The mean length of the contiguous pieces of the rows of a 2-D offsets map (what one
+    descriptor moves at most, in elements)."""
+    r, c = offsets.shape
+    if offsets.size == 0:
+        return float(c)
+    breaks = int(np.count_nonzero(np.diff(offsets, axis=1) != 1))
+    return offsets.size / (r + breaks)
+
+
 def gather_segments(offsets: np.ndarray, hbm: int, esize: int, sram: int) -> list[DmaDesc]:
     """DMA descriptors loading the elements at ``offsets`` (a ``[r, c]`` tile of a window's
     element offsets into its source at ``hbm``) into a dense tile at ``sram``.

@@ -10,7 +10,11 @@ that are not window ops. It is fused when
   a kernel (the last op of a ``fuse`` group, or an op outside any group);
 - every op of it is read only inside the window or by the matmul (nothing else needs its result
   in memory), and none is a function result;
-- it has an op that would otherwise be a kernel (a window of reshapes alone is an alias already).
+- it has an op that would otherwise be a kernel (a window of reshapes alone is an alias already);
+- its rows are contiguous pieces of :data:`MIN_RUN` elements or more on average: a window reads
+  each piece with (part of) a DMA descriptor, so a transpose-like or strided window (a head
+  permute, a stride-2 convolution) would make a descriptor per element and its DMA lists would
+  outgrow SRAM; those stay kernels (a transpose loads tiles with ``ttrans``).
 
 Its ops get ``window = W`` and lose ``tile``: they are no kernels and get no address
 (:func:`~d1c.codegen.kinds.kind_of` says ``window``), and the matmul's planner loads each operand
@@ -28,9 +32,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from d1c.codegen.kinds import returned_values
-from d1c.codegen.windows import WINDOW_OPS
+from d1c.codegen.windows import WINDOW_OPS, mean_run, window_offsets
 from d1c.ir import Function, Module, Op, Value
 from d1c.passes.pass_manager import Context, register_pass
+
+MIN_RUN = 4  # elements a window's descriptors move on average, at least
 
 
 def _window(v: Value, uses: dict[Value, list[Op]], returned: set[Value]) -> list[Op] | None:
@@ -85,13 +91,25 @@ def fuse_windows_function(func: Function) -> int:
             if len({id(u) for u in uses.get(v, [])}) != 1:
                 continue
             chain = _window(v, uses, returned)
-            if chain is None:
-                continue
-            for w in chain:
-                w.attrs.pop("tile", None)
-                w.attrs["window"] = wid
-            wid += 1
+            if chain is not None and _mark(chain, v, wid):
+                wid += 1
     return wid - first
+
+
+def _mark(chain: list[Op], v: Value, wid: int) -> bool:
+    """Mark ``chain`` as window ``wid`` if its loads move pieces of :data:`MIN_RUN` elements or
+    more on average; else leave it as it was (its kernels load whole rows or transpose tiles,
+    where a window would need a descriptor per element and its DMA lists outgrow SRAM)."""
+    tiles = {id(w): w.attrs.pop("tile", None) for w in chain}
+    for w in chain:
+        w.attrs["window"] = wid
+    if mean_run(window_offsets(v)) >= MIN_RUN:
+        return True
+    for w in chain:
+        del w.attrs["window"]
+        if tiles[id(w)] is not None:
+            w.attrs["tile"] = tiles[id(w)]
+    return False
 
 
 @register_pass
