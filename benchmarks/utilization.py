@@ -18,6 +18,8 @@ For each workload: compile for ``--target`` (BF16), simulate timing-only, and pr
 Workloads (``--scale`` divides the sizes, for a quick look):
 
 - ``gemm``: BF16 ``8192 x 8192 x 8192`` (``A @ B``, both operands inputs);
+- ``linear``: the same GEMM as users write it, ``nn.Linear(8192, 8192, bias=False)`` on
+  ``[8192, 8192]`` (the weight is a constant, read transposed);
 - ``transformer``: ``nn.TransformerEncoderLayer(d_model=1024, nhead=16, dim_feedforward=4096,
   batch_first=True)`` on ``[8, 2048, 1024]``;
 - ``resnet``: six ResNet-50 bottleneck blocks of stage 3 (1024 -> 256 -> 256 -> 1024 channels,
@@ -55,6 +57,15 @@ def gemm(scale: int) -> tuple[object, int, int]:
         f"    %0 = matmul %a, %b : {t}\n    return %0\n  }}\n}}\n"
     )
     return parse_module(text), n**3, 3 * n * n * 2
+
+
+def linear(scale: int) -> tuple[object, int, int]:
+    import torch
+
+    n = 8192 // scale
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(n, n, bias=False)
+    return _export(layer, (torch.randn(n, n),), "linear"), n**3, 3 * n * n * 2
 
 
 def _export(model, inputs: tuple, name: str) -> object:
@@ -110,7 +121,8 @@ def resnet(scale: int) -> tuple[object, int, int]:
     return _export(stack, (x,), "resnet_stage3"), 6 * per_block, moved
 
 
-WORKLOADS = {w.name: w for w in (Workload("gemm", gemm), Workload("transformer", transformer),
+WORKLOADS = {w.name: w for w in (Workload("gemm", gemm), Workload("linear", linear),
+                                 Workload("transformer", transformer),
                                  Workload("resnet", resnet))}  # fmt: skip
 
 

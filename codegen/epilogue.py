@@ -110,7 +110,7 @@ def with_epilogue(
         for i, item in enumerate(its):
             steps += len(item.steps)
             offsets = ((i % sets) * size, ((steps - 1) % sets) * size)
-            fused.append(_fused_item(item, chain, bufs, offsets, hbm))
+            fused.append(_fused_item(item, chain, bufs, offsets, hbm, plan.op.result.type.shape))
         out.items[core] = fused
     return out
 
@@ -119,8 +119,9 @@ def _side_size(f: FusedOp, i: int) -> int:
     return esize(f.op.operands[i].type)
 
 
-def _fused_item(item: WorkItem, chain, bufs, offsets: tuple[int, int], hbm) -> WorkItem:
-    """One work item with the epilogue's tiles, side loads (after the last step's) and store."""
+def _fused_item(item: WorkItem, chain, bufs, offsets: tuple[int, int], hbm, form) -> WorkItem:
+    """One work item with the epilogue's tiles, side loads (after the last step's) and store;
+    ``form``: the producer's result shape, whose 2-D form the tiles are in."""
     (rr, cc), (res_off, side_off) = item.at, offsets
     r, c = rr[1] - rr[0], cc[1] - cc[0]
     loads: list[DmaDesc] = []
@@ -128,12 +129,12 @@ def _fused_item(item: WorkItem, chain, bufs, offsets: tuple[int, int], hbm) -> W
     for f, (res_buf, side_bufs) in zip(chain, bufs, strict=True):
         tiles = [tile_desc(res_buf + res_off, r, c, f.op.result.type)]
         for i, buf in zip(f.sides, side_bufs, strict=True):
-            d, t = _side_tile(f.op, i, hbm, item.at, buf + side_off)
+            d, t = _side_tile(f.op, i, hbm, item.at, buf + side_off, form)
             loads += d
             tiles.append(t)
         entries.append(tuple(tiles))
     final = chain[-1].op.result
-    view = V.contiguous(final.type.shape)
+    view = V.contiguous(form)  # the same bytes as the final result, in the tiles' 2-D form
     at = bufs[-1][0] + res_off
     store = V.row_segments(view, hbm[final], esize(final.type), rr, cc, at, to_hbm=True)
     last = item.steps[-1]
@@ -141,11 +142,23 @@ def _fused_item(item: WorkItem, chain, bufs, offsets: tuple[int, int], hbm) -> W
     return replace(item, steps=steps, dma_out=tuple(store), epilogue=tuple(entries))
 
 
-def _side_tile(op: Op, i: int, hbm, at, buf: int) -> tuple[list[DmaDesc], TDesc]:
-    """DMA descriptors and tile of side operand ``i`` of ``op`` (a direct view: last-dim stride
-    0 or 1, which ``fuse`` checked) for the tile ``at`` of the result's 2-D form; the vector unit
-    broadcasts [r, 1] and [1, c] tiles, so a column or a row broadcast loads only that."""
+def _side_tile(op: Op, i: int, hbm, at, buf: int, form) -> tuple[list[DmaDesc], TDesc]:
+    """DMA descriptors and tile of side operand ``i`` of ``op`` (a direct view in the 2-D form
+    of ``form``, which ``fuse`` checked: :func:`side_view`) for the tile ``at``;
+    the vector unit broadcasts [r, 1] and [1, c] tiles, so a column or a row broadcast loads
+    only that."""
     v = op.operands[i]
-    w = operand_view(op, i, op.result.type.shape)
+    w = side_view(op, i, form)
     v_, d = _operand_tile(v, w, hbm[v], *at, buf, None, vector=True)
     return list(v_), d[0]
+
+
+def side_view(op: Op, i: int, form: tuple[int, ...]) -> V.View | None:
+    """The view of operand ``i`` of chain op ``op`` in the producer's result shape ``form``
+    (the chain's tiles are tiles of its 2-D form): the operand's broadcast view, reshaped when a
+    ``reshape`` in the chain changed the 2-D form; None if no view can express it."""
+    shape = op.result.type.shape
+    view = operand_view(op, i, shape)
+    if V.rows_cols(shape) == V.rows_cols(form):
+        return view
+    return V.reshape_view(view, form)

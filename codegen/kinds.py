@@ -57,7 +57,8 @@ def esize(t: TensorType) -> int:
 
 def kind_of(op: Op, returned: set[Value]) -> str:
     """How an op runs: on the host (input packing / output unpacking), as an HBM alias or image,
-    inside the kernel of its fused group's producer (``fused``), or as a kernel of one of the
+    inside the kernel of its fused group's producer (``fused``), as part of a matmul operand's
+    window (``window``, no kernel and no address), or as a kernel of one of the
     kinds ew, matmul, reduce, concat, fill (full, pad), gather (embedding). Variants the D1 cannot compute bit-exactly raise CompileError here, before any
     work is planned."""
     if _host_in(op):
@@ -66,6 +67,8 @@ def kind_of(op: Op, returned: set[Value]) -> str:
         return "host_out"
     if op.name == "const" or (op.name == "full" and not _fillable(op)):
         return "data"
+    if "window" in op.attrs:
+        return "window"  # read through by the matmul that uses it (d1c.codegen.windows)
     if op.name == "reshape":
         return "alias"
     if "fuse" in op.attrs and "tile" not in op.attrs:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from d1c.codegen import views as V
+from d1c.codegen import windows as W
 from d1c.codegen.kinds import (  # noqa: F401  (re-exported: the planners' API)
     BINARY_INST,
     COMPARE,
@@ -260,14 +261,14 @@ def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     sets = buffer_sets(op)
     plan = KernelPlan(op, "matmul", area.used * sets, buffers=sets)
     par, nk = Parity(sets, area.used), len(range(0, k, tk))
-    a_view, b_view = _batched(a.type.shape), _batched(b.type.shape)
+    (a_view, a_at), (b_view, b_at) = operand_source(a, hbm), operand_source(b, hbm)
     c_view = _batched(out_t.shape)
     tiles = [(bi, mm, nn) for bi in range(batch) for mm, nn in grid(m, n, (tm, tn))]
     a_part = _memo(
-        lambda ba, mm, kk, o: _operand_part(a, a_view, hbm[a], _rows(ba, mm, m), kk, a_buf + o)
+        lambda ba, mm, kk, o: _operand_part(a, a_view, a_at, _rows(ba, mm, m), kk, a_buf + o)
     )
     b_part = _memo(
-        lambda bb, kk, nn, o: _operand_part(b, b_view, hbm[b], _rows(bb, kk, k), nn, b_buf + o)
+        lambda bb, kk, nn, o: _operand_part(b, b_view, b_at, _rows(bb, kk, k), nn, b_buf + o)
     )
     for (bi, mm, nn), core in zip(tiles, deal(len(tiles), op.attrs["cores"]), strict=True):
         ba, bb = _batch_of(bi, out_t.shape, a.type.shape), _batch_of(bi, out_t.shape, b.type.shape)
@@ -286,9 +287,24 @@ def plan_matmul(op: Op, hbm: dict[Value, int], buffers_at: int) -> KernelPlan:
     return plan
 
 
-def _operand_part(v: Value, view: V.View, addr: int, rows, cols, buf: int):
-    """(DMA descriptors, SRAM tile) of one matmul operand tile."""
-    loads = tuple(V.row_segments(view, addr, esize(v.type), rows, cols, buf))
+def operand_source(v: Value, hbm: dict[Value, int]) -> tuple[V.View | np.ndarray, int]:
+    """(how, address) a matmul reads operand ``v`` from: its own tensor as a contiguous 2-D
+    view, or, for a window (:mod:`d1c.codegen.windows`), the element offsets of its 2-D form in
+    the window's source tensor and the source's address."""
+    src = W.window_source(v)
+    if src is None:
+        return _batched(v.type.shape), hbm[v]
+    return W.window_offsets(v), hbm[src]
+
+
+def _operand_part(v: Value, view: V.View | np.ndarray, addr: int, rows, cols, buf: int):
+    """(DMA descriptors, SRAM tile) of one matmul operand tile (``view``: see
+    :func:`operand_source`)."""
+    if isinstance(view, np.ndarray):
+        tile = view[rows[0] : rows[1], cols[0] : cols[1]]
+        loads = tuple(W.gather_segments(tile, addr, esize(v.type), buf))
+    else:
+        loads = tuple(V.row_segments(view, addr, esize(v.type), rows, cols, buf))
     return loads, tile_desc(buf, rows[1] - rows[0], cols[1] - cols[0], v.type)
 
 

@@ -63,7 +63,7 @@ def _plan_all(func: Function, target: Target) -> list[KernelPlan]:
         kind = kind_of(op, returned)
         if kind in PLANNERS:
             plans.append(plan_kernel(op, kind, where, chains, op_sites(op, target)))
-        elif kind not in ("host_in", "host_out", "data", "alias", "fused"):
+        elif kind not in ("host_in", "host_out", "data", "alias", "fused", "window"):
             raise CompileError(f"no kernel for '{op.name}' yet", op.loc)
     return plans
 

@@ -33,6 +33,7 @@ from d1c.codegen.plan import (
     _operand_part,
     buffer_sets,
     esize,
+    operand_source,
     tile_desc,
 )
 from d1c.ir import Op
@@ -133,7 +134,8 @@ def plan_systolic(op: Op, hbm: dict, buffers_at: int, sites: list[int]) -> Kerne
     sets = buffer_sets(op)
     plan = KernelPlan(op, "matmul", area.used * sets, buffers=sets)
     par = Parity(sets, area.used)
-    a_view, b_view, c_view = _batched(a.type.shape), _batched(b.type.shape), _batched((m, n))
+    (a_view, a_at), (b_view, b_at) = operand_source(a, hbm), operand_source(b, hbm)
+    c_view = _batched((m, n))
     ispan, jspan, kspan = _spans(m, tm), _spans(n, tn), _spans(k, tk)
     for r in range(rows):
         for q in range(cols):
@@ -151,8 +153,8 @@ def plan_systolic(op: Op, hbm: dict, buffers_at: int, sites: list[int]) -> Kerne
                     steps = []
                     for s, kk in enumerate(kspan, start=it * len(kspan)):
                         o = par.offset(s)
-                        ta, la = _part(a, a_view, hbm[a], ispan[i], kk, a_buf + o, q == 0)
-                        tb, lb = _part(b, b_view, hbm[b], kk, jspan[j], b_buf + o, r == 0)
+                        ta, la = _part(a, a_view, a_at, ispan[i], kk, a_buf + o, q == 0)
+                        tb, lb = _part(b, b_view, b_at, kk, jspan[j], b_buf + o, r == 0)
                         steps.append(Step(la + lb, (ta, tb), noc=noc))
                     c_at = c_buf + par.offset(it)
                     rr, cc = ispan[i], jspan[j]

@@ -84,6 +84,29 @@ def permute(view: View, dims: tuple[int, ...]) -> View:
     )
 
 
+def reshape_view(view: View, shape: tuple[int, ...]) -> View | None:
+    """``view`` with the same elements in row-major order seen as ``shape`` without moving data
+    (numpy's no-copy reshape: each group of old dims that merges or splits must be contiguous
+    among itself; broadcast dims, stride 0, merge with each other), or None if impossible."""
+    old = [(n, st) for n, st in zip(view.shape, view.strides, strict=True) if n != 1]
+    new, strides = list(shape), [0] * len(shape)
+    oi = ni = 0
+    while oi < len(old) and ni < len(new):
+        oj, nj, osize, nsize = oi + 1, ni + 1, old[oi][0], new[ni]
+        while osize != nsize:
+            if nsize < osize:
+                nsize, nj = nsize * new[nj], nj + 1
+            else:
+                osize, oj = osize * old[oj][0], oj + 1
+        if any(old[k][1] != old[k + 1][0] * old[k + 1][1] for k in range(oi, oj - 1)):
+            return None
+        strides[nj - 1] = old[oj - 1][1]
+        for k in range(nj - 1, ni, -1):
+            strides[k - 1] = strides[k] * new[k]
+        oi, ni = oj, nj
+    return View(tuple(shape), tuple(strides), view.offset)
+
+
 def slice_(view: View, dim: int, start: int, end: int, step: int) -> View:
     shape, strides = list(view.shape), list(view.strides)
     shape[dim] = -(-(end - start) // step)

@@ -11,6 +11,7 @@ from d1c.passes import (  # noqa: F401  (importing a pass module registers its p
     fold_batchnorm,
     fold_constants,
     fuse,
+    fuse_windows,
     place,
     route,
     schedule,

@@ -1,4 +1,4 @@
-"""``decompose`` rules for ``conv2d`` (implicit GEMM) and the pools (slices combined).
+"""``decompose`` rules for ``conv2d`` (im2col, read as an implicit GEMM) and the pools (slices combined).
 
 conv2d, NCHW input ``[N, C, H, W]``, weight ``[O, C/g, KH, KW]``, output ``[N, O, OH, OW]``:
 
@@ -13,6 +13,10 @@ conv2d, NCHW input ``[N, C, H, W]``, weight ``[O, C/g, KH, KW]``, output ``[N, O
 4. One ``matmul`` ``[N*g, O/g, K] @ [N*g, K, OH*OW]`` whose fp32 accumulator runs over K
    sequentially (the matrix unit's order), reshaped to ``[N, O, OH, OW]``: the output is NCHW
    with no transpose. The bias is added in fp32, then one convert to the storage format.
+
+The slices, reshapes and concat are no kernels: ``fuse-windows`` makes them the matmul's
+operand window (:mod:`d1c.codegen.windows`), so the matmul reads the padded input directly and
+no im2col tensor is materialised (implicit GEMM, docs/lowering.md §2).
 
 So the accumulation is one matmul over the concatenated K, not fp32 adds of per-offset matmuls:
 the same sequential fp32 sum in the order (kh, kw, c). The interpreter's composite ``conv2d``

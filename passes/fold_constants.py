@@ -16,6 +16,13 @@ The folded op's location is kept. Chains fold one op at a time (the driver revis
 causal mask built from ``iota``/compare/``where`` becomes one ``const``, and so does the
 transpose of a weight.
 
+Pure layout changes of constants (:data:`LAYOUT_OPS`: ``permute``, ``reshape``, ``slice``,
+``concat``; no arithmetic) fold whatever their size: folding one costs a host copy, and the copy
+replaces the constants only it reads, so it adds no data and ``limit`` does not stop it. A weight
+is thus stored in the layout its kernel reads: ``nn.Linear(8192, 8192)``'s weight transpose (67 M
+elements) never runs on the device (docs/lowering.md §2). Only a layout change of a constant that
+stays alive (read elsewhere too) counts against ``limit``, as it doubles that data.
+
 What is not folded, and why:
 
 - the sources themselves; and views whose data would add more than :data:`VIEW_LIMIT` elements
@@ -24,7 +31,8 @@ What is not folded, and why:
   op reading a view is folded as usual (the view is evaluated on demand);
 - an op whose result would add more than ``limit`` elements of constant data, counting as freed
   the ``const`` operands that only this op reads (so folding the permute of a weight read nowhere
-  else is always allowed); contractions of more than :data:`WORK_LIMIT` multiply-adds;
+  else is always allowed); contractions of more than :data:`WORK_LIMIT` multiply-adds, and other
+  computing ops (not layout changes) with results over :data:`WORK_LIMIT` elements;
 - stochastic-rounding converts (their bits depend on where they run), ops with side effects, ops
   whose constant data is elided, and ops the interpreter refuses (e.g. an out-of-range index).
 """
@@ -47,6 +55,7 @@ MAX_ELEMENTS = 1 << 24  # fold-constants' bound: 16 M elements, 64 MB of fp32 da
 VIEW_LIMIT = 1 << 16  # views folded into data only up to this many new elements
 WORK_LIMIT = 1 << 24  # compile-time work bound: multiply-adds of one contraction
 SOURCES = ("const", "full", "iota")
+LAYOUT_OPS = frozenset(("permute", "reshape", "slice", "concat"))  # no WORK_LIMIT: copies
 
 
 @register_pass
@@ -73,8 +82,7 @@ def fold_constant(op: Op, rw: Rewriter, *, limit: int) -> Value | None:
         return rw.create("full", [], {"value": 0.0}, result_type=op.result.type)
     if not _foldable(op, rw):
         return None
-    bound = min(limit, VIEW_LIMIT) if _is_view(op, rw) else limit
-    if op.result.type.numel > bound + _freed_elements(op, rw) or _work(op) > WORK_LIMIT:
+    if _too_big(op, rw, limit):
         return None
     operands = [_value(v, rw) for v in op.operands]
     if any(a is None for a in operands):
@@ -87,6 +95,15 @@ def fold_constant(op: Op, rw: Rewriter, *, limit: int) -> Value | None:
         return rw.create("full", [], {"value": splat}, result_type=op.result.type)
     data = np.ascontiguousarray(value, dtype=op.result.type.elem.host_dtype)
     return rw.add_const(f"{_root(op)}.{op.name}", data, op.result.type)
+
+
+def _too_big(op: Op, rw: Rewriter, limit: int) -> bool:
+    """Whether folding ``op`` would add more constant data than allowed or, unless it is a pure
+    layout change (a copy, linear in its size), compute too long."""
+    bound = min(limit, VIEW_LIMIT) if _is_view(op, rw) else limit
+    if op.result.type.numel > bound + _freed_elements(op, rw):
+        return True
+    return op.name not in LAYOUT_OPS and _work(op) > WORK_LIMIT
 
 
 def _root(op: Op) -> str:
@@ -186,7 +203,10 @@ def splat_value(array: np.ndarray) -> float | None:
     flat = array.reshape(-1)
     if flat.size == 0:
         return 0.0
-    if flat.tobytes() != np.repeat(flat[:1], flat.size).tobytes():
+    bits = np.ascontiguousarray(flat).view(np.uint8).reshape(flat.size, -1)
+    if not np.array_equal(bits[:64], np.broadcast_to(bits[0], bits[:64].shape)):
+        return None  # most data differs early: no pass over a big weight
+    if not np.array_equal(bits, np.broadcast_to(bits[0], bits.shape)):
         return None
     value = float(flat[0])
     same = np.array([value]).astype(array.dtype).tobytes() == flat[:1].tobytes()

@@ -3,9 +3,13 @@
 After ``tile``, a *producer* is a kernel op of kind ``matmul``, ``reduce`` or ``ew``. Its chain
 grows one op at a time while the current value has exactly one use, that use is an elementwise op
 (not a data-movement view) of the same shape reading it directly, and every other operand of that
-op (a bias, a scalar, a residual, a mask...) is a *direct* view (last-dim stride 0 or 1), so its
-tile loads with the tile of the producer. A ``reshape`` that keeps the 2-D form (rows, last dim)
-joins as an alias. The chain stops at a value with several uses or a function result.
+op (a bias, a scalar, a residual, a mask...) is a *direct* view (last-dim stride 0 or 1) in the
+2-D form of the producer's result, so its tile loads with the tile of the producer. A ``reshape``
+joins as an alias: elementwise ops do not care where an element sits, so the chain keeps
+working on the producer's tiles, and side operands after a reshape that changes the 2-D form
+are read through their view reshaped to the producer's shape (:func:`side_view`; a convolution's
+matmul ``[N, O, OH*OW]`` thus takes the bias, ReLU and residual add of its ``[N, O, OH, OW]``
+result). The chain stops at a value with several uses or a function result.
 
 Every op of a group gets ``fuse = G``; the producer keeps its ``tile`` and the others lose theirs
 (they are no kernels: :func:`~d1c.codegen.plan.kind_of` says ``fused``). The group moves
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from d1c.codegen import views as V
+from d1c.codegen.epilogue import side_view
 from d1c.codegen.plan import MOVEMENT, esize, kind_of, operand_view, returned_values
 from d1c.ir import Function, Module, Op, Value
 from d1c.passes.pass_manager import Context, register_pass
@@ -37,17 +42,21 @@ def _sole_user(v: Value, uses: dict[Value, list[Op]]) -> Op | None:
     return next(iter(users.values())) if len(users) == 1 else None
 
 
-def _joins(op: Op, value: Value, returned: set[Value]) -> bool:
-    """Whether ``op`` (the only user of ``value``) can run on the tile of ``value``."""
+def _joins(op: Op, value: Value, returned: set[Value], form: tuple[int, ...]) -> bool:
+    """Whether ``op`` (the only user of ``value``) can run on the tile of ``value``, a tile of
+    the 2-D form of the producer's result shape ``form``."""
     if op.name == "reshape":
-        return V.rows_cols(op.result.type.shape) == V.rows_cols(value.type.shape)
+        return True
     if op.name == "return" or op.name in MOVEMENT or kind_of(op, returned) != "ew":
         return False
-    shape = op.result.type.shape
-    if shape != value.type.shape:
+    if op.result.type.shape != value.type.shape:
         return False
     sides = [i for i, v in enumerate(op.operands) if v is not value]
-    return all(V.load_mode(operand_view(op, i, shape)) == "direct" for i in sides)
+    return all(_direct(side_view(op, i, form)) for i in sides)
+
+
+def _direct(view: V.View | None) -> bool:
+    return view is not None and V.load_mode(view) == "direct"
 
 
 def _per_elem(op: Op, value: Value) -> int:
@@ -100,7 +109,8 @@ def _grow(p: Op, uses, returned: set[Value], budget: int) -> _Chain:
     """The longest chain from producer ``p`` within the budget (trailing reshapes dropped)."""
     kind = kind_of(p, returned)
     chain, value, per = _Chain(p, [], p.attrs["tile"][0]), p.result, 0
-    while (op := _sole_user(value, uses)) is not None and _joins(op, value, returned):
+    form = p.result.type.shape
+    while (op := _sole_user(value, uses)) is not None and _joins(op, value, returned, form):
         rows = _rows_for(p, kind, per + _per_elem(op, value), budget)
         if rows == 0:
             break

@@ -4,7 +4,7 @@ driver runs and the tests use.
 - graph: canonicalize exposes conv -> batch_norm pairs (dead views and duplicates removed),
   fold-batchnorm folds them, canonicalize removes what folding left;
 - quantized: storage formats (``{dtype}`` is the storage dtype, bf16 or cfp8) and explicit casts;
-- tiled: primitive ops with an explicit order, tiles, fused epilogues;
+- tiled: primitive ops with an explicit order, tiles, fused epilogues, matmul operand windows;
 - placed: cores and HBM addresses, double buffering, routes, the SRAM proof.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 STAGES: dict[str, str] = {
     "graph": "canonicalize,fold-batchnorm,canonicalize",
     "quantized": "assign-formats{{dtype={dtype}}}",
-    "tiled": "decompose,canonicalize,tile,fuse",
+    "tiled": "decompose,canonicalize,tile,fuse,fuse-windows",
     "placed": "place,schedule,route,allocate-sram",
 }
 GRAPH_PIPELINE = STAGES["graph"]

@@ -171,7 +171,7 @@ class Place:
                 if systolic is not None:
                     (r, q), op.attrs["tile"] = systolic
                     op.attrs["grid"], op.attrs["cores"] = (r, q), r * q
-            if kind == "host_out":
+            if kind in ("host_out", "window"):
                 continue
             if kind == "alias":
                 where[op.result] = where[op.operands[0]]

@@ -65,6 +65,11 @@ COMMON_ATTRS: dict[str, tuple[str, str]] = {
         "int",
         "kernel group (`fuse`): the op with a `tile` is the kernel, the others its epilogue",
     ),
+    "window": (
+        "int",
+        "operand window (`fuse-windows`): a data-movement op no kernel runs; the matmul reading "
+        "it loads its operand tiles straight from the window's source tensor (implicit GEMM)",
+    ),
     "cores": ("int", "number of cores the op's tiles are dealt over (`place`)"),
     "hbm": (
         "int",

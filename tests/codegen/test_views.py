@@ -145,3 +145,27 @@ def test_row_pitch_and_runs_on_hand_cases() -> None:
             for k, s in [(k, starts[first]) for k in range(n)]
         ]
         assert rebuilt == list(starts) and all(step >= 0 for _, _, step in runs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_reshape_view_keeps_the_elements_in_row_major_order(data) -> None:
+    """A broadcast (maybe permuted) view reshaped to a random shape of the same size: when
+    reshape_view finds a view, its element offsets are numpy's reshape of the original's."""
+    shape = tuple(data.draw(st.lists(st.integers(1, 4), max_size=4)))
+    src = tuple(data.draw(st.sampled_from([1, n])) for n in shape)
+    view = V.broadcast(V.contiguous(src), shape)
+    if len(shape) >= 2:
+        view = V.permute(view, tuple(data.draw(st.permutations(range(len(shape))))))
+    factors, n = [], int(np.prod(view.shape))
+    while n > 1:
+        d = data.draw(st.sampled_from([k for k in range(2, n + 1) if n % k == 0]))
+        factors, n = [*factors, d], n // d
+    new = tuple(data.draw(st.permutations([*factors, *[1] * data.draw(st.integers(0, 2))])))
+    got = V.reshape_view(view, new)
+    if got is None:
+        assert not np.all(view.strides == V.contiguous(view.shape).strides)  # contiguous: always
+        return
+    assert got.shape == new
+    want = _elements(view).reshape(-1)
+    np.testing.assert_array_equal(_elements(got).reshape(-1), want)

@@ -436,3 +436,51 @@ module @m {
             np.testing.assert_allclose(
                 out.consts["a.matmul"], a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4
             )
+
+
+def test_layout_changes_of_a_weight_fold_whatever_their_size(monkeypatch) -> None:
+    """With the limits shrunk below the weight's size (as 8192x8192 is above the real ones),
+    nn.Linear's compiled program still reads its weight pre-transposed: no permute anywhere from
+    the graph to the placed IR, and the ladder is bit-exact against the interpreter."""
+    import torch
+
+    from d1c import driver
+    from d1c.frontend import export_model
+    from d1c.ladder import verify_module
+    from d1c.passes import fold_constants
+
+    monkeypatch.setattr(fold_constants, "WORK_LIMIT", 1)
+    monkeypatch.setattr(fold_constants, "MAX_ELEMENTS", 1)
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(24, 40, bias=False)
+    x = torch.randn(8, 24)
+    graph = export_model(layer, (x,))
+    assert "permute" in [op.name for op in graph.main.ops]  # what torch.export gives
+    opts = driver.Options("mini", "bf16", (x.numpy(),))
+    snaps = driver.compile_stages(graph, "placed", opts)
+    for stage, m in snaps.items():
+        assert not any(op.name == "permute" for op in m.main.ops), stage
+    (w,) = [v for k, v in snaps["placed"].consts.items() if k.endswith(".permute")]
+    want = layer.weight.detach().numpy().T.astype(ml_dtypes.bfloat16).astype(np.float32)
+    np.testing.assert_array_equal(w, want)  # stored transposed and in bf16
+    (eager,) = driver.eager_outputs(layer, (x,))
+    report = verify_module(graph, [x.numpy()], "mini", reference=[eager])
+    assert report.ok and report.outputs[0].bit_exact, report.render()
+
+
+def test_a_layout_change_over_the_work_limit_folds_but_a_computing_op_does_not(
+    monkeypatch,
+) -> None:
+    from d1c.passes import fold_constants
+
+    monkeypatch.setattr(fold_constants, "WORK_LIMIT", 4)  # below the weight's 12 elements
+    out = canon(LINEAR, **{"fc.weight": W})
+    assert print_module(out, elide_data=True) == LINEAR_FOLDED
+    neg = mod(
+        "",
+        "tensor<4x3xfp32>",
+        """%0 = const {name = @fc.weight} : tensor<4x3xfp32>
+           %1 = neg %0 : tensor<4x3xfp32>
+           return %1""",
+    )
+    assert [op.name for op in canon(neg, **{"fc.weight": W}).main.ops] == ["const", "neg", "return"]
