@@ -137,6 +137,7 @@ def test_the_chosen_layout_is_bit_identical(size: int) -> None:
         assert not mismatches(res.outputs[name], expected(r)).any()
 
 
+@pytest.mark.slow
 def test_grid_is_faster_than_dealt_tiles_on_a_large_gemm(monkeypatch) -> None:
     text = mm(2048, 2048, 2048, epilogue=False)
     tgt = load_target("dojo-tile")

@@ -133,20 +133,42 @@ def _report(result) -> tuple:
     return result.examples, {k: dict(v) for k, v in result.outcomes.items()}, found
 
 
+SERIAL = """
+from d1c.fuzz.runner import FuzzConfig, run_fuzz
+r = run_fuzz(FuzzConfig(examples=24, seed={seed}, out=None, chunk=8))
+found = [(f.failure.signature, f.repeats, f.note) for f in r.found]
+print(repr((r.examples, {{k: dict(v) for k, v in r.outcomes.items()}}, found)))
+"""
+
+
+def _serial_in_a_fresh_process(seed: int) -> tuple:
+    """The serial report as ``d1c fuzz`` computes it, in a process of its own: state left by the
+    earlier tests of this process has been seen to change one example's outcome (an open bug:
+    a long-lived process that compiled other programs can see a CompileError a fresh one does
+    not)."""
+    import ast
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", SERIAL.format(seed=seed)], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    return ast.literal_eval(out.strip().splitlines()[-1])
+
+
 def test_workers_and_ray_draw_the_same_examples_and_report() -> None:
     """24 examples in chunks of 8: run one after the other, in two processes, or as Ray tasks,
     they give the same report."""
     cfg = FuzzConfig(examples=24, seed=5, out=None, chunk=8)
-    serial = run_fuzz(cfg)
-    assert serial.examples == 24 and sum(serial.outcomes["assembly"].values()) == 24
-    assert _report(run_fuzz(cfg, workers=2)) == _report(serial)
+    serial = _serial_in_a_fresh_process(5)
+    assert serial[0] == 24 and sum(serial[1]["assembly"].values()) == 24
+    assert _report(run_fuzz(cfg, workers=2)) == serial
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        assert _report(run_fuzz(cfg, ray=True)) == _report(serial)
+        assert _report(run_fuzz(cfg, ray=True)) == serial
     finally:
         ray.shutdown()
-    assert _report(run_fuzz(FuzzConfig(examples=24, seed=6, out=None, chunk=8))) != _report(serial)
+    assert _serial_in_a_fresh_process(6) != serial
 
 
 def test_a_program_whose_listing_does_not_reassemble_is_a_failure(monkeypatch) -> None:
