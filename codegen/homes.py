@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from d1c.codegen import memory as M
 from d1c.codegen.placement import hbm_after_place, hbm_bytes
 from d1c.codegen.plan import KernelPlan
-from d1c.codegen.program import fingerprint, plan_kernels, program_coords
+from d1c.codegen.program import memo_last, plan_kernels, program_coords
 from d1c.codegen.sram import CoreSram, Layout, align, core_srams, layout_of
 from d1c.codegen.sync import Need, Sync, depend, dependencies, plan_sync
 from d1c.errors import CompileError
@@ -38,22 +38,9 @@ class Homed:
     cores: list[CoreSram]
 
 
-_LAST: dict[tuple, tuple[Function, Homed]] = {}
-
-
+@memo_last
 def homed_program(func: Function, target: Target) -> Homed:
     """The program of ``func`` with tensors at their homes (memoised, see the module docstring)."""
-    key = fingerprint(func, target)
-    hit = _LAST.get(key)
-    if hit is not None:
-        return hit[1]
-    homed = _home(func, target)
-    _LAST.clear()
-    _LAST[key] = (func, homed)
-    return homed
-
-
-def _home(func: Function, target: Target) -> Homed:
     logical = plan_kernels(func, target)
     coords = program_coords(func, target)
     mesh = Mesh.of(target)

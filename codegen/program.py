@@ -11,6 +11,10 @@ geometry, SRAM and DIPs. Plans are read-only for their users.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
 from d1c.codegen import data_kernels  # noqa: F401  (registers the concat, fill and gather kernels)
 from d1c.codegen.epilogue import groups, plan_kernel
 from d1c.codegen.placement import addresses, core_order, op_sites, program_cores
@@ -21,19 +25,33 @@ from d1c.target import Target
 from d1c.target.mesh import Coord
 
 REPORT_ATTRS = ("sram", "route", "home")  # attributes that describe plans, not shape them
-_LAST: dict[tuple, tuple[Function, list[KernelPlan]]] = {}  # the entry keeps its function alive
+T = TypeVar("T")
 
 
+def memo_last(fn: Callable[[Function, Target], T]) -> Callable[[Function, Target], T]:
+    """Memoise ``fn(func, target)`` for the last :func:`fingerprint` seen: the passes after
+    ``place`` and ``emit`` ask for the same function's result several times in a row. The entry
+    keeps its function alive, so the ids in its fingerprint cannot be reused while it exists."""
+    last: dict[tuple, tuple[Function, T]] = {}
+
+    @functools.wraps(fn)
+    def memoised(func: Function, target: Target) -> T:
+        key = fingerprint(func, target)
+        hit = last.get(key)
+        if hit is not None:
+            return hit[1]
+        out = fn(func, target)
+        last.clear()
+        last[key] = (func, out)
+        return out
+
+    return memoised
+
+
+@memo_last
 def plan_kernels(func: Function, target: Target) -> list[KernelPlan]:
-    """One plan per kernel op of placed IR, in program order (memoised, see above)."""
-    key = fingerprint(func, target)
-    hit = _LAST.get(key)
-    if hit is not None:
-        return hit[1]
-    plans = _plan_all(func, target)
-    _LAST.clear()
-    _LAST[key] = (func, plans)
-    return plans
+    """One plan per kernel op of placed IR, in program order (memoised, :func:`memo_last`)."""
+    return _plan_all(func, target)
 
 
 def fingerprint(func: Function, target: Target) -> tuple:
