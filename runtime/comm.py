@@ -203,15 +203,25 @@ def _dist(a, b) -> int:
     return abs(a[0] - b[0]) + abs(a[1] - b[1])
 
 
+def _mailbox(c, a: int, tag: int, what: str):
+    """(sender coordinate, the queue of its messages on ``tag`` to ``c``), or None after making
+    ``c`` wait for the first one (``recv`` and ``await`` take from the same FIFO)."""
+    src = c.m.mesh.checked(c.x[a], what)
+    sgid = c.m.mesh.gid(src)
+    q = c.m.mail.get((c.gid, sgid, tag))
+    if not q:
+        c.wait = ("recv", sgid, tag)
+        return None
+    return src, q
+
+
 def ex_recv(c, pc, op):
     _, td, a, tag = op
     m = c.m
-    src = m.mesh.checked(c.x[a], "recv")
-    sgid = m.mesh.gid(src)
-    q = m.mail.get((c.gid, sgid, tag))
-    if not q:
-        c.wait = ("recv", sgid, tag)
+    box = _mailbox(c, a, tag, "recv")
+    if box is None:
         return BLOCK
+    src, q = box
     msg = q[0]
     d = c.t[td]
     _check_message(d, msg, src)
@@ -243,12 +253,10 @@ def ex_await(c, pc, op):
     m = c.m
     if synced(c):  # a synchronising instruction: remote SRAM writes land here
         return YIELD
-    src = m.mesh.checked(c.x[a], "await")
-    sgid = m.mesh.gid(src)
-    q = m.mail.get((c.gid, sgid, tag))
-    if not q:
-        c.wait = ("recv", sgid, tag)
+    box = _mailbox(c, a, tag, "await")
+    if box is None:
         return BLOCK
+    src, q = box
     msg = q[0]
     if msg.fmt != TOKEN:
         raise SimulationError(
